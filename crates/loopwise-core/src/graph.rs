@@ -1,0 +1,217 @@
+//! The commit graph as compact arrays, built once per analysis.
+//!
+//! Commits are numbered `0..n`; parents are kept in one flat list with offsets, so a walk touches
+//! two vectors and never hashes. Parents that are not in the graph (a shallow clone, or history
+//! not imported) are dropped: the graph is what we know.
+
+use crate::entities::Change;
+use crate::time::Timestamp;
+use std::collections::HashMap;
+
+pub type CommitIndex = u32;
+
+#[derive(Debug, Default)]
+pub struct CommitGraph {
+    shas: Vec<String>,
+    index_by_sha: HashMap<String, CommitIndex>,
+    /// Indices sorted by sha, for abbreviated-sha lookups.
+    sorted_by_sha: Vec<CommitIndex>,
+    parent_offsets: Vec<u32>,
+    parent_list: Vec<CommitIndex>,
+    author_time: Vec<Timestamp>,
+    committer_time: Vec<Timestamp>,
+    is_merge: Vec<bool>,
+    reverts: Vec<Option<CommitIndex>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("commit {0:?} is not in the repository's history")]
+    NotFound(String),
+    #[error("abbreviated commit {0:?} is ambiguous; give more hex digits")]
+    Ambiguous(String),
+    #[error("{0:?} is not a commit id: expected 4 to 40 hexadecimal digits")]
+    Malformed(String),
+}
+
+impl CommitGraph {
+    /// Builds the graph from changes in any order. Duplicate shas keep their first occurrence.
+    pub fn from_changes(changes: &[Change]) -> Self {
+        let mut graph = CommitGraph::default();
+        graph.shas.reserve(changes.len());
+        graph.index_by_sha.reserve(changes.len());
+        let mut kept = Vec::with_capacity(changes.len());
+        for change in changes {
+            if graph.index_by_sha.contains_key(&change.sha) {
+                continue;
+            }
+            let index = graph.shas.len() as CommitIndex;
+            graph.index_by_sha.insert(change.sha.clone(), index);
+            graph.shas.push(change.sha.clone());
+            kept.push(change);
+        }
+        graph.parent_offsets.reserve(kept.len() + 1);
+        graph.parent_offsets.push(0);
+        for change in &kept {
+            for parent in &change.parents {
+                if let Some(&parent_index) = graph.index_by_sha.get(parent) {
+                    graph.parent_list.push(parent_index);
+                }
+            }
+            graph.parent_offsets.push(graph.parent_list.len() as u32);
+            graph.author_time.push(change.author_time);
+            graph.committer_time.push(change.committer_time);
+            graph.is_merge.push(change.is_merge());
+            let reverted = change
+                .reverts
+                .as_ref()
+                .and_then(|sha| graph.index_by_sha.get(sha).copied());
+            graph.reverts.push(reverted);
+        }
+        let mut sorted: Vec<CommitIndex> = (0..graph.shas.len() as CommitIndex).collect();
+        sorted.sort_unstable_by(|a, b| graph.shas[*a as usize].cmp(&graph.shas[*b as usize]));
+        graph.sorted_by_sha = sorted;
+        graph
+    }
+
+    pub fn len(&self) -> usize {
+        self.shas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shas.is_empty()
+    }
+
+    pub fn sha(&self, commit: CommitIndex) -> &str {
+        &self.shas[commit as usize]
+    }
+
+    pub fn index_of(&self, sha: &str) -> Option<CommitIndex> {
+        self.index_by_sha.get(sha).copied()
+    }
+
+    /// Resolves a full or abbreviated (at least 4 digits) commit id, case-insensitively.
+    pub fn resolve(&self, text: &str) -> Result<CommitIndex, ResolveError> {
+        let wanted = text.trim().to_ascii_lowercase();
+        if wanted.len() < 4 || wanted.len() > 40 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ResolveError::Malformed(text.to_string()));
+        }
+        if let Some(index) = self.index_of(&wanted) {
+            return Ok(index);
+        }
+        let start = self
+            .sorted_by_sha
+            .partition_point(|&i| self.shas[i as usize].as_str() < wanted.as_str());
+        let mut matches = self.sorted_by_sha[start..]
+            .iter()
+            .take_while(|&&i| self.shas[i as usize].starts_with(&wanted));
+        match (matches.next(), matches.next()) {
+            (Some(&index), None) => Ok(index),
+            (Some(_), Some(_)) => Err(ResolveError::Ambiguous(text.to_string())),
+            (None, _) => Err(ResolveError::NotFound(text.to_string())),
+        }
+    }
+
+    pub fn parents(&self, commit: CommitIndex) -> &[CommitIndex] {
+        let start = self.parent_offsets[commit as usize] as usize;
+        let end = self.parent_offsets[commit as usize + 1] as usize;
+        &self.parent_list[start..end]
+    }
+
+    pub fn author_time(&self, commit: CommitIndex) -> Timestamp {
+        self.author_time[commit as usize]
+    }
+
+    pub fn committer_time(&self, commit: CommitIndex) -> Timestamp {
+        self.committer_time[commit as usize]
+    }
+
+    pub fn is_merge(&self, commit: CommitIndex) -> bool {
+        self.is_merge[commit as usize]
+    }
+
+    /// The commit this one reverts, when that commit is in the graph.
+    pub fn reverts(&self, commit: CommitIndex) -> Option<CommitIndex> {
+        self.reverts[commit as usize]
+    }
+
+    /// `tip`, its first parent, that one's first parent, … down to the root (tip first).
+    pub fn first_parent_chain(&self, tip: CommitIndex) -> Vec<CommitIndex> {
+        let mut chain = vec![tip];
+        let mut current = tip;
+        while let Some(&parent) = self.parents(current).first() {
+            // A cycle cannot come from git, but input is untrusted: never loop forever.
+            if chain.len() > self.len() {
+                break;
+            }
+            chain.push(parent);
+            current = parent;
+        }
+        chain
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A change with a readable fake sha (`name` padded with zeros to 40 hex digits is not
+    /// needed: the graph treats shas as opaque text except for abbreviation lookups).
+    pub fn change(sha: &str, parents: &[&str], author_time: Timestamp) -> Change {
+        Change {
+            sha: sha.to_string(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+            author_time,
+            committer_time: author_time,
+            author_name: "a".into(),
+            author_email: "a@example.com".into(),
+            subject: format!("commit {sha}"),
+            reverts: None,
+        }
+    }
+
+    #[test]
+    fn builds_parents_and_drops_unknown_ones() {
+        let graph = CommitGraph::from_changes(&[
+            change("aa01", &[], 1),
+            change("bb02", &["aa01", "ffff"], 2),
+            change("cc03", &["bb02", "aa01"], 3),
+        ]);
+        assert_eq!(graph.len(), 3);
+        assert_eq!(graph.parents(1), &[0]);
+        assert_eq!(graph.parents(2), &[1, 0]);
+        assert!(graph.is_merge(2));
+        assert!(
+            graph.is_merge(1),
+            "a merge stays a merge even when a parent is unknown"
+        );
+        assert_eq!(graph.first_parent_chain(2), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn resolves_abbreviations() {
+        let graph = CommitGraph::from_changes(&[
+            change("abcd1234", &[], 1),
+            change("abcd9999", &[], 1),
+            change("ef012345", &[], 1),
+        ]);
+        assert_eq!(graph.resolve("EF01"), Ok(2));
+        assert_eq!(graph.resolve("abcd1"), Ok(0));
+        assert_eq!(
+            graph.resolve("abcd"),
+            Err(ResolveError::Ambiguous("abcd".into()))
+        );
+        assert_eq!(
+            graph.resolve("0123"),
+            Err(ResolveError::NotFound("0123".into()))
+        );
+        assert_eq!(
+            graph.resolve("xyz!"),
+            Err(ResolveError::Malformed("xyz!".into()))
+        );
+        assert_eq!(
+            graph.resolve("ab"),
+            Err(ResolveError::Malformed("ab".into()))
+        );
+    }
+}

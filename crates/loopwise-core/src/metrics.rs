@@ -1,0 +1,449 @@
+//! PRODUCT.md section 4 as code: which changes each deployment ships, which deployments failed
+//! and which remediated them, and from those the five figures of a window.
+//!
+//! One chain is the deployments of one (service, environment). The whole history of the chain
+//! is analysed, then the window only selects deployments by their time, so a deployment early
+//! in the window still has its true baseline and a failure is still seen when its remediation
+//! falls after the window's end.
+
+use crate::entities::{Deployment, DeploymentKind, DeploymentStatus};
+use crate::graph::{CommitGraph, CommitIndex};
+use crate::time::Timestamp;
+use serde::Serialize;
+
+const NOT_SHIPPED: u32 = u32::MAX;
+
+/// Everything one chain is computed from.
+#[derive(Debug)]
+pub struct ChainInput<'a> {
+    pub graph: &'a CommitGraph,
+    /// The deployments of one (service, environment), in any order.
+    pub deployments: Vec<Deployment>,
+    /// Per commit: does it belong to the service (monorepo paths)? `None`: every commit does.
+    pub relevant: Option<&'a [bool]>,
+    /// Per commit: does its subject mark a hotfix? `None`: no hotfix pattern.
+    pub hotfix_commits: Option<&'a [bool]>,
+}
+
+/// Why a deployment counts as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureReason {
+    /// The deployment's own status is failure.
+    Status,
+    /// A later rollback deployment undid it.
+    RolledBack,
+    /// A later deployment shipped a revert of one of its changes.
+    Reverted,
+    /// A later hotfix deployment remediated it.
+    Hotfixed,
+}
+
+/// One deployment of a chain with what the analysis found out about it.
+#[derive(Debug, Clone)]
+pub struct DeploymentFacts {
+    pub deployment: Deployment,
+    pub time: Timestamp,
+    pub commit: Option<CommitIndex>,
+    /// The service's non-merge changes this deployment ships (for a failed deployment: would
+    /// have shipped).
+    pub shipped: Vec<CommitIndex>,
+    /// The first successful deployment of the chain: its changes have no lead time.
+    pub baseline: bool,
+    /// Rollback or hotfix, given or inferred from a hotfix pattern.
+    pub kind: DeploymentKind,
+    pub failure_reasons: Vec<FailureReason>,
+    /// Positions (in [`ChainAnalysis::deployments`]) of the failed deployments this one remediates.
+    pub remediates: Vec<usize>,
+    /// Positions of the deployments that remediated this one.
+    pub remediated_by: Vec<usize>,
+    pub recovery_seconds: Option<i64>,
+}
+
+impl DeploymentFacts {
+    pub fn succeeded(&self) -> bool {
+        self.deployment.status == DeploymentStatus::Success
+    }
+
+    pub fn failed(&self) -> bool {
+        !self.failure_reasons.is_empty()
+    }
+
+    /// Unplanned remediation: a rollback, a hotfix, or a deployment that fixed an earlier one.
+    pub fn is_rework(&self) -> bool {
+        !self.remediates.is_empty()
+            || matches!(self.kind, DeploymentKind::Rollback | DeploymentKind::Hotfix)
+    }
+}
+
+/// The analysed chain, deployments in deployment order (time, then id).
+#[derive(Debug, Clone, Default)]
+pub struct ChainAnalysis {
+    pub deployments: Vec<DeploymentFacts>,
+    /// Deployments whose commit is not in the history; they ship nothing we can see.
+    pub unknown_commits: usize,
+    /// Deployments with neither start nor finish time; left out.
+    pub undated: usize,
+}
+
+/// Analyses one chain. Cost: every commit is visited once by the successful deployments; a
+/// failed deployment walks only the not-yet-shipped commits below it.
+pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
+    let ChainInput {
+        graph,
+        deployments,
+        relevant,
+        hotfix_commits,
+    } = input;
+    let mut analysis = ChainAnalysis::default();
+    let mut dated: Vec<(Timestamp, Deployment)> = Vec::with_capacity(deployments.len());
+    for deployment in deployments {
+        match deployment.time() {
+            Some(time) => dated.push((time, deployment)),
+            None => analysis.undated += 1,
+        }
+    }
+    dated.sort_by(|(time_a, a), (time_b, b)| time_a.cmp(time_b).then_with(|| a.id.cmp(&b.id)));
+
+    let is_relevant = |commit: CommitIndex| relevant.is_none_or(|flags| flags[commit as usize]);
+    let mut shipped_by = vec![NOT_SHIPPED; graph.len()];
+    let mut visit_stamp = vec![0u32; graph.len()];
+    let mut stamp = 0u32;
+    let mut stack: Vec<CommitIndex> = Vec::new();
+    let mut seen_success = false;
+
+    for (time, deployment) in dated {
+        let position = analysis.deployments.len();
+        let commit = graph
+            .index_of(&deployment.sha)
+            .or_else(|| graph.resolve(&deployment.sha).ok());
+        if commit.is_none() {
+            analysis.unknown_commits += 1;
+        }
+        let succeeded = deployment.status == DeploymentStatus::Success;
+        let mut shipped = Vec::new();
+        if let Some(tip) = commit {
+            stack.clear();
+            stack.push(tip);
+            if succeeded {
+                while let Some(current) = stack.pop() {
+                    if shipped_by[current as usize] != NOT_SHIPPED {
+                        continue;
+                    }
+                    shipped_by[current as usize] = position as u32;
+                    if !graph.is_merge(current) && is_relevant(current) {
+                        shipped.push(current);
+                    }
+                    stack.extend_from_slice(graph.parents(current));
+                }
+            } else {
+                stamp += 1;
+                while let Some(current) = stack.pop() {
+                    let index = current as usize;
+                    if shipped_by[index] != NOT_SHIPPED || visit_stamp[index] == stamp {
+                        continue;
+                    }
+                    visit_stamp[index] = stamp;
+                    if !graph.is_merge(current) && is_relevant(current) {
+                        shipped.push(current);
+                    }
+                    stack.extend_from_slice(graph.parents(current));
+                }
+            }
+        }
+        let baseline = succeeded && commit.is_some() && !seen_success;
+        seen_success |= succeeded && commit.is_some();
+        let ships_hotfix =
+            hotfix_commits.is_some_and(|flags| shipped.iter().any(|&c| flags[c as usize]));
+        let kind = if deployment.kind == DeploymentKind::Normal && ships_hotfix {
+            DeploymentKind::Hotfix
+        } else {
+            deployment.kind
+        };
+        let failure_reasons = if succeeded {
+            Vec::new()
+        } else {
+            vec![FailureReason::Status]
+        };
+        analysis.deployments.push(DeploymentFacts {
+            deployment,
+            time,
+            commit,
+            shipped,
+            baseline,
+            kind,
+            failure_reasons,
+            remediates: Vec::new(),
+            remediated_by: Vec::new(),
+            recovery_seconds: None,
+        });
+    }
+
+    // Remediation links; only a deployment that went out can remediate.
+    let mut links: Vec<(usize, usize, FailureReason)> = Vec::new();
+    for (position, facts) in analysis.deployments.iter().enumerate() {
+        if !facts.succeeded() {
+            continue;
+        }
+        if position > 0 {
+            match facts.kind {
+                DeploymentKind::Rollback => {
+                    links.push((position - 1, position, FailureReason::RolledBack))
+                }
+                DeploymentKind::Hotfix => {
+                    links.push((position - 1, position, FailureReason::Hotfixed))
+                }
+                DeploymentKind::Normal => {}
+            }
+        }
+        for &change in &facts.shipped {
+            let Some(reverted) = graph.reverts(change) else {
+                continue;
+            };
+            let shipper = shipped_by[reverted as usize];
+            // A revert shipped together with what it reverts never left a failure in production.
+            if shipper != NOT_SHIPPED && (shipper as usize) < position && is_relevant(reverted) {
+                links.push((shipper as usize, position, FailureReason::Reverted));
+            }
+        }
+    }
+    for (failed, remediation, reason) in links {
+        let target = &mut analysis.deployments[failed];
+        if !target.failure_reasons.contains(&reason) {
+            target.failure_reasons.push(reason);
+        }
+        if !target.remediated_by.contains(&remediation) {
+            target.remediated_by.push(remediation);
+        }
+        let fixer = &mut analysis.deployments[remediation];
+        if !fixer.remediates.contains(&failed) {
+            fixer.remediates.push(failed);
+        }
+    }
+    let times: Vec<Timestamp> = analysis
+        .deployments
+        .iter()
+        .map(|facts| facts.time)
+        .collect();
+    for facts in &mut analysis.deployments {
+        facts.recovery_seconds = facts
+            .remediated_by
+            .iter()
+            .map(|&fixer| times[fixer] - facts.time)
+            .filter(|&s| s >= 0)
+            .min();
+    }
+    analysis
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::Source;
+    use crate::graph::tests::change;
+
+    pub(crate) fn deployment(id: &str, sha: &str, time: Timestamp) -> Deployment {
+        Deployment {
+            source: Source::Import,
+            id: id.to_string(),
+            service: "svc".into(),
+            environment: "production".into(),
+            sha: sha.to_string(),
+            started_at: None,
+            finished_at: Some(time),
+            status: DeploymentStatus::Success,
+            kind: DeploymentKind::Normal,
+        }
+    }
+
+    fn shipped_shas(graph: &CommitGraph, facts: &DeploymentFacts) -> Vec<String> {
+        let mut shas: Vec<String> = facts
+            .shipped
+            .iter()
+            .map(|&c| graph.sha(c).to_string())
+            .collect();
+        shas.sort();
+        shas
+    }
+
+    /// a ← b ← m(b, c) ← d, with c on a side branch from a.
+    fn diamond() -> CommitGraph {
+        CommitGraph::from_changes(&[
+            change("a0", &[], 100),
+            change("b0", &["a0"], 200),
+            change("c0", &["a0"], 300),
+            change("m0", &["b0", "c0"], 400),
+            change("d0", &["m0"], 500),
+        ])
+    }
+
+    #[test]
+    fn ships_graph_difference_without_merges() {
+        let graph = diamond();
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![deployment("2", "d0", 1000), deployment("1", "b0", 600)],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        let [first, second] = &analysis.deployments[..] else {
+            panic!("two deployments")
+        };
+        assert_eq!(first.deployment.id, "1", "ordered by time");
+        assert!(first.baseline);
+        assert_eq!(shipped_shas(&graph, first), vec!["a0", "b0"]);
+        assert!(!second.baseline);
+        assert_eq!(
+            shipped_shas(&graph, second),
+            vec!["c0", "d0"],
+            "the merge itself is not a change"
+        );
+    }
+
+    #[test]
+    fn failed_status_ships_nothing_for_the_next() {
+        let graph = diamond();
+        let mut failed = deployment("2", "m0", 700);
+        failed.status = DeploymentStatus::Failure;
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("1", "b0", 600),
+                failed,
+                deployment("3", "d0", 800),
+            ],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        let facts = &analysis.deployments;
+        assert_eq!(shipped_shas(&graph, &facts[1]), vec!["c0"]);
+        assert_eq!(facts[1].failure_reasons, vec![FailureReason::Status]);
+        assert_eq!(
+            shipped_shas(&graph, &facts[2]),
+            vec!["c0", "d0"],
+            "c0 first ships with the success"
+        );
+        assert_eq!(facts[1].recovery_seconds, None, "nothing remediated it");
+    }
+
+    #[test]
+    fn revert_marks_the_shipping_deployment_failed() {
+        let mut changes = vec![
+            change("a0", &[], 100),
+            change("b0", &["a0"], 200),
+            change("r0", &["b0"], 300),
+        ];
+        changes[2].reverts = Some("b0".into());
+        let graph = CommitGraph::from_changes(&changes);
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("0", "a0", 150),
+                deployment("1", "b0", 250),
+                deployment("2", "r0", 1250),
+            ],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        let facts = &analysis.deployments;
+        assert_eq!(facts[1].failure_reasons, vec![FailureReason::Reverted]);
+        assert_eq!(facts[1].recovery_seconds, Some(1000));
+        assert_eq!(facts[2].remediates, vec![1]);
+        assert!(facts[2].is_rework());
+        assert!(!facts[0].failed() && !facts[2].failed());
+    }
+
+    #[test]
+    fn revert_in_the_same_deployment_is_no_failure() {
+        let mut changes = vec![
+            change("a0", &[], 100),
+            change("b0", &["a0"], 200),
+            change("r0", &["b0"], 300),
+        ];
+        changes[2].reverts = Some("b0".into());
+        let graph = CommitGraph::from_changes(&changes);
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![deployment("0", "a0", 150), deployment("1", "r0", 400)],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        assert!(
+            analysis
+                .deployments
+                .iter()
+                .all(|facts| !facts.failed() && !facts.is_rework())
+        );
+    }
+
+    #[test]
+    fn rollback_and_hotfix_remediate_the_previous_deployment() {
+        let graph = diamond();
+        let mut rollback = deployment("2", "b0", 900);
+        rollback.kind = DeploymentKind::Rollback;
+        let flags = vec![false, false, false, false, true]; // d0 is a hotfix commit
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("0", "b0", 600),
+                deployment("1", "m0", 700),
+                rollback,
+                deployment("3", "d0", 1000),
+            ],
+            relevant: None,
+            hotfix_commits: Some(&flags),
+        });
+        let facts = &analysis.deployments;
+        assert_eq!(facts[1].failure_reasons, vec![FailureReason::RolledBack]);
+        assert_eq!(facts[1].recovery_seconds, Some(200));
+        assert!(
+            facts[2].shipped.is_empty(),
+            "rolling back ships nothing new"
+        );
+        assert_eq!(facts[3].kind, DeploymentKind::Hotfix);
+        assert_eq!(facts[2].failure_reasons, vec![FailureReason::Hotfixed]);
+        assert_eq!(facts[2].recovery_seconds, Some(100));
+        assert_eq!(facts.iter().filter(|f| f.is_rework()).count(), 2);
+    }
+
+    #[test]
+    fn relevance_filters_changes_but_not_the_walk() {
+        let graph = diamond();
+        let relevant = vec![false, true, false, false, true];
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![deployment("1", "a0", 150), deployment("2", "d0", 1000)],
+            relevant: Some(&relevant),
+            hotfix_commits: None,
+        });
+        assert!(analysis.deployments[0].shipped.is_empty());
+        assert_eq!(
+            shipped_shas(&graph, &analysis.deployments[1]),
+            vec!["b0", "d0"]
+        );
+    }
+
+    #[test]
+    fn unknown_and_undated_deployments_are_counted() {
+        let graph = diamond();
+        let mut undated = deployment("9", "a0", 0);
+        undated.finished_at = None;
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("1", "ffff", 100),
+                undated,
+                deployment("2", "b0", 600),
+            ],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        assert_eq!(analysis.unknown_commits, 1);
+        assert_eq!(analysis.undated, 1);
+        assert!(!analysis.deployments[0].baseline);
+        assert!(
+            analysis.deployments[1].baseline,
+            "the first deployment with a known commit is the baseline"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! The report: the figures of one analysed chain over a window, rated against a benchmark.
+//!
+//! Field names follow PRODUCT.md section 5 (`loopwise.report.v1`): they are a contract. A figure
+//! without data is `None` (JSON `null`), never 0.
+
+use crate::benchmark::{
+    Benchmark, MIN_CHANGES_FOR_TIER, MIN_DEPLOYMENTS_FOR_TIER, MIN_RECOVERIES_FOR_TIER,
+    MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER, Measured, Overall, Tier,
+};
+use crate::graph::CommitGraph;
+use crate::metrics::ChainAnalysis;
+use crate::stats::{Summary, median};
+use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Window, WindowText};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const REPORT_SCHEMA: &str = "loopwise.report.v1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub window: WindowText,
+    pub benchmark: String,
+    pub services: Vec<ServiceReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    pub environment: String,
+    pub team: Option<String>,
+    pub deployments: DeploymentFigures,
+    pub lead_time: LeadTimeFigures,
+    pub change_failure_rate: ChangeFailureFigures,
+    pub recovery_time: RecoveryFigures,
+    pub time_to_restore: RestoreFigures,
+    pub rework_rate: ReworkFigures,
+    pub overall: Overall,
+    pub provenance: BTreeMap<String, String>,
+    /// What a reader should know about the figures (too little data, unknown commits, …).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentFigures {
+    /// Successful deployments in the window.
+    pub count: usize,
+    pub per_day: f64,
+    pub per_week: f64,
+    /// Median over the window's weeks of the number of days with a successful deployment.
+    pub deploy_days_per_week_median: f64,
+    /// What the tier is decided from; see [`crate::benchmark`].
+    pub effective_deploys_per_week: f64,
+    /// Average seconds from start to finish, where both are known.
+    pub average_duration_seconds: Option<f64>,
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeadTimeFigures {
+    /// Changes with a measured lead time.
+    pub changes: usize,
+    /// Changes shipped by the chain's first deployment, which has no baseline.
+    pub baseline_changes: usize,
+    /// Changes whose author time is after their deployment (clock skew), left out.
+    pub negative_excluded: usize,
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+    pub mean_seconds: Option<f64>,
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeFailureFigures {
+    pub failed: usize,
+    /// All deployments in the window, whatever their status.
+    pub deployments: usize,
+    pub rate: Option<f64>,
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoveryFigures {
+    /// Failed deployments in the window.
+    pub failures: usize,
+    /// Those with a remediation, whose recovery time is measured.
+    pub recovered: usize,
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreFigures {
+    pub incidents: usize,
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReworkFigures {
+    pub rework: usize,
+    pub deployments: usize,
+    pub rate: Option<f64>,
+}
+
+/// What the report says about a chain beyond its figures.
+#[derive(Debug, Clone, Default)]
+pub struct ChainLabels {
+    pub service: String,
+    pub environment: String,
+    pub team: Option<String>,
+    pub provenance: BTreeMap<String, String>,
+}
+
+/// The figures of `analysis` over `window`, rated against `benchmark`.
+pub fn service_report(
+    labels: ChainLabels,
+    graph: &CommitGraph,
+    analysis: &ChainAnalysis,
+    window: Window,
+    benchmark: &Benchmark,
+) -> ServiceReport {
+    let mut notes = Vec::new();
+    let in_window: Vec<_> = analysis
+        .deployments
+        .iter()
+        .filter(|facts| window.contains(facts.time))
+        .collect();
+    let successful: Vec<_> = in_window.iter().filter(|facts| facts.succeeded()).collect();
+
+    // Deployment frequency.
+    let days = window.length_days();
+    let count = successful.len();
+    let per_day = count as f64 / days;
+    let per_week = per_day * 7.0;
+    let deploy_days_per_week_median =
+        deploy_days_per_week_median(window, successful.iter().map(|f| f.time));
+    let effective_deploys_per_week = if deploy_days_per_week_median >= 1.0 {
+        deploy_days_per_week_median
+    } else {
+        per_week
+    };
+    let durations: Vec<f64> = successful
+        .iter()
+        .filter_map(|f| f.deployment.duration_seconds())
+        .map(|s| s as f64)
+        .collect();
+    let average_duration_seconds =
+        (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
+    let frequency_rated =
+        days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && !analysis.deployments.is_empty();
+    if analysis.deployments.is_empty() {
+        notes.push("no deployments found for this service and environment".to_string());
+    } else if in_window.is_empty() {
+        notes.push("no deployments in the window".to_string());
+    }
+    if days < MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER {
+        notes.push("the window is shorter than a week: no deployment frequency tier".to_string());
+    }
+    let deployments = DeploymentFigures {
+        count,
+        per_day,
+        per_week,
+        deploy_days_per_week_median,
+        effective_deploys_per_week,
+        average_duration_seconds,
+        tier: frequency_rated
+            .then(|| benchmark.rate_deployment_frequency(effective_deploys_per_week)),
+    };
+
+    // Lead time.
+    let mut lead_times = Vec::new();
+    let mut baseline_changes = 0;
+    let mut negative_excluded = 0;
+    for facts in &successful {
+        if facts.baseline {
+            baseline_changes += facts.shipped.len();
+            continue;
+        }
+        for &change in &facts.shipped {
+            let seconds = facts.time - graph.author_time(change);
+            if seconds < 0 {
+                negative_excluded += 1;
+            } else {
+                lead_times.push(seconds as f64);
+            }
+        }
+    }
+    let summary = Summary::of(lead_times);
+    let changes = summary.map_or(0, |s| s.count);
+    let lead_time_rated = changes >= MIN_CHANGES_FOR_TIER;
+    if summary.is_some() && !lead_time_rated {
+        notes.push(format!(
+            "fewer than {MIN_CHANGES_FOR_TIER} changes with a lead time: no lead time tier"
+        ));
+    }
+    let lead_time = LeadTimeFigures {
+        changes,
+        baseline_changes,
+        negative_excluded,
+        median_seconds: summary.map(|s| s.median),
+        p90_seconds: summary.map(|s| s.p90),
+        mean_seconds: summary.map(|s| s.mean),
+        tier: summary
+            .filter(|_| lead_time_rated)
+            .map(|s| benchmark.rate_lead_time(s.median)),
+    };
+
+    // Change failure rate, recovery, rework.
+    let failed: Vec<_> = in_window.iter().filter(|facts| facts.failed()).collect();
+    let total = in_window.len();
+    let rate = (total > 0).then(|| failed.len() as f64 / total as f64);
+    let failure_rated = total >= MIN_DEPLOYMENTS_FOR_TIER;
+    if total > 0 && !failure_rated {
+        notes.push(format!(
+            "fewer than {MIN_DEPLOYMENTS_FOR_TIER} deployments in the window: no change failure rate tier"
+        ));
+    }
+    let change_failure_rate = ChangeFailureFigures {
+        failed: failed.len(),
+        deployments: total,
+        rate,
+        tier: rate
+            .filter(|_| failure_rated)
+            .map(|r| benchmark.rate_change_failure_rate(r)),
+    };
+    let recovery = Summary::of(
+        failed
+            .iter()
+            .filter_map(|f| f.recovery_seconds)
+            .map(|s| s as f64)
+            .collect(),
+    );
+    let recovered = recovery.map_or(0, |s| s.count);
+    let recovery_time = RecoveryFigures {
+        failures: failed.len(),
+        recovered,
+        median_seconds: recovery.map(|s| s.median),
+        p90_seconds: recovery.map(|s| s.p90),
+        tier: recovery
+            .filter(|s| s.count >= MIN_RECOVERIES_FOR_TIER)
+            .map(|s| benchmark.rate_recovery_time(s.median)),
+    };
+    let rework = in_window.iter().filter(|facts| facts.is_rework()).count();
+    let rework_rate = ReworkFigures {
+        rework,
+        deployments: total,
+        rate: (total > 0).then(|| rework as f64 / total as f64),
+    };
+
+    if analysis.unknown_commits > 0 {
+        notes.push(format!(
+            "{} deployment(s) name a commit that is not in the imported history; they ship no known change",
+            analysis.unknown_commits
+        ));
+    }
+    if analysis.undated > 0 {
+        notes.push(format!(
+            "{} deployment(s) without a time were left out",
+            analysis.undated
+        ));
+    }
+    if negative_excluded > 0 {
+        notes.push(format!("{negative_excluded} change(s) authored after their deployment (clock skew) were left out"));
+    }
+
+    let measured = Measured {
+        deploys_per_week: deployments.tier.map(|_| effective_deploys_per_week),
+        lead_time_median_seconds: lead_time.tier.and(lead_time.median_seconds),
+        change_failure_rate: change_failure_rate.tier.and(change_failure_rate.rate),
+        recovery_median_seconds: recovery_time.tier.and(recovery_time.median_seconds),
+    };
+    let overall = benchmark.overall(&measured);
+
+    ServiceReport {
+        service: labels.service,
+        environment: labels.environment,
+        team: labels.team,
+        deployments,
+        lead_time,
+        change_failure_rate,
+        recovery_time,
+        time_to_restore: RestoreFigures {
+            incidents: 0,
+            median_seconds: None,
+            p90_seconds: None,
+        },
+        rework_rate,
+        overall,
+        provenance: labels.provenance,
+        notes,
+    }
+}
+
+/// The window is cut into 7-day weeks from its start; a trailing partial week is dropped unless
+/// the window is shorter than a week. Per week: the number of distinct UTC calendar days with a
+/// deployment; the result is the interpolated median over the weeks.
+pub fn deploy_days_per_week_median(window: Window, times: impl Iterator<Item = i64>) -> f64 {
+    let full_weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1) as usize;
+    let mut days_by_week: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); full_weeks];
+    for time in times {
+        let week = ((time - window.since) / SECONDS_PER_WEEK) as usize;
+        if let Some(days) = days_by_week.get_mut(week) {
+            days.insert(time.div_euclid(SECONDS_PER_DAY));
+        }
+    }
+    median(days_by_week.iter().map(|days| days.len() as f64).collect()).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = SECONDS_PER_DAY;
+
+    #[test]
+    fn deploy_days_median_counts_distinct_days_per_week() {
+        // Three full weeks from day 0 plus three spare days.
+        let window = Window::new(0, 24 * DAY).unwrap();
+        let times = [
+            0,
+            10,
+            DAY,
+            2 * DAY, // week 0: days 0, 1, 2 → 3
+            8 * DAY, // week 1: 1
+            // week 2: 0
+            22 * DAY, // partial week: dropped
+        ];
+        assert_eq!(deploy_days_per_week_median(window, times.into_iter()), 1.0);
+        let short = Window::new(0, 3 * DAY).unwrap();
+        assert_eq!(
+            deploy_days_per_week_median(short, [0, DAY].into_iter()),
+            2.0
+        );
+    }
+}

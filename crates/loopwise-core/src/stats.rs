@@ -1,0 +1,76 @@
+//! Order statistics used by every duration metric.
+
+/// The `p`-quantile (0 ≤ p ≤ 1) of `sorted` (ascending), interpolated linearly between the two
+/// closest ranks: with `h = (n - 1) p`, the value is `x[⌊h⌋] + (h - ⌊h⌋)(x[⌊h⌋+1] - x[⌊h⌋])`.
+/// This is Hyndman and Fan's type 7, the default of numpy, R and PostgreSQL's `percentile_cont`.
+/// `None` for an empty slice.
+pub fn quantile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let p = p.clamp(0.0, 1.0);
+    let rank = last as f64 * p;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(last);
+    let fraction = rank - lower as f64;
+    Some(sorted[lower] + fraction * (sorted[upper] - sorted[lower]))
+}
+
+/// Median, p90 and mean of a sample, or `None` when it is empty.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub count: usize,
+    pub median: f64,
+    pub p90: f64,
+    pub mean: f64,
+}
+
+impl Summary {
+    /// Summarises `values` in any order.
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Some(Self {
+            count: values.len(),
+            median: quantile_sorted(&values, 0.5)?,
+            p90: quantile_sorted(&values, 0.9)?,
+            mean,
+        })
+    }
+}
+
+/// The interpolated median of any sample.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    quantile_sorted(&values, 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_hand() {
+        let values = [1.0, 2.0, 3.0, 4.0];
+        // h = 3 * 0.5 = 1.5 → 2 + 0.5 * (3 - 2)
+        assert_eq!(quantile_sorted(&values, 0.5), Some(2.5));
+        // h = 3 * 0.9 = 2.7 → 3 + 0.7 * (4 - 3)
+        let p90 = quantile_sorted(&values, 0.9).unwrap();
+        assert!((p90 - 3.7).abs() < 1e-12);
+        assert_eq!(quantile_sorted(&values, 0.0), Some(1.0));
+        assert_eq!(quantile_sorted(&values, 1.0), Some(4.0));
+        assert_eq!(quantile_sorted(&[7.0], 0.9), Some(7.0));
+        assert_eq!(quantile_sorted(&[], 0.5), None);
+    }
+
+    #[test]
+    fn summary_is_order_independent_and_exact() {
+        let summary = Summary::of(vec![10.0, 0.0, 30.0, 20.0, 40.0]).unwrap();
+        assert_eq!(summary.count, 5);
+        assert_eq!(summary.median, 20.0);
+        assert_eq!(summary.p90, 36.0); // h = 3.6 → 30 + 0.6 * 10
+        assert_eq!(summary.mean, 20.0);
+        assert_eq!(Summary::of(vec![]), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! Time in the core: whole seconds since the Unix epoch, UTC.
+//!
+//! Git records seconds, and every metric is a difference of two instants, so an `i64` of seconds
+//! is exact and cheap to keep in the large per-commit arrays. Parsing of untrusted text happens
+//! at the edges (the binary and the importers) with `jiff`; nothing here can panic on input.
+
+use serde::Serialize;
+
+/// Seconds since 1970-01-01T00:00:00Z.
+pub type Timestamp = i64;
+
+pub const SECONDS_PER_HOUR: i64 = 3_600;
+pub const SECONDS_PER_DAY: i64 = 86_400;
+pub const SECONDS_PER_WEEK: i64 = 7 * SECONDS_PER_DAY;
+
+/// A half-open interval `[since, until)` of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub since: Timestamp,
+    pub until: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("the window is empty: --since ({since}) must be before --until ({until})")]
+    Empty { since: String, until: String },
+}
+
+impl Window {
+    /// A window; rejects `since >= until`.
+    pub fn new(since: Timestamp, until: Timestamp) -> Result<Self, WindowError> {
+        if since >= until {
+            return Err(WindowError::Empty {
+                since: format_rfc3339(since),
+                until: format_rfc3339(until),
+            });
+        }
+        Ok(Self { since, until })
+    }
+
+    /// The default window: the 90 days ending at `now`.
+    pub fn last_90_days(now: Timestamp) -> Self {
+        Self {
+            since: now - 90 * SECONDS_PER_DAY,
+            until: now,
+        }
+    }
+
+    pub fn contains(&self, instant: Timestamp) -> bool {
+        self.since <= instant && instant < self.until
+    }
+
+    pub fn length_seconds(&self) -> i64 {
+        self.until - self.since
+    }
+
+    pub fn length_days(&self) -> f64 {
+        self.length_seconds() as f64 / SECONDS_PER_DAY as f64
+    }
+}
+
+/// RFC 3339 text of an instant, e.g. `2024-01-01T00:00:00Z`; out-of-range values are clamped
+/// by `jiff`'s own range rather than panicking.
+pub fn format_rfc3339(instant: Timestamp) -> String {
+    match jiff::Timestamp::from_second(instant) {
+        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => instant.to_string(),
+    }
+}
+
+/// The window as it appears in reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowText {
+    pub since: String,
+    pub until: String,
+}
+
+impl From<Window> for WindowText {
+    fn from(window: Window) -> Self {
+        Self {
+            since: format_rfc3339(window.since),
+            until: format_rfc3339(window.until),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_window_is_rejected() {
+        assert!(Window::new(10, 10).is_err());
+        assert!(Window::new(11, 10).is_err());
+        assert!(Window::new(10, 11).is_ok());
+    }
+
+    #[test]
+    fn window_is_half_open() {
+        let window = Window::new(100, 200).unwrap();
+        assert!(window.contains(100));
+        assert!(window.contains(199));
+        assert!(!window.contains(200));
+        assert!(!window.contains(99));
+    }
+
+    #[test]
+    fn formats_utc() {
+        assert_eq!(format_rfc3339(1_704_067_200), "2024-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(i64::MAX), i64::MAX.to_string());
+    }
+}
