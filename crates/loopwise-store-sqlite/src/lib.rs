@@ -1,0 +1,517 @@
+//! The embedded SQLite store: loopwise's default, a single file beside the user's data.
+//!
+//! One connection behind a mutex: SQLite serialises writers anyway, and the CLI is the main
+//! user. WAL journaling keeps readers unblocked; every write is one transaction, so an
+//! interrupted import leaves the file as it was. Migrations are the numbered SQL files in
+//! `migrations/`, tracked with `PRAGMA user_version`.
+
+use loopwise_core::entities::{Change, Deployment, Source, Tag};
+use loopwise_store::{
+    DeploymentFilter, DeploymentScope, GitImport, RepositoryId, Store, StoreCounts, StoreError,
+    WriteCounts,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// The migrations, in order; version N is `MIGRATIONS[N - 1]`.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    location: String,
+    connection: Mutex<Connection>,
+}
+
+fn database_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        let open_error = |reason: String| StoreError::Open {
+            location: location.clone(),
+            reason,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| open_error(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let connection = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        Self::from_connection(connection, location)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let connection = Connection::open_in_memory().map_err(|e| StoreError::Open {
+            location: ":memory:".into(),
+            reason: e.to_string(),
+        })?;
+        Self::from_connection(connection, ":memory:".into())
+    }
+
+    fn from_connection(mut connection: Connection, location: String) -> Result<Self, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            location: location.clone(),
+            reason,
+        };
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(|e| open_error(e.to_string()))?;
+        migrate(&mut connection, &location)?;
+        Ok(Self {
+            location,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back
+        // on drop), so the connection is still sound.
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The path of a `sqlite://` URL or a plain path.
+pub fn path_from_url(url: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(path)
+}
+
+fn migrate(connection: &mut Connection, location: &str) -> Result<(), StoreError> {
+    let current: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(database_error)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            location: location.to_string(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let failed = |e: rusqlite::Error| StoreError::Migration {
+            version,
+            reason: e.to_string(),
+        };
+        let transaction = connection.transaction().map_err(failed)?;
+        transaction.execute_batch(sql).map_err(failed)?;
+        transaction
+            .pragma_update(None, "user_version", version)
+            .map_err(failed)?;
+        transaction.commit().map_err(failed)?;
+        tracing::info!(version, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+fn parse_source(text: &str) -> Result<Source, StoreError> {
+    text.parse().map_err(
+        |e: loopwise_core::entities::UnknownValue| StoreError::Corrupt {
+            what: "deployment source",
+            reason: e.to_string(),
+        },
+    )
+}
+
+fn read_deployment(row: &rusqlite::Row<'_>) -> rusqlite::Result<[Option<String>; 5]> {
+    Ok([
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ])
+}
+
+impl Store for SqliteStore {
+    fn repository(&self, locator: &str) -> Result<RepositoryId, StoreError> {
+        let connection = self.connection();
+        connection
+            .execute(
+                "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
+                [locator],
+            )
+            .map_err(database_error)?;
+        connection
+            .query_row(
+                "SELECT id FROM repositories WHERE locator = ?1",
+                [locator],
+                |row| row.get(0),
+            )
+            .map_err(database_error)
+    }
+
+    fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
+                 FROM changes WHERE repository_id = ?1",
+            )
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map([repository], |row| {
+                let parents: String = row.get(1)?;
+                Ok(Change {
+                    sha: row.get(0)?,
+                    parents: parents
+                        .split_ascii_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    author_time: row.get(2)?,
+                    committer_time: row.get(3)?,
+                    author_name: row.get(4)?,
+                    author_email: row.get(5)?,
+                    subject: row.get(6)?,
+                    reverts: row.get(7)?,
+                })
+            })
+            .map_err(database_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+    }
+
+    fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT name, commit_sha, time, annotated FROM tags WHERE repository_id = ?1 ORDER BY name",
+            )
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map([repository], |row| {
+                Ok(Tag {
+                    name: row.get(0)?,
+                    commit: row.get(1)?,
+                    time: row.get(2)?,
+                    annotated: row.get(3)?,
+                })
+            })
+            .map_err(database_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+    }
+
+    fn path_touches(
+        &self,
+        repository: RepositoryId,
+        paths_key: &str,
+    ) -> Result<HashMap<String, bool>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT sha, touched FROM path_touches WHERE repository_id = ?1 AND paths_key = ?2",
+            )
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map(params![repository, paths_key], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(database_error)?;
+        rows.collect::<Result<HashMap<_, _>, _>>()
+            .map_err(database_error)
+    }
+
+    fn apply_git_import(&self, import: GitImport<'_>) -> Result<WriteCounts, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(database_error)?;
+        let counts = write_git_import(&transaction, import).map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(counts)
+    }
+
+    fn upsert_deployments(
+        &self,
+        deployments: &[Deployment],
+        replace: Option<&DeploymentScope>,
+    ) -> Result<WriteCounts, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(database_error)?;
+        let counts =
+            write_deployments(&transaction, deployments, replace).map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(counts)
+    }
+
+    fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT source, source_id, service, environment, sha, started_at, finished_at, status, kind \
+                 FROM deployments \
+                 WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) \
+                   AND (?3 IS NULL OR source = ?3) \
+                 ORDER BY service, environment, coalesce(finished_at, started_at), source_id",
+            )
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map(
+                params![
+                    filter.service,
+                    filter.environment,
+                    filter.source.map(Source::as_str)
+                ],
+                |row| {
+                    let [source, id, service, environment, sha] = read_deployment(row)?;
+                    let started_at: Option<i64> = row.get(5)?;
+                    let finished_at: Option<i64> = row.get(6)?;
+                    let status: String = row.get(7)?;
+                    let kind: String = row.get(8)?;
+                    Ok((
+                        source,
+                        id,
+                        service,
+                        environment,
+                        sha,
+                        started_at,
+                        finished_at,
+                        status,
+                        kind,
+                    ))
+                },
+            )
+            .map_err(database_error)?;
+        let mut deployments = Vec::new();
+        for row in rows {
+            let (source, id, service, environment, sha, started_at, finished_at, status, kind) =
+                row.map_err(database_error)?;
+            let corrupt = |what: &'static str, reason: String| StoreError::Corrupt { what, reason };
+            deployments.push(Deployment {
+                source: parse_source(&source.unwrap_or_default())?,
+                id: id.unwrap_or_default(),
+                service: service.unwrap_or_default(),
+                environment: environment.unwrap_or_default(),
+                sha: sha.unwrap_or_default(),
+                started_at,
+                finished_at,
+                status: status
+                    .parse()
+                    .map_err(|e: loopwise_core::entities::UnknownValue| {
+                        corrupt("deployment status", e.to_string())
+                    })?,
+                kind: kind
+                    .parse()
+                    .map_err(|e: loopwise_core::entities::UnknownValue| {
+                        corrupt("deployment kind", e.to_string())
+                    })?,
+            });
+        }
+        Ok(deployments)
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let connection = self.connection();
+        let count = |table: &str| -> Result<usize, StoreError> {
+            connection
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map(|n| n as usize)
+                .map_err(database_error)
+        };
+        Ok(StoreCounts {
+            repositories: count("repositories")?,
+            changes: count("changes")?,
+            tags: count("tags")?,
+            deployments: count("deployments")?,
+            path_touches: count("path_touches")?,
+        })
+    }
+}
+
+fn write_git_import(
+    transaction: &Transaction<'_>,
+    import: GitImport<'_>,
+) -> rusqlite::Result<WriteCounts> {
+    let mut counts = WriteCounts::default();
+    {
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO changes (repository_id, sha, parents, author_time, committer_time, author_name, \
+             author_email, subject, reverts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (repository_id, sha) DO NOTHING",
+        )?;
+        let mut parents = String::new();
+        for change in import.new_changes {
+            parents.clear();
+            for (i, parent) in change.parents.iter().enumerate() {
+                if i > 0 {
+                    parents.push(' ');
+                }
+                parents.push_str(parent);
+            }
+            let inserted = insert.execute(params![
+                import.repository,
+                change.sha,
+                parents,
+                change.author_time,
+                change.committer_time,
+                change.author_name,
+                change.author_email,
+                change.subject,
+                change.reverts,
+            ])?;
+            if inserted == 1 {
+                counts.inserted += 1;
+            } else {
+                counts.unchanged += 1;
+            }
+        }
+    }
+    {
+        // Tags: the new set replaces the stored one.
+        let names: HashSet<&str> = import.tags.iter().map(|tag| tag.name.as_str()).collect();
+        let mut stored =
+            transaction.prepare_cached("SELECT name FROM tags WHERE repository_id = ?1")?;
+        let stale: Vec<String> = stored
+            .query_map([import.repository], |row| row.get::<_, String>(0))?
+            .filter(|name| {
+                name.as_ref()
+                    .map_or(true, |name| !names.contains(name.as_str()))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut delete = transaction
+            .prepare_cached("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2")?;
+        for name in stale {
+            delete.execute(params![import.repository, name])?;
+        }
+        let mut upsert = transaction.prepare_cached(
+            "INSERT INTO tags (repository_id, name, commit_sha, time, annotated) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (repository_id, name) DO UPDATE SET commit_sha = excluded.commit_sha, \
+             time = excluded.time, annotated = excluded.annotated",
+        )?;
+        for tag in import.tags {
+            upsert.execute(params![
+                import.repository,
+                tag.name,
+                tag.commit,
+                tag.time,
+                tag.annotated
+            ])?;
+        }
+    }
+    {
+        let mut upsert = transaction.prepare_cached(
+            "INSERT INTO path_touches (repository_id, paths_key, sha, touched) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (repository_id, paths_key, sha) DO UPDATE SET touched = excluded.touched",
+        )?;
+        for touch in import.path_touches {
+            upsert.execute(params![
+                import.repository,
+                touch.paths_key,
+                touch.sha,
+                touch.touched
+            ])?;
+        }
+    }
+    Ok(counts)
+}
+
+fn write_deployments(
+    transaction: &Transaction<'_>,
+    deployments: &[Deployment],
+    replace: Option<&DeploymentScope>,
+) -> rusqlite::Result<WriteCounts> {
+    let mut counts = WriteCounts::default();
+    let mut find = transaction.prepare_cached(
+        "SELECT service, environment, sha, started_at, finished_at, status, kind FROM deployments \
+         WHERE source = ?1 AND source_id = ?2",
+    )?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, finished_at, status, kind) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (source, source_id) DO UPDATE SET service = excluded.service, \
+         environment = excluded.environment, sha = excluded.sha, started_at = excluded.started_at, \
+         finished_at = excluded.finished_at, status = excluded.status, kind = excluded.kind",
+    )?;
+    for deployment in deployments {
+        type Row = (
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            String,
+            String,
+        );
+        let existing: Option<Row> = find
+            .query_row(params![deployment.source.as_str(), deployment.id], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                ))
+            })
+            .optional()?;
+        let wanted: Row = (
+            deployment.service.clone(),
+            deployment.environment.clone(),
+            deployment.sha.clone(),
+            deployment.started_at,
+            deployment.finished_at,
+            deployment.status.as_str().to_string(),
+            deployment.kind.as_str().to_string(),
+        );
+        match existing {
+            Some(row) if row == wanted => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Some(_) => counts.updated += 1,
+            None => counts.inserted += 1,
+        }
+        insert.execute(params![
+            deployment.source.as_str(),
+            deployment.id,
+            wanted.0,
+            wanted.1,
+            wanted.2,
+            wanted.3,
+            wanted.4,
+            wanted.5,
+            wanted.6,
+        ])?;
+    }
+    if let Some(scope) = replace {
+        let keep: HashSet<&str> = deployments
+            .iter()
+            .filter(|d| d.source == scope.source && d.service == scope.service)
+            .map(|d| d.id.as_str())
+            .collect();
+        let mut scoped = transaction.prepare_cached(
+            "SELECT source_id FROM deployments WHERE source = ?1 AND service = ?2",
+        )?;
+        let stale: Vec<String> = scoped
+            .query_map(params![scope.source.as_str(), scope.service], |row| {
+                row.get::<_, String>(0)
+            })?
+            .filter(|id| id.as_ref().map_or(true, |id| !keep.contains(id.as_str())))
+            .collect::<Result<_, _>>()?;
+        let mut delete = transaction
+            .prepare_cached("DELETE FROM deployments WHERE source = ?1 AND source_id = ?2")?;
+        for id in stale {
+            counts.deleted += delete.execute(params![scope.source.as_str(), id])?;
+        }
+    }
+    Ok(counts)
+}

@@ -1,0 +1,301 @@
+//! The behaviour every backend must show, as plain functions over `&dyn Store`.
+//!
+//! A backend's integration tests call [`store_conformance_tests!`] with an expression that makes
+//! a fresh, empty store; each check then runs as its own test.
+
+use crate::{DeploymentFilter, DeploymentScope, GitImport, PathTouch, Store, WriteCounts};
+use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source, Tag};
+
+/// Generates one `#[test]` per conformance check.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make_store:expr) => {
+        $crate::store_conformance_tests!(@tests $make_store;
+            repositories_are_registered_once,
+            changes_round_trip_and_insert_once,
+            tags_are_replaced_as_a_set,
+            path_touches_are_cached_per_key,
+            deployments_upsert_by_source_and_id,
+            deployment_scope_replaces_only_its_own_rows,
+            deployments_are_filtered_and_ordered,
+            repositories_are_isolated,
+        );
+    };
+    (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let store = $make_store;
+                $crate::conformance::$check(&store);
+            }
+        )+
+    };
+}
+
+pub fn change(sha: &str, parents: &[&str], time: i64) -> Change {
+    Change {
+        sha: sha.to_string(),
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+        author_time: time,
+        committer_time: time + 5,
+        author_name: "Ada Lovelace".into(),
+        author_email: "ada@example.com".into(),
+        subject: format!("Change {sha} with 'quotes' & ünïcode"),
+        reverts: None,
+    }
+}
+
+pub fn deployment(
+    source: Source,
+    id: &str,
+    service: &str,
+    environment: &str,
+    time: i64,
+) -> Deployment {
+    Deployment {
+        source,
+        id: id.to_string(),
+        service: service.to_string(),
+        environment: environment.to_string(),
+        sha: "a".repeat(40),
+        started_at: Some(time - 60),
+        finished_at: Some(time),
+        status: DeploymentStatus::Success,
+        kind: DeploymentKind::Normal,
+    }
+}
+
+fn sorted_changes(store: &dyn Store, repository: i64) -> Vec<Change> {
+    let mut changes = store.changes(repository).unwrap();
+    changes.sort_by(|a, b| a.sha.cmp(&b.sha));
+    changes
+}
+
+pub fn repositories_are_registered_once(store: &dyn Store) {
+    let first = store.repository("/srv/git/app.git").unwrap();
+    let again = store.repository("/srv/git/app.git").unwrap();
+    let other = store.repository("/srv/git/other.git").unwrap();
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    assert_eq!(store.counts().unwrap().repositories, 2);
+}
+
+pub fn changes_round_trip_and_insert_once(store: &dyn Store) {
+    let repository = store.repository("repo").unwrap();
+    let mut revert = change("c3", &["b2"], 300);
+    revert.reverts = Some("b2".into());
+    let merge = change("m4", &["c3", "b2"], 400);
+    let batch = vec![
+        change("a1", &[], 100),
+        change("b2", &["a1"], 200),
+        revert,
+        merge,
+    ];
+    let import = GitImport {
+        repository,
+        new_changes: &batch,
+        tags: &[],
+        path_touches: &[],
+    };
+    let counts = store.apply_git_import(import).unwrap();
+    assert_eq!(
+        counts,
+        WriteCounts {
+            inserted: 4,
+            ..WriteCounts::default()
+        }
+    );
+    assert_eq!(sorted_changes(store, repository), batch);
+    // The same batch again stores nothing twice.
+    let counts = store.apply_git_import(import).unwrap();
+    assert_eq!(
+        counts,
+        WriteCounts {
+            unchanged: 4,
+            ..WriteCounts::default()
+        }
+    );
+    assert_eq!(store.counts().unwrap().changes, 4);
+}
+
+pub fn tags_are_replaced_as_a_set(store: &dyn Store) {
+    let repository = store.repository("repo").unwrap();
+    let tag = |name: &str, commit: &str, time: i64, annotated: bool| Tag {
+        name: name.into(),
+        commit: commit.into(),
+        time,
+        annotated,
+    };
+    let first = vec![tag("v1.0", "a1", 10, true), tag("v1.1", "b2", 20, false)];
+    let import = GitImport {
+        repository,
+        new_changes: &[],
+        tags: &first,
+        path_touches: &[],
+    };
+    store.apply_git_import(import).unwrap();
+    assert_eq!(store.tags(repository).unwrap(), first);
+    // v1.0 moved, v1.1 deleted, v2.0 added.
+    let second = vec![tag("v1.0", "c3", 30, true), tag("v2.0", "d4", 40, true)];
+    let import = GitImport {
+        repository,
+        new_changes: &[],
+        tags: &second,
+        path_touches: &[],
+    };
+    store.apply_git_import(import).unwrap();
+    assert_eq!(store.tags(repository).unwrap(), second);
+}
+
+pub fn path_touches_are_cached_per_key(store: &dyn Store) {
+    let repository = store.repository("repo").unwrap();
+    let touch = |key: &str, sha: &str, touched: bool| PathTouch {
+        paths_key: key.into(),
+        sha: sha.into(),
+        touched,
+    };
+    let touches = vec![
+        touch("api", "a1", true),
+        touch("api", "b2", false),
+        touch("web", "a1", false),
+    ];
+    let import = GitImport {
+        repository,
+        new_changes: &[],
+        tags: &[],
+        path_touches: &touches,
+    };
+    store.apply_git_import(import).unwrap();
+    store.apply_git_import(import).unwrap();
+    let api = store.path_touches(repository, "api").unwrap();
+    assert_eq!(api.len(), 2);
+    assert_eq!(api.get("a1"), Some(&true));
+    assert_eq!(api.get("b2"), Some(&false));
+    assert_eq!(store.path_touches(repository, "web").unwrap().len(), 1);
+    assert!(store.path_touches(repository, "docs").unwrap().is_empty());
+}
+
+pub fn deployments_upsert_by_source_and_id(store: &dyn Store) {
+    let first = deployment(Source::Import, "d1", "api", "production", 1_000);
+    let counts = store
+        .upsert_deployments(std::slice::from_ref(&first), None)
+        .unwrap();
+    assert_eq!(counts.inserted, 1);
+    let counts = store
+        .upsert_deployments(std::slice::from_ref(&first), None)
+        .unwrap();
+    assert_eq!(
+        counts,
+        WriteCounts {
+            unchanged: 1,
+            ..WriteCounts::default()
+        }
+    );
+    // Same id from another source is another deployment.
+    let other_source = deployment(Source::Api, "d1", "api", "production", 1_000);
+    assert_eq!(
+        store
+            .upsert_deployments(&[other_source], None)
+            .unwrap()
+            .inserted,
+        1
+    );
+    // A changed record under the same identity is updated, not duplicated.
+    let mut failed = first.clone();
+    failed.status = DeploymentStatus::Failure;
+    failed.kind = DeploymentKind::Hotfix;
+    failed.started_at = None;
+    assert_eq!(
+        store
+            .upsert_deployments(std::slice::from_ref(&failed), None)
+            .unwrap()
+            .updated,
+        1
+    );
+    let stored = store
+        .deployments(&DeploymentFilter {
+            source: Some(Source::Import),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(stored, vec![failed]);
+    assert_eq!(store.counts().unwrap().deployments, 2);
+}
+
+pub fn deployment_scope_replaces_only_its_own_rows(store: &dyn Store) {
+    let keep_other_service = deployment(Source::Git, "web:v1", "web", "production", 5);
+    let keep_other_source = deployment(Source::Import, "api:x", "api", "production", 6);
+    let old = deployment(Source::Git, "api:v1", "api", "production", 7);
+    store
+        .upsert_deployments(
+            &[keep_other_service.clone(), keep_other_source.clone(), old],
+            None,
+        )
+        .unwrap();
+    let new = deployment(Source::Git, "api:v2", "api", "production", 8);
+    let scope = DeploymentScope {
+        source: Source::Git,
+        service: "api".into(),
+    };
+    let counts = store
+        .upsert_deployments(std::slice::from_ref(&new), Some(&scope))
+        .unwrap();
+    assert_eq!((counts.inserted, counts.deleted), (1, 1));
+    let all = store.deployments(&DeploymentFilter::default()).unwrap();
+    assert_eq!(
+        all,
+        vec![keep_other_source, new, keep_other_service],
+        "by service, environment, time"
+    );
+}
+
+pub fn deployments_are_filtered_and_ordered(store: &dyn Store) {
+    let rows = vec![
+        deployment(Source::Import, "3", "api", "production", 30),
+        deployment(Source::Import, "1", "api", "production", 10),
+        deployment(Source::Import, "2", "api", "staging", 20),
+        deployment(Source::Import, "4", "web", "production", 5),
+        deployment(Source::Import, "0", "api", "production", 10),
+    ];
+    store.upsert_deployments(&rows, None).unwrap();
+    let api_production = store
+        .deployments(&DeploymentFilter {
+            service: Some("api".into()),
+            environment: Some("production".into()),
+            source: None,
+        })
+        .unwrap();
+    let ids: Vec<&str> = api_production.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, vec!["0", "1", "3"], "ordered by time, then id");
+    let all = store.deployments(&DeploymentFilter::default()).unwrap();
+    let ids: Vec<&str> = all.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, vec!["0", "1", "3", "2", "4"]);
+}
+
+pub fn repositories_are_isolated(store: &dyn Store) {
+    let one = store.repository("one").unwrap();
+    let two = store.repository("two").unwrap();
+    let batch = [change("a1", &[], 1)];
+    store
+        .apply_git_import(GitImport {
+            repository: one,
+            new_changes: &batch,
+            tags: &[],
+            path_touches: &[],
+        })
+        .unwrap();
+    let counts = store
+        .apply_git_import(GitImport {
+            repository: two,
+            new_changes: &batch,
+            tags: &[],
+            path_touches: &[],
+        })
+        .unwrap();
+    assert_eq!(
+        counts.inserted, 1,
+        "the same sha in another repository is another row"
+    );
+    assert_eq!(store.changes(one).unwrap().len(), 1);
+    assert_eq!(store.changes(two).unwrap().len(), 1);
+}

@@ -1,0 +1,132 @@
+//! The store interface of loopwise.
+//!
+//! A [`Store`] keeps what the importers found (commits, tags, deployments) so that later runs are
+//! incremental and reports can be rebuilt. Backends live in their own crates (SQLite embedded by
+//! default; PostgreSQL for scale-out) with their own migrations; they all pass the
+//! [`conformance`] suite. This crate knows no SQL and decides no metric: the core does that.
+//!
+//! Every write is one transaction: a failed import leaves the store as it was. Every record is
+//! keyed by its source and source-scoped id, so writing the same thing twice stores it once.
+
+use loopwise_core::entities::{Change, Deployment, Source, Tag};
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+/// The store's number for a repository it knows.
+pub type RepositoryId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {location}: {reason}")]
+    Open { location: String, reason: String },
+    #[error(
+        "the database {location} has schema version {found}, newer than this loopwise understands \
+         ({supported}); upgrade loopwise"
+    )]
+    SchemaTooNew {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database migration {version} failed: {reason}")]
+    Migration { version: i64, reason: String },
+    #[error("the stored {what} is not valid: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// A new batch of git history for one repository, written in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct GitImport<'a> {
+    pub repository: RepositoryId,
+    /// Commits not stored yet; stored ones are ignored, so a re-run is harmless.
+    pub new_changes: &'a [Change],
+    /// The repository's complete set of tags now: it replaces the stored set, so a deleted or
+    /// moved tag is forgotten.
+    pub tags: &'a [Tag],
+    /// Cached answers to "does this commit touch these paths?", keyed by a path-set key.
+    pub path_touches: &'a [PathTouch],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTouch {
+    pub paths_key: String,
+    pub sha: String,
+    pub touched: bool,
+}
+
+/// What a write changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub inserted: usize,
+    pub unchanged: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
+/// The deployments of one service from one source that a write replaces as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentScope {
+    pub source: Source,
+    pub service: String,
+}
+
+/// Which deployments to read; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    pub service: Option<String>,
+    pub environment: Option<String>,
+    pub source: Option<Source>,
+}
+
+/// Row counts per table, for diagnostics and tests of idempotence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub repositories: usize,
+    pub changes: usize,
+    pub tags: usize,
+    pub deployments: usize,
+    pub path_touches: usize,
+}
+
+/// The storage interface every backend implements.
+///
+/// Methods are synchronous: the CLI calls them directly and async callers hand them to a
+/// blocking thread. Implementations are shared across threads.
+pub trait Store: Send + Sync + Debug {
+    /// The id of the repository at `locator` (a canonical path or URL), registering it if new.
+    fn repository(&self, locator: &str) -> Result<RepositoryId, StoreError>;
+
+    /// Every stored commit of a repository, in no particular order.
+    fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError>;
+
+    /// The stored tags of a repository, by name.
+    fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError>;
+
+    /// Cached path answers for one path set: sha → touched.
+    fn path_touches(
+        &self,
+        repository: RepositoryId,
+        paths_key: &str,
+    ) -> Result<HashMap<String, bool>, StoreError>;
+
+    /// Writes a batch of git history atomically; returns the counts for the changes.
+    fn apply_git_import(&self, import: GitImport<'_>) -> Result<WriteCounts, StoreError>;
+
+    /// Inserts or updates deployments by (source, id) atomically. With a scope, the scope's
+    /// stored deployments that are not in `deployments` are deleted in the same transaction.
+    fn upsert_deployments(
+        &self,
+        deployments: &[Deployment],
+        replace: Option<&DeploymentScope>,
+    ) -> Result<WriteCounts, StoreError>;
+
+    /// Deployments matching the filter, ordered by (service, environment, time, id).
+    fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError>;
+
+    fn counts(&self) -> Result<StoreCounts, StoreError>;
+}
