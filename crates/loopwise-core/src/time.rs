@@ -68,6 +68,48 @@ pub fn format_rfc3339(instant: Timestamp) -> String {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid time {text:?}: expected an RFC 3339 timestamp (2024-05-01T12:00:00Z), a date (2024-05-01, midnight UTC) or Unix seconds"
+)]
+pub struct TimeError {
+    pub text: String,
+}
+
+/// Parses an instant from untrusted text: RFC 3339 with an offset, a calendar date (midnight
+/// UTC), or whole Unix seconds. Never panics.
+pub fn parse_instant(text: &str) -> Result<Timestamp, TimeError> {
+    let trimmed = text.trim();
+    let error = || TimeError {
+        text: text.to_string(),
+    };
+    if trimmed.is_empty() {
+        return Err(error());
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit())
+        || (trimmed.starts_with('-')
+            && trimmed.len() > 1
+            && trimmed[1..].bytes().all(|b| b.is_ascii_digit()))
+    {
+        let seconds: i64 = trimmed.parse().map_err(|_| error())?;
+        return jiff::Timestamp::from_second(seconds)
+            .map(|ts| ts.as_second())
+            .map_err(|_| error());
+    }
+    if let Ok(timestamp) = trimmed.parse::<jiff::Timestamp>() {
+        return Ok(timestamp.as_second());
+    }
+    if let Ok(date) = trimmed.parse::<jiff::civil::Date>() {
+        if trimmed.len() == 10 {
+            return date
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp().as_second())
+                .map_err(|_| error());
+        }
+    }
+    Err(error())
+}
+
 /// The window as it appears in reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WindowText {
@@ -102,6 +144,31 @@ mod tests {
         assert!(window.contains(199));
         assert!(!window.contains(200));
         assert!(!window.contains(99));
+    }
+
+    #[test]
+    fn parses_instants() {
+        assert_eq!(parse_instant("2024-01-01"), Ok(1_704_067_200));
+        assert_eq!(parse_instant("2024-01-01T00:00:00Z"), Ok(1_704_067_200));
+        assert_eq!(
+            parse_instant("2024-01-01T02:00:00+02:00"),
+            Ok(1_704_067_200)
+        );
+        assert_eq!(parse_instant(" 1704067200 "), Ok(1_704_067_200));
+        assert_eq!(parse_instant("-5"), Ok(-5));
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-01-01T25:00:00Z",
+            "99999999999999999999",
+            "2024-01-01 12:00",
+            "-",
+        ] {
+            assert!(parse_instant(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let error = parse_instant("soon").unwrap_err();
+        assert!(error.to_string().starts_with("invalid time \"soon\""));
     }
 
     #[test]

@@ -1,0 +1,11 @@
+//! loopwise's importers: read outside data and turn it into core entities.
+//!
+//! * [`git`]: a repository's commits and tags with gitoxide, in one pass, skipping what the
+//!   store already has.
+//! * [`deploy_log`]: deployment history kept outside git (CSV or NDJSON).
+//!
+//! Importers never write to the store and never decide a metric: they parse, validate and
+//! report errors that name the file, line and field. Nothing here panics on bad input.
+
+pub mod deploy_log;
+pub mod git;
