@@ -1,0 +1,47 @@
+//! The `loopwise` binary: the command line, settings and the choice of store.
+//!
+//! This is the only crate that reads flags, the environment and config files, and the only one
+//! that uses `anyhow`. Exit status: 0 success, 1 runtime failure, 2 bad usage or bad input.
+
+mod analyze;
+mod cli;
+mod errors;
+mod output;
+mod progress;
+mod store;
+
+use clap::Parser;
+use errors::BadInput;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        cli::Command::Analyze(args) => analyze::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if errors::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            let status = if error.downcast_ref::<BadInput>().is_some() {
+                2
+            } else {
+                1
+            };
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {error:#}");
+            ExitCode::from(status)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

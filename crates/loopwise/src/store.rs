@@ -1,0 +1,39 @@
+//! Choosing the store from a database URL.
+
+use crate::errors::bad_input;
+use anyhow::Context;
+use loopwise_store::Store;
+use loopwise_store_sqlite::SqliteStore;
+use std::path::PathBuf;
+
+/// The default database: `loopwise.db` in the user's data directory.
+pub fn default_database() -> anyhow::Result<PathBuf> {
+    let directories = directories::ProjectDirs::from("", "", "loopwise")
+        .context("cannot find the user's data directory; pass --db or set LOOPWISE_DB")?;
+    Ok(directories.data_dir().join("loopwise.db"))
+}
+
+/// Opens the store named by `url`: a SQLite path or `sqlite://` URL.
+pub fn open(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
+    let url = match url {
+        Some(url) if !url.trim().is_empty() => url.trim().to_string(),
+        Some(_) => return Err(bad_input("--db is empty")),
+        None => default_database()?.display().to_string(),
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(bad_input(
+            "--db: PostgreSQL databases are not supported by this build yet; give a SQLite path or sqlite:// URL",
+        ));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        if scheme != "sqlite" {
+            return Err(bad_input(format!(
+                "--db: unknown database scheme {scheme:?}; expected a path or sqlite://"
+            )));
+        }
+    }
+    let path = loopwise_store_sqlite::path_from_url(&url);
+    let store = SqliteStore::open(&path)?;
+    tracing::debug!(location = store.location(), "opened SQLite store");
+    Ok(Box::new(store))
+}
