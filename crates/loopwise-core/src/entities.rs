@@ -140,10 +140,10 @@ impl Deployment {
         self.finished_at.or(self.started_at)
     }
 
-    /// Seconds from start to finish when both are known and in order.
+    /// Seconds from start to finish when both are known, in order, and the difference fits.
     pub fn duration_seconds(&self) -> Option<i64> {
         match (self.started_at, self.finished_at) {
-            (Some(start), Some(finish)) if finish >= start => Some(finish - start),
+            (Some(start), Some(finish)) if finish >= start => finish.checked_sub(start),
             _ => None,
         }
     }

@@ -103,7 +103,14 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
             None => analysis.undated += 1,
         }
     }
-    dated.sort_by(|(time_a, a), (time_b, b)| time_a.cmp(time_b).then_with(|| a.id.cmp(&b.id)));
+    // Ids are source-scoped, so two sources can each have a deployment with the same id at the
+    // same time: the source completes the key, or the order would be the caller's row order.
+    dated.sort_by(|(time_a, a), (time_b, b)| {
+        time_a
+            .cmp(time_b)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.source.cmp(&b.source))
+    });
 
     let is_relevant = |commit: CommitIndex| relevant.is_none_or(|flags| flags[commit as usize]);
     let mut shipped_by = vec![NOT_SHIPPED; graph.len()];
@@ -229,7 +236,8 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
         facts.recovery_seconds = facts
             .remediated_by
             .iter()
-            .map(|&fixer| times[fixer] - facts.time)
+            // Saturating: instants are untrusted input and may be anywhere in i64.
+            .map(|&fixer| times[fixer].saturating_sub(facts.time))
             .filter(|&s| s >= 0)
             .min();
     }

@@ -179,7 +179,9 @@ pub fn service_report(
             continue;
         }
         for &change in &facts.shipped {
-            let seconds = facts.time - graph.author_time(change);
+            // Saturating keeps the sign, so clock skew is still told apart; instants are
+            // untrusted input and may be anywhere in i64.
+            let seconds = facts.time.saturating_sub(graph.author_time(change));
             if seconds < 0 {
                 negative_excluded += 1;
             } else {
