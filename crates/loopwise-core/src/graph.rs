@@ -36,11 +36,12 @@ pub enum ResolveError {
 
 impl CommitGraph {
     /// Builds the graph from changes in any order. Duplicate shas keep their first occurrence.
-    pub fn from_changes(changes: &[Change]) -> Self {
+    pub fn from_changes<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Self {
+        let changes = changes.into_iter();
         let mut graph = CommitGraph::default();
-        graph.shas.reserve(changes.len());
-        graph.index_by_sha.reserve(changes.len());
-        let mut kept = Vec::with_capacity(changes.len());
+        graph.shas.reserve(changes.size_hint().0);
+        graph.index_by_sha.reserve(changes.size_hint().0);
+        let mut kept = Vec::with_capacity(changes.size_hint().0);
         for change in changes {
             if graph.index_by_sha.contains_key(&change.sha) {
                 continue;

@@ -37,11 +37,14 @@ impl std::fmt::Debug for GitRepository {
     }
 }
 
-/// What one walk found.
+/// Commits are handed to the caller in batches of this many, so storing can overlap walking.
+pub const WALK_BATCH: usize = 4096;
+
+/// What one walk found besides the commits.
 #[derive(Debug, Default)]
 pub struct Walk {
-    /// Commits not known before, in walk order.
-    pub new_changes: Vec<Change>,
+    /// How many commits not known before were read.
+    pub new_changes: usize,
     /// Every tag that names a commit, by name.
     pub tags: Vec<Tag>,
     /// The commit HEAD names, if any.
@@ -59,9 +62,7 @@ impl GitRepository {
         if !path.exists() {
             return Err(not_a_repository("no such file or directory".into()));
         }
-        let mut repository = gix::discover(path).map_err(|e| not_a_repository(e.to_string()))?;
-        // Commits are read once each; a larger object cache only helps the tag and path lookups.
-        repository.object_cache_size_if_unset(16 * 1024 * 1024);
+        let repository = gix::discover(path).map_err(|e| not_a_repository(e.to_string()))?;
         let git_dir = repository.common_dir().to_path_buf();
         let path = git_dir.canonicalize().unwrap_or(git_dir);
         Ok(Self { repository, path })
@@ -100,12 +101,13 @@ impl GitRepository {
         }
     }
 
-    /// Walks every commit reachable from any reference and not in `known` (full hex shas).
-    /// `progress` is called with the number of commits read so far, every few thousand.
+    /// Walks every commit reachable from any reference and not in `known` (full hex shas),
+    /// handing new commits to `sink` in batches of [`WALK_BATCH`]; a commit's parents may come
+    /// in a later batch.
     pub fn walk(
         &self,
         known: &HashSet<String>,
-        progress: &mut dyn FnMut(usize),
+        sink: &mut dyn FnMut(Vec<Change>),
     ) -> Result<Walk, GitError> {
         let repo = &self.repository;
         let mut known_ids: gix::hashtable::HashSet<ObjectId> = gix::hashtable::HashSet::default();
@@ -125,7 +127,8 @@ impl GitRepository {
             .filter(|id| !known_ids.contains(id))
             .collect();
         let mut seen = known_ids;
-        let mut new_changes = Vec::new();
+        let mut batch = Vec::with_capacity(WALK_BATCH);
+        let mut new_changes = 0;
         let mut buffer = Vec::new();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) {
@@ -141,12 +144,18 @@ impl GitRepository {
                     stack.push(parent);
                 }
             }
-            new_changes.push(change);
-            if new_changes.len() % 4096 == 0 {
-                progress(new_changes.len());
+            batch.push(change);
+            new_changes += 1;
+            if batch.len() == WALK_BATCH {
+                sink(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(WALK_BATCH),
+                ));
             }
         }
-        progress(new_changes.len());
+        if !batch.is_empty() {
+            sink(batch);
+        }
 
         let mut tags = Vec::with_capacity(tag_targets.len());
         for target in tag_targets {

@@ -7,8 +7,8 @@
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_store::{
-    DeploymentFilter, DeploymentScope, GitImport, RepositoryId, Store, StoreCounts, StoreError,
-    WriteCounts,
+    DeploymentFilter, DeploymentScope, GitImportMessage, PathTouch, RepositoryId, Store,
+    StoreCounts, StoreError, WriteCounts,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
@@ -63,7 +63,7 @@ impl SqliteStore {
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                 PRAGMA busy_timeout = 5000;",
+                 PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;",
             )
             .map_err(|e| open_error(e.to_string()))?;
         migrate(&mut connection, &location)?;
@@ -229,12 +229,31 @@ impl Store for SqliteStore {
             .map_err(database_error)
     }
 
-    fn apply_git_import(&self, import: GitImport<'_>) -> Result<WriteCounts, StoreError> {
+    fn import_git_stream(
+        &self,
+        repository: RepositoryId,
+        messages: &mut dyn Iterator<Item = GitImportMessage>,
+    ) -> Result<Option<WriteCounts>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
-        let counts = write_git_import(&transaction, import).map_err(database_error)?;
-        transaction.commit().map_err(database_error)?;
-        Ok(counts)
+        let mut counts = WriteCounts::default();
+        for message in messages {
+            match message {
+                GitImportMessage::Changes(changes) => {
+                    insert_changes(&transaction, repository, &changes, &mut counts)
+                        .map_err(database_error)?;
+                }
+                GitImportMessage::Commit { tags, path_touches } => {
+                    replace_tags(&transaction, repository, &tags).map_err(database_error)?;
+                    upsert_path_touches(&transaction, repository, &path_touches)
+                        .map_err(database_error)?;
+                    transaction.commit().map_err(database_error)?;
+                    return Ok(Some(counts));
+                }
+            }
+        }
+        // Dropping the transaction rolls it back.
+        Ok(None)
     }
 
     fn upsert_deployments(
@@ -336,91 +355,102 @@ impl Store for SqliteStore {
     }
 }
 
-fn write_git_import(
+fn insert_changes(
     transaction: &Transaction<'_>,
-    import: GitImport<'_>,
-) -> rusqlite::Result<WriteCounts> {
-    let mut counts = WriteCounts::default();
-    {
-        let mut insert = transaction.prepare_cached(
-            "INSERT INTO changes (repository_id, sha, parents, author_time, committer_time, author_name, \
-             author_email, subject, reverts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (repository_id, sha) DO NOTHING",
-        )?;
-        let mut parents = String::new();
-        for change in import.new_changes {
-            parents.clear();
-            for (i, parent) in change.parents.iter().enumerate() {
-                if i > 0 {
-                    parents.push(' ');
-                }
-                parents.push_str(parent);
+    repository: RepositoryId,
+    changes: &[Change],
+    counts: &mut WriteCounts,
+) -> rusqlite::Result<()> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO changes (repository_id, sha, parents, author_time, committer_time, author_name, \
+         author_email, subject, reverts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (repository_id, sha) DO NOTHING",
+    )?;
+    let mut parents = String::new();
+    for change in changes {
+        parents.clear();
+        for (i, parent) in change.parents.iter().enumerate() {
+            if i > 0 {
+                parents.push(' ');
             }
-            let inserted = insert.execute(params![
-                import.repository,
-                change.sha,
-                parents,
-                change.author_time,
-                change.committer_time,
-                change.author_name,
-                change.author_email,
-                change.subject,
-                change.reverts,
-            ])?;
-            if inserted == 1 {
-                counts.inserted += 1;
-            } else {
-                counts.unchanged += 1;
-            }
+            parents.push_str(parent);
+        }
+        let inserted = insert.execute(params![
+            repository,
+            change.sha,
+            parents,
+            change.author_time,
+            change.committer_time,
+            change.author_name,
+            change.author_email,
+            change.subject,
+            change.reverts,
+        ])?;
+        if inserted == 1 {
+            counts.inserted += 1;
+        } else {
+            counts.unchanged += 1;
         }
     }
-    {
-        // Tags: the new set replaces the stored one.
-        let names: HashSet<&str> = import.tags.iter().map(|tag| tag.name.as_str()).collect();
-        let mut stored =
-            transaction.prepare_cached("SELECT name FROM tags WHERE repository_id = ?1")?;
-        let stale: Vec<String> = stored
-            .query_map([import.repository], |row| row.get::<_, String>(0))?
-            .filter(|name| {
-                name.as_ref()
-                    .map_or(true, |name| !names.contains(name.as_str()))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut delete = transaction
-            .prepare_cached("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2")?;
-        for name in stale {
-            delete.execute(params![import.repository, name])?;
-        }
-        let mut upsert = transaction.prepare_cached(
-            "INSERT INTO tags (repository_id, name, commit_sha, time, annotated) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (repository_id, name) DO UPDATE SET commit_sha = excluded.commit_sha, \
-             time = excluded.time, annotated = excluded.annotated",
-        )?;
-        for tag in import.tags {
-            upsert.execute(params![
-                import.repository,
-                tag.name,
-                tag.commit,
-                tag.time,
-                tag.annotated
-            ])?;
-        }
+    Ok(())
+}
+
+/// The new tag set replaces the stored one: moved tags are updated, deleted ones forgotten.
+fn replace_tags(
+    transaction: &Transaction<'_>,
+    repository: RepositoryId,
+    tags: &[Tag],
+) -> rusqlite::Result<()> {
+    let names: HashSet<&str> = tags.iter().map(|tag| tag.name.as_str()).collect();
+    let mut stored =
+        transaction.prepare_cached("SELECT name FROM tags WHERE repository_id = ?1")?;
+    let stale: Vec<String> = stored
+        .query_map([repository], |row| row.get::<_, String>(0))?
+        .filter(|name| {
+            name.as_ref()
+                .map_or(true, |name| !names.contains(name.as_str()))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut delete =
+        transaction.prepare_cached("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2")?;
+    for name in stale {
+        delete.execute(params![repository, name])?;
     }
-    {
-        let mut upsert = transaction.prepare_cached(
-            "INSERT INTO path_touches (repository_id, paths_key, sha, touched) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (repository_id, paths_key, sha) DO UPDATE SET touched = excluded.touched",
-        )?;
-        for touch in import.path_touches {
-            upsert.execute(params![
-                import.repository,
-                touch.paths_key,
-                touch.sha,
-                touch.touched
-            ])?;
-        }
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO tags (repository_id, name, commit_sha, time, annotated) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (repository_id, name) DO UPDATE SET commit_sha = excluded.commit_sha, \
+         time = excluded.time, annotated = excluded.annotated",
+    )?;
+    for tag in tags {
+        upsert.execute(params![
+            repository,
+            tag.name,
+            tag.commit,
+            tag.time,
+            tag.annotated
+        ])?;
     }
-    Ok(counts)
+    Ok(())
+}
+
+fn upsert_path_touches(
+    transaction: &Transaction<'_>,
+    repository: RepositoryId,
+    touches: &[PathTouch],
+) -> rusqlite::Result<()> {
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO path_touches (repository_id, paths_key, sha, touched) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (repository_id, paths_key, sha) DO UPDATE SET touched = excluded.touched",
+    )?;
+    for touch in touches {
+        upsert.execute(params![
+            repository,
+            touch.paths_key,
+            touch.sha,
+            touch.touched
+        ])?;
+    }
+    Ok(())
 }
 
 fn write_deployments(

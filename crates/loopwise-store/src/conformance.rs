@@ -3,8 +3,11 @@
 //! A backend's integration tests call [`store_conformance_tests!`] with an expression that makes
 //! a fresh, empty store; each check then runs as its own test.
 
-use crate::{DeploymentFilter, DeploymentScope, GitImport, PathTouch, Store, WriteCounts};
+use crate::{
+    DeploymentFilter, DeploymentScope, GitImport, GitImportMessage, PathTouch, Store, WriteCounts,
+};
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source, Tag};
+use std::sync::Arc;
 
 /// Generates one `#[test]` per conformance check.
 #[macro_export]
@@ -19,6 +22,8 @@ macro_rules! store_conformance_tests {
             deployment_scope_replaces_only_its_own_rows,
             deployments_are_filtered_and_ordered,
             repositories_are_isolated,
+            an_unfinished_import_stream_writes_nothing,
+            an_import_stream_commits_all_batches_together,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -298,4 +303,69 @@ pub fn repositories_are_isolated(store: &dyn Store) {
     );
     assert_eq!(store.changes(one).unwrap().len(), 1);
     assert_eq!(store.changes(two).unwrap().len(), 1);
+}
+
+pub fn an_unfinished_import_stream_writes_nothing(store: &dyn Store) {
+    let repository = store.repository("repo").unwrap();
+    let tags = vec![Tag {
+        name: "v1".into(),
+        commit: "a1".into(),
+        time: 1,
+        annotated: false,
+    }];
+    store
+        .apply_git_import(GitImport {
+            repository,
+            new_changes: &[change("a1", &[], 1)],
+            tags: &tags,
+            path_touches: &[],
+        })
+        .unwrap();
+    // The producer fails after one batch: the stream ends without a commit message.
+    let mut messages = vec![GitImportMessage::Changes(Arc::new(vec![change(
+        "b2",
+        &["a1"],
+        2,
+    )]))]
+    .into_iter();
+    assert_eq!(
+        store.import_git_stream(repository, &mut messages).unwrap(),
+        None
+    );
+    assert_eq!(
+        sorted_changes(store, repository),
+        vec![change("a1", &[], 1)]
+    );
+    assert_eq!(
+        store.tags(repository).unwrap(),
+        tags,
+        "the stored tags are untouched"
+    );
+    // The store is usable afterwards.
+    assert_eq!(store.counts().unwrap().changes, 1);
+}
+
+pub fn an_import_stream_commits_all_batches_together(store: &dyn Store) {
+    let repository = store.repository("repo").unwrap();
+    let mut messages = vec![
+        GitImportMessage::Changes(Arc::new(vec![
+            change("a1", &[], 1),
+            change("b2", &["a1"], 2),
+        ])),
+        GitImportMessage::Changes(Arc::new(vec![
+            change("b2", &["a1"], 2),
+            change("c3", &["b2"], 3),
+        ])),
+        GitImportMessage::Commit {
+            tags: vec![],
+            path_touches: vec![],
+        },
+    ]
+    .into_iter();
+    let counts = store
+        .import_git_stream(repository, &mut messages)
+        .unwrap()
+        .unwrap();
+    assert_eq!((counts.inserted, counts.unchanged), (3, 1));
+    assert_eq!(store.changes(repository).unwrap().len(), 3);
 }

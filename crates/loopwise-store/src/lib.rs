@@ -11,6 +11,7 @@
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -50,6 +51,19 @@ pub struct GitImport<'a> {
     pub tags: &'a [Tag],
     /// Cached answers to "does this commit touch these paths?", keyed by a path-set key.
     pub path_touches: &'a [PathTouch],
+}
+
+/// One step of a streamed git import (see [`Store::import_git_stream`]).
+#[derive(Debug, Clone)]
+pub enum GitImportMessage {
+    /// A batch of commits; stored ones are ignored.
+    Changes(Arc<Vec<Change>>),
+    /// The end of a good import: the repository's complete tag set and the new path answers.
+    /// Everything sent so far becomes durable together with these.
+    Commit {
+        tags: Vec<Tag>,
+        path_touches: Vec<PathTouch>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +129,28 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<HashMap<String, bool>, StoreError>;
 
     /// Writes a batch of git history atomically; returns the counts for the changes.
-    fn apply_git_import(&self, import: GitImport<'_>) -> Result<WriteCounts, StoreError>;
+    fn apply_git_import(&self, import: GitImport<'_>) -> Result<WriteCounts, StoreError> {
+        let messages = [
+            GitImportMessage::Changes(Arc::new(import.new_changes.to_vec())),
+            GitImportMessage::Commit {
+                tags: import.tags.to_vec(),
+                path_touches: import.path_touches.to_vec(),
+            },
+        ];
+        Ok(self
+            .import_git_stream(import.repository, &mut messages.into_iter())?
+            .unwrap_or_default())
+    }
+
+    /// Writes git history as it arrives, in one transaction, so an import can overlap the walk
+    /// that produces it. The transaction commits at [`GitImportMessage::Commit`]; if the
+    /// messages end without one (the producer failed), nothing is written and `None` returned.
+    /// While the stream is open the store may refuse or delay other calls.
+    fn import_git_stream(
+        &self,
+        repository: RepositoryId,
+        messages: &mut dyn Iterator<Item = GitImportMessage>,
+    ) -> Result<Option<WriteCounts>, StoreError>;
 
     /// Inserts or updates deployments by (source, id) atomically. With a scope, the scope's
     /// stored deployments that are not in `deployments` are deleted in the same transaction.

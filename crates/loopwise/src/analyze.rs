@@ -20,9 +20,11 @@ use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
 use loopwise_core::time::{Window, parse_instant};
 use loopwise_ingest::deploy_log::read_deploy_log;
 use loopwise_ingest::git::{GitRepository, normalize_repository_path};
-use loopwise_store::{DeploymentScope, GitImport, PathTouch, Store};
+use loopwise_store::{DeploymentScope, GitImportMessage, PathTouch, Store};
 use regex::Regex;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 
 const DEFAULT_ENVIRONMENT: &str = "production";
 
@@ -48,10 +50,29 @@ enum DeploymentSource {
     Automatic,
 }
 
+impl DeploymentSource {
+    /// Git-derived deployments are recomputed each run and replace the stored ones; a deploy
+    /// log's are upserted by id.
+    fn is_git_derived(&self) -> bool {
+        !matches!(self, DeploymentSource::Log(_))
+    }
+}
+
 fn glob(flag: &str, pattern: &str) -> anyhow::Result<GlobMatcher> {
     Glob::new(pattern)
         .map(|glob| glob.compile_matcher())
         .map_err(|e| bad_input(format!("{flag} {pattern:?} is not a valid glob: {e}")))
+}
+
+/// A regex error on one line: syntax errors draw the pattern with a caret over several lines,
+/// and their last line says what is wrong.
+fn regex_error_line(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn instant(flag: &str, text: &str) -> anyhow::Result<i64> {
@@ -128,7 +149,8 @@ impl Settings {
                 .map(|pattern| {
                     Regex::new(pattern).map_err(|e| {
                         bad_input(format!(
-                            "--hotfix-subject is not a valid regular expression: {e}"
+                            "--hotfix-subject {pattern:?} is not a valid regular expression: {}",
+                            regex_error_line(&e)
                         ))
                     })
                 })
@@ -146,40 +168,31 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     output::print(&report, args.format)
 }
 
-/// Everything `analyze` learned, ready to be written to the store.
+/// The repository's history: what the store had plus what this run's walk found.
 struct History {
-    changes: Vec<Change>,
-    new_change_count: usize,
+    stored: Vec<Change>,
+    /// New commits in the batches the walk produced; shared with the writer thread.
+    batches: Vec<Arc<Vec<Change>>>,
     tags: Vec<Tag>,
     head: Option<String>,
 }
 
-fn import_history(
-    repository: &GitRepository,
-    store: &dyn Store,
-    repository_id: i64,
-) -> anyhow::Result<History> {
-    let mut changes = store
-        .changes(repository_id)
-        .context("reading the stored history")?;
-    let known: HashSet<String> = changes.iter().map(|change| change.sha.clone()).collect();
-    let bar = progress::counter("reading commits");
-    let walk = repository.walk(&known, &mut |count| bar.set_position(count as u64))?;
-    bar.finish_and_clear();
-    tracing::info!(
-        stored = changes.len(),
-        new = walk.new_changes.len(),
-        tags = walk.tags.len(),
-        "walked history"
-    );
-    let new_change_count = walk.new_changes.len();
-    changes.extend(walk.new_changes);
-    Ok(History {
-        changes,
-        new_change_count,
-        tags: walk.tags,
-        head: walk.head,
-    })
+impl History {
+    fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.stored
+            .iter()
+            .chain(self.batches.iter().flat_map(|batch| batch.iter()))
+    }
+}
+
+/// What the run will write once every input has been validated.
+struct Prepared {
+    history: History,
+    graph: CommitGraph,
+    relevant: Option<Vec<bool>>,
+    new_touches: Vec<PathTouch>,
+    deployments: Vec<Deployment>,
+    provenance: BTreeMap<String, String>,
 }
 
 fn analyze(
@@ -188,62 +201,95 @@ fn analyze(
     store: &dyn Store,
 ) -> anyhow::Result<Report> {
     let repository_id = store.repository(&repository.locator())?;
-    let history = import_history(repository, store, repository_id)?;
-    let graph = CommitGraph::from_changes(&history.changes);
+    let stored = store
+        .changes(repository_id)
+        .context("reading the stored history")?;
+    let paths_key = settings.paths.join("\n");
+    let cached_touches = if settings.paths.is_empty() {
+        HashMap::new()
+    } else {
+        store.path_touches(repository_id, &paths_key)?
+    };
     let service = settings
         .service
         .clone()
         .unwrap_or_else(|| repository.default_name());
+    let environment = settings
+        .environment
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
 
-    // Monorepo paths: answers cached in the store per path set; only new commits are asked.
-    let (relevant, new_touches) = if settings.paths.is_empty() {
-        (None, Vec::new())
-    } else {
-        let (flags, touches) = path_relevance(
+    // The store writes new commits on its own thread while the walk reads more: on two cores
+    // a first import costs about the walk alone. The transaction commits only once every input
+    // is validated; on any error the sender is dropped and the writer rolls back.
+    let (prepared, counts) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<GitImportMessage>(64);
+        let writer =
+            scope.spawn(move || store.import_git_stream(repository_id, &mut receiver.into_iter()));
+        let prepared = prepare(
             settings,
             repository,
-            store,
-            repository_id,
-            &history.changes,
-            &graph,
-        )?;
-        (Some(flags), touches)
-    };
+            stored,
+            &cached_touches,
+            &paths_key,
+            &service,
+            &environment,
+            &sender,
+        );
+        let prepared = match prepared {
+            Ok(prepared) => {
+                let commit = GitImportMessage::Commit {
+                    tags: prepared.history.tags.clone(),
+                    path_touches: prepared.new_touches.clone(),
+                };
+                // A failed send means the writer already stopped; its join says why.
+                let _ = sender.send(commit);
+                prepared
+            }
+            Err(error) => {
+                drop(sender);
+                let _ = writer.join();
+                return Err(error);
+            }
+        };
+        drop(sender);
+        let counts = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the store's writer thread panicked"))?
+            .context("storing the imported history")?
+            .context("the history import was not committed")?;
+        Ok((prepared, counts))
+    })?;
+    tracing::info!(inserted = counts.inserted, "stored history");
+    let Prepared {
+        graph,
+        relevant,
+        deployments,
+        mut provenance,
+        history,
+        ..
+    } = prepared;
+
+    let scope = settings
+        .deployment_source
+        .is_git_derived()
+        .then(|| DeploymentScope {
+            source: Source::Git,
+            service: service.clone(),
+        });
+    store
+        .upsert_deployments(&deployments, scope.as_ref())
+        .context("storing the deployments")?;
+
     let hotfix_commits = settings.hotfix_subject.as_ref().map(|pattern| {
         let mut flags = vec![false; graph.len()];
-        for change in &history.changes {
+        for change in history.changes() {
             if let Some(index) = graph.index_of(&change.sha) {
                 flags[index as usize] = pattern.is_match(&change.subject);
             }
         }
         flags
     });
-
-    // Deployments: validated completely before anything is written.
-    let environment = settings
-        .environment
-        .clone()
-        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
-    let (deployments, mut provenance) =
-        derive_deployments(settings, &history, &graph, &service, &environment)?;
-
-    let new_changes = &history.changes[history.changes.len() - history.new_change_count..];
-    store
-        .apply_git_import(GitImport {
-            repository: repository_id,
-            new_changes,
-            tags: &history.tags,
-            path_touches: &new_touches,
-        })
-        .context("storing the imported history")?;
-    let source = deployments.first().map_or(Source::Git, |d| d.source);
-    let scope = (source == Source::Git).then(|| DeploymentScope {
-        source: Source::Git,
-        service: service.clone(),
-    });
-    store
-        .upsert_deployments(&deployments, scope.as_ref())
-        .context("storing the deployments")?;
 
     // One chain per reported environment.
     let production = ProductionEnvironments::default();
@@ -308,6 +354,77 @@ fn analyze(
     })
 }
 
+/// Reads and validates every input: walks the repository (sending new commits to the store's
+/// writer), builds the graph, answers path questions and derives the deployments.
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    settings: &Settings,
+    repository: &GitRepository,
+    stored: Vec<Change>,
+    cached_touches: &HashMap<String, bool>,
+    paths_key: &str,
+    service: &str,
+    environment: &str,
+    sender: &SyncSender<GitImportMessage>,
+) -> anyhow::Result<Prepared> {
+    let known: HashSet<String> = stored.iter().map(|change| change.sha.clone()).collect();
+    let started = std::time::Instant::now();
+    let bar = progress::counter("reading commits");
+    let mut batches = Vec::new();
+    let mut read = 0u64;
+    let walk = repository.walk(&known, &mut |batch| {
+        read += batch.len() as u64;
+        bar.set_position(read);
+        let batch = Arc::new(batch);
+        batches.push(Arc::clone(&batch));
+        // If the writer stopped, the error surfaces when it is joined.
+        let _ = sender.send(GitImportMessage::Changes(batch));
+    })?;
+    bar.finish_and_clear();
+    tracing::info!(
+        stored = stored.len(),
+        new = walk.new_changes,
+        tags = walk.tags.len(),
+        elapsed = ?started.elapsed(),
+        "walked history"
+    );
+    let history = History {
+        stored,
+        batches,
+        tags: walk.tags,
+        head: walk.head,
+    };
+
+    let started = std::time::Instant::now();
+    let graph = CommitGraph::from_changes(history.changes());
+    tracing::info!(commits = graph.len(), elapsed = ?started.elapsed(), "built commit graph");
+
+    // Monorepo paths: answers cached in the store per path set; only new commits are asked.
+    let (relevant, new_touches) = if settings.paths.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (flags, touches) = path_relevance(
+            settings,
+            repository,
+            &history,
+            &graph,
+            cached_touches,
+            paths_key,
+        )?;
+        (Some(flags), touches)
+    };
+    let (deployments, provenance) =
+        derive_deployments(settings, &history, &graph, service, environment)?;
+    Ok(Prepared {
+        history,
+        graph,
+        relevant,
+        new_touches,
+        deployments,
+        provenance,
+    })
+}
+
 fn failure_provenance(settings: &Settings, from_log: bool) -> String {
     let mut parts = Vec::new();
     if from_log {
@@ -324,16 +441,14 @@ fn failure_provenance(settings: &Settings, from_log: bool) -> String {
 fn path_relevance(
     settings: &Settings,
     repository: &GitRepository,
-    store: &dyn Store,
-    repository_id: i64,
-    changes: &[Change],
+    history: &History,
     graph: &CommitGraph,
+    cached: &HashMap<String, bool>,
+    paths_key: &str,
 ) -> anyhow::Result<(Vec<bool>, Vec<PathTouch>)> {
-    let paths_key = settings.paths.join("\n");
-    let cached = store.path_touches(repository_id, &paths_key)?;
     let mut flags = vec![false; graph.len()];
     let mut missing = Vec::new();
-    for change in changes.iter().filter(|change| !change.is_merge()) {
+    for change in history.changes().filter(|change| !change.is_merge()) {
         let Some(index) = graph.index_of(&change.sha) else {
             continue;
         };
@@ -353,7 +468,7 @@ fn path_relevance(
             flags[index as usize] = touched;
         }
         touches.push(PathTouch {
-            paths_key: paths_key.clone(),
+            paths_key: paths_key.to_string(),
             sha,
             touched,
         });
@@ -559,6 +674,16 @@ fn derive_deployments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regex_errors_fit_on_one_line() {
+        // Built at run time, or clippy rejects the deliberately broken pattern.
+        let unclosed = String::from("(");
+        let error = Regex::new(&unclosed).unwrap_err();
+        assert_eq!(regex_error_line(&error), "unclosed group");
+        let error = Regex::new("a{99999999}").unwrap_err();
+        assert!(!regex_error_line(&error).contains('\n'));
+    }
 
     #[test]
     fn release_like_tags() {

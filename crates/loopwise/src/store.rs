@@ -25,12 +25,12 @@ pub fn open(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
             "--db: PostgreSQL databases are not supported by this build yet; give a SQLite path or sqlite:// URL",
         ));
     }
-    if let Some((scheme, _)) = url.split_once("://") {
-        if scheme != "sqlite" {
-            return Err(bad_input(format!(
-                "--db: unknown database scheme {scheme:?}; expected a path or sqlite://"
-            )));
-        }
+    if let Some((scheme, _)) = url.split_once("://")
+        && scheme != "sqlite"
+    {
+        return Err(bad_input(format!(
+            "--db: unknown database scheme {scheme:?}; expected a path or sqlite://"
+        )));
     }
     let path = loopwise_store_sqlite::path_from_url(&url);
     let store = SqliteStore::open(&path)?;
