@@ -99,13 +99,15 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, TimeError> {
     if let Ok(timestamp) = trimmed.parse::<jiff::Timestamp>() {
         return Ok(timestamp.as_second());
     }
-    if let Ok(date) = trimmed.parse::<jiff::civil::Date>() {
-        if trimmed.len() == 10 {
-            return date
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map(|z| z.timestamp().as_second())
-                .map_err(|_| error());
-        }
+    // Only a plain YYYY-MM-DD: jiff would also accept a date with a time and no offset, whose
+    // time zone is unknowable.
+    if trimmed.len() == 10
+        && let Ok(date) = trimmed.parse::<jiff::civil::Date>()
+    {
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_second())
+            .map_err(|_| error());
     }
     Err(error())
 }

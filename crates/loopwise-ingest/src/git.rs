@@ -23,6 +23,9 @@ pub enum GitError {
     },
 }
 
+/// A tag's short name and the object its reference names (a tag object or a commit).
+type TagReference = (String, ObjectId);
+
 /// An opened repository.
 pub struct GitRepository {
     repository: gix::Repository,
@@ -172,7 +175,7 @@ impl GitRepository {
     }
 
     /// Commit ids of every reference, and the tags to resolve.
-    fn tips(&self) -> Result<(Vec<ObjectId>, Vec<(String, ObjectId)>), GitError> {
+    fn tips(&self) -> Result<(Vec<ObjectId>, Vec<TagReference>), GitError> {
         let repo = &self.repository;
         let platform = repo
             .references()
@@ -193,12 +196,11 @@ impl GitRepository {
                 tags.push((short.to_string(), direct));
             }
             // A reference to a tree or blob, or a broken one, is not history: skip it.
-            if let Ok(id) = reference.peel_to_id() {
-                if let Ok(object) = repo.find_header(id.detach()) {
-                    if object.kind() == gix::object::Kind::Commit {
-                        tips.push(id.detach());
-                    }
-                }
+            if let Ok(id) = reference.peel_to_id()
+                && let Ok(object) = repo.find_header(id.detach())
+                && object.kind() == gix::object::Kind::Commit
+            {
+                tips.push(id.detach());
             }
         }
         Ok((tips, tags))
@@ -206,7 +208,7 @@ impl GitRepository {
 
     /// A tag's commit and time: the tagger date of an annotated tag, the committer date of the
     /// commit for a lightweight one. `None` for tags of trees or blobs.
-    fn resolve_tag(&self, (name, target): (String, ObjectId)) -> Result<Option<Tag>, GitError> {
+    fn resolve_tag(&self, (name, target): TagReference) -> Result<Option<Tag>, GitError> {
         let repo = &self.repository;
         let hash_kind = repo.object_hash();
         let mut id = target;
@@ -289,7 +291,7 @@ impl GitRepository {
         let tree = self
             .repository
             .find_commit(id)
-            .and_then(|commit| commit.tree().map_err(Into::into))
+            .and_then(|commit| commit.tree())
             .map_err(|e| self.read_error(format!("tree of commit {sha}"), e))?;
         let mut entries = Vec::with_capacity(paths.len());
         for path in paths {
