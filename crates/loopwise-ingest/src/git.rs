@@ -394,6 +394,20 @@ mod tests {
         assert_eq!(reverted_commit(b""), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn revert_parsing_never_panics(message in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = reverted_commit(&message);
+        }
+
+        #[test]
+        fn finds_any_full_sha_after_the_marker(prefix in "[^T]{0,40}", sha in "[0-9a-f]{40}", suffix in "\\PC{0,40}") {
+            let message = format!("{prefix}This reverts commit {sha}{suffix}");
+            let expected = if suffix.starts_with(|c: char| c.is_ascii_hexdigit()) { None } else { Some(sha.clone()) };
+            proptest::prop_assert_eq!(reverted_commit(message.as_bytes()), expected);
+        }
+    }
+
     #[test]
     fn normalizes_paths() {
         assert_eq!(
