@@ -9,7 +9,7 @@ use crate::benchmark::{
 };
 use crate::graph::CommitGraph;
 use crate::metrics::ChainAnalysis;
-use crate::stats::{Summary, median};
+use crate::stats::Summary;
 use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Window, WindowText};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -299,15 +299,37 @@ pub fn service_report(
 /// the window is shorter than a week. Per week: the number of distinct UTC calendar days with a
 /// deployment; the result is the interpolated median over the weeks.
 pub fn deploy_days_per_week_median(window: Window, times: impl Iterator<Item = i64>) -> f64 {
-    let full_weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1) as usize;
-    let mut days_by_week: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); full_weeks];
+    let full_weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1);
+    // Sparse: a window of decades has thousands of weeks but only the deployed ones hold days.
+    let mut days_by_week: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
     for time in times {
-        let week = ((time - window.since) / SECONDS_PER_WEEK) as usize;
-        if let Some(days) = days_by_week.get_mut(week) {
-            days.insert(time.div_euclid(SECONDS_PER_DAY));
+        let week = (time - window.since) / SECONDS_PER_WEEK;
+        if (0..full_weeks).contains(&week) {
+            days_by_week
+                .entry(week)
+                .or_default()
+                .insert(time.div_euclid(SECONDS_PER_DAY));
         }
     }
-    median(days_by_week.iter().map(|days| days.len() as f64).collect()).unwrap_or(0.0)
+    let mut counts: Vec<f64> = days_by_week
+        .values()
+        .map(|days| days.len() as f64)
+        .collect();
+    counts.sort_by(f64::total_cmp);
+    let empty_weeks = full_weeks as usize - counts.len();
+    let total = full_weeks as usize;
+    // The k-th smallest of all weeks: the empty weeks (zero) come first.
+    let kth = |k: usize| {
+        if k < empty_weeks {
+            0.0
+        } else {
+            counts[k - empty_weeks]
+        }
+    };
+    let rank = (total - 1) as f64 * 0.5;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(total - 1);
+    kth(lower) + (rank - lower as f64) * (kth(upper) - kth(lower))
 }
 
 #[cfg(test)]
