@@ -229,13 +229,37 @@ impl Store for SqliteStore {
             .map_err(database_error)
     }
 
+    fn find_repository(&self, locator: &str) -> Result<Option<RepositoryId>, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT id FROM repositories WHERE locator = ?1",
+                [locator],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(database_error)
+    }
+
     fn import_git_stream(
         &self,
-        repository: RepositoryId,
+        locator: &str,
         messages: &mut dyn Iterator<Item = GitImportMessage>,
     ) -> Result<Option<WriteCounts>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
+                [locator],
+            )
+            .map_err(database_error)?;
+        let repository: RepositoryId = transaction
+            .query_row(
+                "SELECT id FROM repositories WHERE locator = ?1",
+                [locator],
+                |row| row.get(0),
+            )
+            .map_err(database_error)?;
         let mut counts = WriteCounts::default();
         for message in messages {
             match message {

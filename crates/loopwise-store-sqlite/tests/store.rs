@@ -11,11 +11,10 @@ fn a_file_database_keeps_its_data_across_opens() {
     let path = directory.path().join("nested/dir/loopwise.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        let repository = store.repository("repo").unwrap();
         let batch = [loopwise_store::conformance::change("a1", &[], 1)];
         store
             .apply_git_import(GitImport {
-                repository,
+                locator: "repo",
                 new_changes: &batch,
                 tags: &[],
                 path_touches: &[],

@@ -24,6 +24,7 @@ macro_rules! store_conformance_tests {
             repositories_are_isolated,
             an_unfinished_import_stream_writes_nothing,
             an_import_stream_commits_all_batches_together,
+            an_aborted_import_registers_no_repository,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -97,7 +98,7 @@ pub fn changes_round_trip_and_insert_once(store: &dyn Store) {
         merge,
     ];
     let import = GitImport {
-        repository,
+        locator: "repo",
         new_changes: &batch,
         tags: &[],
         path_touches: &[],
@@ -133,7 +134,7 @@ pub fn tags_are_replaced_as_a_set(store: &dyn Store) {
     };
     let first = vec![tag("v1.0", "a1", 10, true), tag("v1.1", "b2", 20, false)];
     let import = GitImport {
-        repository,
+        locator: "repo",
         new_changes: &[],
         tags: &first,
         path_touches: &[],
@@ -143,7 +144,7 @@ pub fn tags_are_replaced_as_a_set(store: &dyn Store) {
     // v1.0 moved, v1.1 deleted, v2.0 added.
     let second = vec![tag("v1.0", "c3", 30, true), tag("v2.0", "d4", 40, true)];
     let import = GitImport {
-        repository,
+        locator: "repo",
         new_changes: &[],
         tags: &second,
         path_touches: &[],
@@ -165,7 +166,7 @@ pub fn path_touches_are_cached_per_key(store: &dyn Store) {
         touch("web", "a1", false),
     ];
     let import = GitImport {
-        repository,
+        locator: "repo",
         new_changes: &[],
         tags: &[],
         path_touches: &touches,
@@ -283,7 +284,7 @@ pub fn repositories_are_isolated(store: &dyn Store) {
     let batch = [change("a1", &[], 1)];
     store
         .apply_git_import(GitImport {
-            repository: one,
+            locator: "one",
             new_changes: &batch,
             tags: &[],
             path_touches: &[],
@@ -291,7 +292,7 @@ pub fn repositories_are_isolated(store: &dyn Store) {
         .unwrap();
     let counts = store
         .apply_git_import(GitImport {
-            repository: two,
+            locator: "two",
             new_changes: &batch,
             tags: &[],
             path_touches: &[],
@@ -315,7 +316,7 @@ pub fn an_unfinished_import_stream_writes_nothing(store: &dyn Store) {
     }];
     store
         .apply_git_import(GitImport {
-            repository,
+            locator: "repo",
             new_changes: &[change("a1", &[], 1)],
             tags: &tags,
             path_touches: &[],
@@ -329,7 +330,7 @@ pub fn an_unfinished_import_stream_writes_nothing(store: &dyn Store) {
     )]))]
     .into_iter();
     assert_eq!(
-        store.import_git_stream(repository, &mut messages).unwrap(),
+        store.import_git_stream("repo", &mut messages).unwrap(),
         None
     );
     assert_eq!(
@@ -363,9 +364,40 @@ pub fn an_import_stream_commits_all_batches_together(store: &dyn Store) {
     ]
     .into_iter();
     let counts = store
-        .import_git_stream(repository, &mut messages)
+        .import_git_stream("repo", &mut messages)
         .unwrap()
         .unwrap();
     assert_eq!((counts.inserted, counts.unchanged), (3, 1));
     assert_eq!(store.changes(repository).unwrap().len(), 3);
+}
+
+pub fn an_aborted_import_registers_no_repository(store: &dyn Store) {
+    assert_eq!(store.find_repository("new").unwrap(), None);
+    let mut messages = vec![GitImportMessage::Changes(Arc::new(vec![change(
+        "a1",
+        &[],
+        1,
+    )]))]
+    .into_iter();
+    assert_eq!(store.import_git_stream("new", &mut messages).unwrap(), None);
+    assert_eq!(store.find_repository("new").unwrap(), None);
+    assert_eq!(store.counts().unwrap().repositories, 0);
+    let mut messages = vec![
+        GitImportMessage::Changes(Arc::new(vec![change("a1", &[], 1)])),
+        GitImportMessage::Commit {
+            tags: vec![],
+            path_touches: vec![],
+        },
+    ]
+    .into_iter();
+    store
+        .import_git_stream("new", &mut messages)
+        .unwrap()
+        .unwrap();
+    let id = store
+        .find_repository("new")
+        .unwrap()
+        .expect("registered by the import");
+    assert_eq!(store.repository("new").unwrap(), id);
+    assert_eq!(store.changes(id).unwrap().len(), 1);
 }

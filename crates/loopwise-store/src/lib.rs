@@ -43,7 +43,8 @@ pub enum StoreError {
 /// A new batch of git history for one repository, written in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct GitImport<'a> {
-    pub repository: RepositoryId,
+    /// The repository's locator; an import registers a repository it does not know yet.
+    pub locator: &'a str,
     /// Commits not stored yet; stored ones are ignored, so a re-run is harmless.
     pub new_changes: &'a [Change],
     /// The repository's complete set of tags now: it replaces the stored set, so a deleted or
@@ -115,6 +116,9 @@ pub trait Store: Send + Sync + Debug {
     /// The id of the repository at `locator` (a canonical path or URL), registering it if new.
     fn repository(&self, locator: &str) -> Result<RepositoryId, StoreError>;
 
+    /// The id of the repository at `locator`, if the store knows it; registers nothing.
+    fn find_repository(&self, locator: &str) -> Result<Option<RepositoryId>, StoreError>;
+
     /// Every stored commit of a repository, in no particular order.
     fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError>;
 
@@ -138,17 +142,18 @@ pub trait Store: Send + Sync + Debug {
             },
         ];
         Ok(self
-            .import_git_stream(import.repository, &mut messages.into_iter())?
+            .import_git_stream(import.locator, &mut messages.into_iter())?
             .unwrap_or_default())
     }
 
     /// Writes git history as it arrives, in one transaction, so an import can overlap the walk
     /// that produces it. The transaction commits at [`GitImportMessage::Commit`]; if the
-    /// messages end without one (the producer failed), nothing is written and `None` returned.
+    /// messages end without one (the producer failed), nothing is written (not even the
+    /// repository's registration) and `None` is returned.
     /// While the stream is open the store may refuse or delay other calls.
     fn import_git_stream(
         &self,
-        repository: RepositoryId,
+        locator: &str,
         messages: &mut dyn Iterator<Item = GitImportMessage>,
     ) -> Result<Option<WriteCounts>, StoreError>;
 

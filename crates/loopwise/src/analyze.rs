@@ -200,15 +200,17 @@ fn analyze(
     repository: &GitRepository,
     store: &dyn Store,
 ) -> anyhow::Result<Report> {
-    let repository_id = store.repository(&repository.locator())?;
-    let stored = store
-        .changes(repository_id)
-        .context("reading the stored history")?;
+    // Reads only: a run that fails validation must not even register the repository.
+    let locator = repository.locator();
+    let repository_id = store.find_repository(&locator)?;
+    let stored = match repository_id {
+        Some(id) => store.changes(id).context("reading the stored history")?,
+        None => Vec::new(),
+    };
     let paths_key = settings.paths.join("\n");
-    let cached_touches = if settings.paths.is_empty() {
-        HashMap::new()
-    } else {
-        store.path_touches(repository_id, &paths_key)?
+    let cached_touches = match repository_id {
+        Some(id) if !settings.paths.is_empty() => store.path_touches(id, &paths_key)?,
+        _ => HashMap::new(),
     };
     let service = settings
         .service
@@ -223,9 +225,15 @@ fn analyze(
     // a first import costs about the walk alone. The transaction commits only once every input
     // is validated; on any error the sender is dropped and the writer rolls back.
     let (prepared, counts) = std::thread::scope(|scope| -> anyhow::Result<_> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<GitImportMessage>(64);
-        let writer =
-            scope.spawn(move || store.import_git_stream(repository_id, &mut receiver.into_iter()));
+        // A few batches of slack: the walk never waits on a momentarily slower writer.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<GitImportMessage>(8);
+        let locator = &locator;
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn_scoped(scope, move || {
+                store.import_git_stream(locator, &mut receiver.into_iter())
+            })
+            .context("starting the store's writer thread")?;
         let prepared = prepare(
             settings,
             repository,

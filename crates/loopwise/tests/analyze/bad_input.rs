@@ -2,7 +2,8 @@
 //! and nothing in the database changed.
 
 use crate::support::{
-    DAY, HOUR, SINCE, Scratch, T0, UNTIL, WIDE, analyze, loopwise, only_service, row_counts,
+    DAY, HOUR, SINCE, Scratch, T0, UNTIL, WIDE, analyze, analyze_run, loopwise, only_service,
+    row_counts,
 };
 
 #[test]
@@ -160,4 +161,27 @@ fn a_window_without_deployments_is_a_note_not_an_error() {
         notes.iter().any(|n| n.contains("no deployments")),
         "{notes:?}"
     );
+}
+
+#[test]
+fn bad_input_on_a_repository_the_db_never_saw_registers_nothing() {
+    let scratch = Scratch::new();
+    let known = scratch.repo("known");
+    known.commit("f.txt", T0, "c1");
+    known.tag("v1.0", "HEAD", T0 + HOUR);
+    let db = scratch.db("x");
+    analyze(&scratch, &known.path, &db, WIDE, &["--deploy-tags", "v*"]);
+    let before = row_counts(&db);
+
+    let stranger = scratch.repo("stranger");
+    stranger.commit("f.txt", T0, "c1");
+    let run = analyze_run(
+        &scratch,
+        &stranger.path,
+        &db,
+        WIDE,
+        &["--deploy-tags", "zzz*"],
+    );
+    assert_eq!(run.status, 2, "{:?}", run.stderr);
+    assert_eq!(row_counts(&db), before, "not even a repositories row");
 }
