@@ -7,15 +7,41 @@
 use crate::entities::Change;
 use crate::time::Timestamp;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+/// Commit ids are already uniformly random: a multiply-and-rotate over their bytes spreads them
+/// well and costs a fraction of SipHash, which guards against attacker-chosen keys that a
+/// content hash cannot be (keys here come from git objects, not free text).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShaHasher(u64);
+
+impl Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type ShaMap = HashMap<String, CommitIndex, BuildHasherDefault<ShaHasher>>;
 
 pub type CommitIndex = u32;
 
 #[derive(Debug, Default)]
 pub struct CommitGraph {
     shas: Vec<String>,
-    index_by_sha: HashMap<String, CommitIndex>,
-    /// Indices sorted by sha, for abbreviated-sha lookups.
-    sorted_by_sha: Vec<CommitIndex>,
+    index_by_sha: ShaMap,
+    /// Indices sorted by sha, for abbreviated-sha lookups; built on the first one.
+    sorted_by_sha: OnceLock<Vec<CommitIndex>>,
     parent_offsets: Vec<u32>,
     parent_list: Vec<CommitIndex>,
     author_time: Vec<Timestamp>,
@@ -43,13 +69,12 @@ impl CommitGraph {
         graph.index_by_sha.reserve(changes.size_hint().0);
         let mut kept = Vec::with_capacity(changes.size_hint().0);
         for change in changes {
-            if graph.index_by_sha.contains_key(&change.sha) {
-                continue;
-            }
             let index = graph.shas.len() as CommitIndex;
-            graph.index_by_sha.insert(change.sha.clone(), index);
-            graph.shas.push(change.sha.clone());
-            kept.push(change);
+            if let Entry::Vacant(slot) = graph.index_by_sha.entry(change.sha.clone()) {
+                slot.insert(index);
+                graph.shas.push(change.sha.clone());
+                kept.push(change);
+            }
         }
         graph.parent_offsets.reserve(kept.len() + 1);
         graph.parent_offsets.push(0);
@@ -69,9 +94,6 @@ impl CommitGraph {
                 .and_then(|sha| graph.index_by_sha.get(sha).copied());
             graph.reverts.push(reverted);
         }
-        let mut sorted: Vec<CommitIndex> = (0..graph.shas.len() as CommitIndex).collect();
-        sorted.sort_unstable_by(|a, b| graph.shas[*a as usize].cmp(&graph.shas[*b as usize]));
-        graph.sorted_by_sha = sorted;
         graph
     }
 
@@ -100,10 +122,13 @@ impl CommitGraph {
         if let Some(index) = self.index_of(&wanted) {
             return Ok(index);
         }
-        let start = self
-            .sorted_by_sha
-            .partition_point(|&i| self.shas[i as usize].as_str() < wanted.as_str());
-        let mut matches = self.sorted_by_sha[start..]
+        let sorted = self.sorted_by_sha.get_or_init(|| {
+            let mut sorted: Vec<CommitIndex> = (0..self.shas.len() as CommitIndex).collect();
+            sorted.sort_unstable_by(|a, b| self.shas[*a as usize].cmp(&self.shas[*b as usize]));
+            sorted
+        });
+        let start = sorted.partition_point(|&i| self.shas[i as usize].as_str() < wanted.as_str());
+        let mut matches = sorted[start..]
             .iter()
             .take_while(|&&i| self.shas[i as usize].starts_with(&wanted));
         match (matches.next(), matches.next()) {

@@ -245,6 +245,7 @@ impl Store for SqliteStore {
         locator: &str,
         messages: &mut dyn Iterator<Item = GitImportMessage>,
     ) -> Result<Option<WriteCounts>, StoreError> {
+        let started = std::time::Instant::now();
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
         transaction
@@ -272,6 +273,12 @@ impl Store for SqliteStore {
                     upsert_path_touches(&transaction, repository, &path_touches)
                         .map_err(database_error)?;
                     transaction.commit().map_err(database_error)?;
+                    tracing::info!(
+                        inserted = counts.inserted,
+                        unchanged = counts.unchanged,
+                        elapsed = ?started.elapsed(),
+                        "committed git import"
+                    );
                     return Ok(Some(counts));
                 }
             }
