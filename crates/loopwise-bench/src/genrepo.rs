@@ -66,70 +66,17 @@ struct Area {
 }
 
 /// Top-level directories of the monorepo, so a `--path services/api` filter is meaningful.
+#[rustfmt::skip]
 const AREAS: &[Area] = &[
-    Area {
-        dir: "services/api",
-        short: "api",
-        ext: "rs",
-        files: 60,
-        weight: 24,
-    },
-    Area {
-        dir: "services/web",
-        short: "web",
-        ext: "ts",
-        files: 60,
-        weight: 20,
-    },
-    Area {
-        dir: "services/billing",
-        short: "billing",
-        ext: "go",
-        files: 40,
-        weight: 12,
-    },
-    Area {
-        dir: "services/auth",
-        short: "auth",
-        ext: "rs",
-        files: 30,
-        weight: 8,
-    },
-    Area {
-        dir: "libs/core",
-        short: "core",
-        ext: "rs",
-        files: 50,
-        weight: 14,
-    },
-    Area {
-        dir: "libs/ui",
-        short: "ui",
-        ext: "ts",
-        files: 40,
-        weight: 10,
-    },
-    Area {
-        dir: "docs",
-        short: "docs",
-        ext: "md",
-        files: 30,
-        weight: 6,
-    },
-    Area {
-        dir: "infra",
-        short: "infra",
-        ext: "yaml",
-        files: 20,
-        weight: 4,
-    },
-    Area {
-        dir: ".github/workflows",
-        short: "ci",
-        ext: "yml",
-        files: 4,
-        weight: 2,
-    },
+    Area { dir: "services/api", short: "api", ext: "rs", files: 60, weight: 24 },
+    Area { dir: "services/web", short: "web", ext: "ts", files: 60, weight: 20 },
+    Area { dir: "services/billing", short: "billing", ext: "go", files: 40, weight: 12 },
+    Area { dir: "services/auth", short: "auth", ext: "rs", files: 30, weight: 8 },
+    Area { dir: "libs/core", short: "core", ext: "rs", files: 50, weight: 14 },
+    Area { dir: "libs/ui", short: "ui", ext: "ts", files: 40, weight: 10 },
+    Area { dir: "docs", short: "docs", ext: "md", files: 30, weight: 6 },
+    Area { dir: "infra", short: "infra", ext: "yaml", files: 20, weight: 4 },
+    Area { dir: ".github/workflows", short: "ci", ext: "yml", files: 4, weight: 2 },
 ];
 
 const NOUNS: &[&str] = &[
@@ -180,77 +127,22 @@ struct Person {
     tz: &'static str,
 }
 
+#[rustfmt::skip]
 const PEOPLE: &[Person] = &[
-    Person {
-        name: "Ana Souza",
-        email: "ana.souza@acme.dev",
-        tz: "-0300",
-    },
-    Person {
-        name: "Ben Carter",
-        email: "ben@acme.dev",
-        tz: "-0500",
-    },
-    Person {
-        name: "Chen Wei",
-        email: "chen.wei@acme.dev",
-        tz: "+0800",
-    },
-    Person {
-        name: "Dana Kowalski",
-        email: "dana.k@acme.dev",
-        tz: "+0100",
-    },
-    Person {
-        name: "Emeka Obi",
-        email: "emeka@acme.dev",
-        tz: "+0100",
-    },
-    Person {
-        name: "Fatima Zahra",
-        email: "fatima@acme.dev",
-        tz: "+0000",
-    },
-    Person {
-        name: "Gustav Lind",
-        email: "gustav.lind@acme.dev",
-        tz: "+0200",
-    },
-    Person {
-        name: "Hiro Tanaka",
-        email: "hiro@acme.dev",
-        tz: "+0900",
-    },
-    Person {
-        name: "Ines Duarte",
-        email: "ines@acme.dev",
-        tz: "+0000",
-    },
-    Person {
-        name: "Jon Baker",
-        email: "jon.baker@acme.dev",
-        tz: "-0800",
-    },
-    Person {
-        name: "Kavya Rao",
-        email: "kavya@acme.dev",
-        tz: "+0530",
-    },
-    Person {
-        name: "Luca Bianchi",
-        email: "luca@acme.dev",
-        tz: "+0100",
-    },
-    Person {
-        name: "Maya Cohen",
-        email: "maya@acme.dev",
-        tz: "+0200",
-    },
-    Person {
-        name: "Nils Berg",
-        email: "nils@acme.dev",
-        tz: "+0100",
-    },
+    Person { name: "Ana Souza", email: "ana.souza@acme.dev", tz: "-0300" },
+    Person { name: "Ben Carter", email: "ben@acme.dev", tz: "-0500" },
+    Person { name: "Chen Wei", email: "chen.wei@acme.dev", tz: "+0800" },
+    Person { name: "Dana Kowalski", email: "dana.k@acme.dev", tz: "+0100" },
+    Person { name: "Emeka Obi", email: "emeka@acme.dev", tz: "+0100" },
+    Person { name: "Fatima Zahra", email: "fatima@acme.dev", tz: "+0000" },
+    Person { name: "Gustav Lind", email: "gustav.lind@acme.dev", tz: "+0200" },
+    Person { name: "Hiro Tanaka", email: "hiro@acme.dev", tz: "+0900" },
+    Person { name: "Ines Duarte", email: "ines@acme.dev", tz: "+0000" },
+    Person { name: "Jon Baker", email: "jon.baker@acme.dev", tz: "-0800" },
+    Person { name: "Kavya Rao", email: "kavya@acme.dev", tz: "+0530" },
+    Person { name: "Luca Bianchi", email: "luca@acme.dev", tz: "+0100" },
+    Person { name: "Maya Cohen", email: "maya@acme.dev", tz: "+0200" },
+    Person { name: "Nils Berg", email: "nils@acme.dev", tz: "+0100" },
 ];
 const GITHUB: Person = Person {
     name: "GitHub",
