@@ -8,6 +8,7 @@
 
 pub mod benchmark;
 pub mod entities;
+pub mod events;
 pub mod graph;
 pub mod metrics;
 pub mod report;

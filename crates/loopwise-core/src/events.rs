@@ -1,0 +1,139 @@
+//! The delivery events every source is normalised into: webhooks, the generic events API, CI
+//! `record` calls and file imports all produce these, and the store keeps them by
+//! (source, kind, id), so the same event arriving twice is stored once.
+
+use crate::entities::{Change, Deployment, Source};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a pull (or merge) request is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestState {
+    Open,
+    Closed,
+    Merged,
+}
+
+/// A pull request (GitHub) or merge request (GitLab): optional enrichment of lead time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub source: Source,
+    /// `owner/name` (GitHub) or the project path (GitLab).
+    pub repository: String,
+    pub number: u64,
+    pub title: String,
+    pub author: String,
+    pub state: PullRequestState,
+    pub created_at: Timestamp,
+    pub merged_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    /// The commit the merge put on the base branch (a merge, squash or rebase result).
+    pub merge_sha: Option<String>,
+    pub head_sha: Option<String>,
+    pub base_branch: Option<String>,
+    pub additions: Option<u64>,
+    pub deletions: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    Commented,
+    ChangesRequested,
+    Approved,
+    Dismissed,
+}
+
+/// One review of a pull request; a pull request's first review and approval come from these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestReview {
+    pub source: Source,
+    pub repository: String,
+    pub number: u64,
+    /// The review's id at its source.
+    pub id: String,
+    pub reviewer: String,
+    pub state: ReviewState,
+    pub submitted_at: Timestamp,
+}
+
+/// A production incident. Linked to the deployment that caused it explicitly (`caused_by`: a
+/// deployment id or a commit sha) or by the linking rule of PRODUCT.md section 4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub source: Source,
+    pub id: String,
+    pub service: Option<String>,
+    pub title: String,
+    pub severity: Option<String>,
+    /// Impact start (or creation when the impact start is unknown).
+    pub started_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub caused_by: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiStatus {
+    Queued,
+    Running,
+    Success,
+    Failure,
+    Cancelled,
+    Skipped,
+}
+
+/// One attempt of a CI pipeline or workflow run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CiRun {
+    pub source: Source,
+    /// The run's id at its source; re-runs keep it and raise `attempt`.
+    pub id: String,
+    pub attempt: u32,
+    pub repository: String,
+    /// The workflow or pipeline name.
+    pub pipeline: String,
+    pub sha: String,
+    pub branch: Option<String>,
+    pub status: CiStatus,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub url: Option<String>,
+}
+
+/// A commit seen by a push: its parents are known only along the push's own commit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedChange {
+    pub repository: String,
+    pub branch: Option<String>,
+    pub change: Change,
+}
+
+/// One normalised delivery event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Change(PushedChange),
+    PullRequest(PullRequest),
+    PullRequestReview(PullRequestReview),
+    Deployment(Deployment),
+    Incident(Incident),
+    CiRun(CiRun),
+}
+
+impl Event {
+    /// The event's kind, as used in idempotency keys and API answers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Change(_) => "change",
+            Event::PullRequest(_) => "pull_request",
+            Event::PullRequestReview(_) => "pull_request_review",
+            Event::Deployment(_) => "deployment",
+            Event::Incident(_) => "incident",
+            Event::CiRun(_) => "ci_run",
+        }
+    }
+}
