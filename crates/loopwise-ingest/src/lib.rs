@@ -3,9 +3,11 @@
 //! * [`git`]: a repository's commits and tags with gitoxide, in one pass, skipping what the
 //!   store already has.
 //! * [`deploy_log`]: deployment history kept outside git (CSV or NDJSON).
+//! * [`webhooks`]: GitHub and GitLab deliveries, verified and normalised into core events.
 //!
 //! Importers never write to the store and never decide a metric: they parse, validate and
 //! report errors that name the file, line and field. Nothing here panics on bad input.
 
 pub mod deploy_log;
 pub mod git;
+pub mod webhooks;
