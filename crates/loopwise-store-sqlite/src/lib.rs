@@ -6,9 +6,11 @@
 //! `migrations/`, tracked with `PRAGMA user_version`.
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
+use loopwise_core::events::{CiRun, Event, Incident, PullRequest, PullRequestReview};
+use loopwise_core::time::Timestamp;
 use loopwise_store::{
-    DeploymentFilter, DeploymentScope, GitImportMessage, PathTouch, RepositoryId, Store,
-    StoreCounts, StoreError, WriteCounts,
+    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, GitImportMessage, PathTouch,
+    RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope, WriteCounts,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
@@ -16,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// The migrations, in order; version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_events.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -384,6 +389,329 @@ impl Store for SqliteStore {
             path_touches: count("path_touches")?,
         })
     }
+
+    fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(database_error)?;
+        let outcomes = write_events(&transaction, events)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(outcomes)
+    }
+
+    fn apply_delivery(
+        &self,
+        delivery: &Delivery,
+        events: &[Event],
+    ) -> Result<Option<Vec<EventOutcome>>, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(database_error)?;
+        let inserted = transaction
+            .execute(
+                "INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (source, delivery_id) DO NOTHING",
+                params![delivery.source.as_str(), delivery.id, delivery.event, delivery.received_at],
+            )
+            .map_err(database_error)?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let outcomes = write_events(&transaction, events)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(Some(outcomes))
+    }
+
+    fn incidents(&self, service: Option<&str>) -> Result<Vec<Incident>, StoreError> {
+        read_bodies(
+            &self.connection(),
+            "SELECT body FROM incidents WHERE (?1 IS NULL OR service = ?1) ORDER BY started_at, source, id",
+            params![service],
+            "incident",
+        )
+    }
+
+    fn pull_requests(&self, repository: Option<&str>) -> Result<Vec<PullRequest>, StoreError> {
+        read_bodies(
+            &self.connection(),
+            "SELECT body FROM pull_requests WHERE (?1 IS NULL OR repository = ?1) ORDER BY repository, number, source",
+            params![repository],
+            "pull request",
+        )
+    }
+
+    fn pull_request_reviews(
+        &self,
+        repository: &str,
+        number: u64,
+    ) -> Result<Vec<PullRequestReview>, StoreError> {
+        read_bodies(
+            &self.connection(),
+            "SELECT body FROM pull_request_reviews WHERE repository = ?1 AND number = ?2 ORDER BY submitted_at, id",
+            params![repository, number as i64],
+            "pull request review",
+        )
+    }
+
+    fn ci_runs(&self, sha: &str) -> Result<Vec<CiRun>, StoreError> {
+        read_bodies(
+            &self.connection(),
+            "SELECT body FROM ci_runs WHERE sha = ?1 ORDER BY source, id, attempt",
+            params![sha],
+            "CI run",
+        )
+    }
+
+    fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Token, StoreError> {
+        let connection = self.connection();
+        let taken: bool = connection
+            .query_row(
+                "SELECT count(*) FROM tokens WHERE name = ?1",
+                [name],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(database_error)?
+            > 0;
+        if taken {
+            return Err(StoreError::Conflict(format!(
+                "a token named {name:?} exists already"
+            )));
+        }
+        connection
+            .execute(
+                "INSERT INTO tokens (name, scope, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name, scope.as_str(), hash, now],
+            )
+            .map_err(database_error)?;
+        Ok(Token {
+            id: connection.last_insert_rowid(),
+            name: name.to_string(),
+            scope,
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY id",
+            )
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map([], read_token)
+            .map_err(database_error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(database_error)?;
+        rows.into_iter().collect()
+    }
+
+    fn revoke_token(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![name, now],
+            )
+            .map_err(database_error)?;
+        Ok(changed == 1)
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+        let connection = self.connection();
+        let row = connection
+            .query_row(
+                "SELECT id, name, scope, created_at, revoked_at FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                [hash],
+                read_token,
+            )
+            .optional()
+            .map_err(database_error)?;
+        row.transpose()
+    }
+}
+
+type TokenRow = Result<Token, StoreError>;
+
+fn read_token(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    let scope: String = row.get(2)?;
+    let token = scope.parse::<TokenScope>().map(|scope| Token {
+        id: row.get(0).unwrap_or_default(),
+        name: row.get(1).unwrap_or_default(),
+        scope,
+        created_at: row.get(3).unwrap_or_default(),
+        revoked_at: row.get(4).unwrap_or_default(),
+    });
+    Ok(token.map_err(|reason| StoreError::Corrupt {
+        what: "token scope",
+        reason,
+    }))
+}
+
+fn read_bodies<T: serde::de::DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+    what: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(database_error)?;
+    let bodies = statement
+        .query_map(parameters, |row| row.get::<_, String>(0))
+        .map_err(database_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(database_error)?;
+    bodies
+        .iter()
+        .map(|body| {
+            serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+                what,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
+}
+
+/// Inserts, updates or leaves a JSON-bodied record keyed by `key_sql`'s parameters.
+fn upsert_body(
+    transaction: &Transaction<'_>,
+    select_sql: &str,
+    key: &[&dyn rusqlite::ToSql],
+    upsert_sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+    body: &str,
+) -> rusqlite::Result<EventOutcome> {
+    let existing: Option<String> = transaction
+        .prepare_cached(select_sql)?
+        .query_row(key, |row| row.get(0))
+        .optional()?;
+    let outcome = match existing {
+        Some(stored) if stored == body => return Ok(EventOutcome::Unchanged),
+        Some(_) => EventOutcome::Updated,
+        None => EventOutcome::Inserted,
+    };
+    transaction.prepare_cached(upsert_sql)?.execute(values)?;
+    Ok(outcome)
+}
+
+fn write_events(
+    transaction: &Transaction<'_>,
+    events: &[Event],
+) -> Result<Vec<EventOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        let outcome = match event {
+            Event::Change(pushed) => {
+                transaction
+                    .execute(
+                        "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
+                        [&pushed.repository],
+                    )
+                    .map_err(database_error)?;
+                let repository: RepositoryId = transaction
+                    .query_row(
+                        "SELECT id FROM repositories WHERE locator = ?1",
+                        [&pushed.repository],
+                        |row| row.get(0),
+                    )
+                    .map_err(database_error)?;
+                let mut counts = WriteCounts::default();
+                insert_changes(
+                    transaction,
+                    repository,
+                    std::slice::from_ref(&pushed.change),
+                    &mut counts,
+                )
+                .map_err(database_error)?;
+                if counts.inserted == 1 {
+                    EventOutcome::Inserted
+                } else {
+                    EventOutcome::Unchanged
+                }
+            }
+            Event::Deployment(deployment) => {
+                let counts = write_deployments(transaction, std::slice::from_ref(deployment), None)
+                    .map_err(database_error)?;
+                if counts.inserted == 1 {
+                    EventOutcome::Inserted
+                } else if counts.updated == 1 {
+                    EventOutcome::Updated
+                } else {
+                    EventOutcome::Unchanged
+                }
+            }
+            Event::PullRequest(pull) => {
+                let body = to_json(pull)?;
+                let number = pull.number as i64;
+                upsert_body(
+                    transaction,
+                    "SELECT body FROM pull_requests WHERE source = ?1 AND repository = ?2 AND number = ?3",
+                    &[&pull.source.as_str(), &pull.repository, &number],
+                    "INSERT INTO pull_requests (source, repository, number, merge_sha, merged_at, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, number) DO UPDATE SET \
+                     merge_sha = excluded.merge_sha, merged_at = excluded.merged_at, body = excluded.body",
+                    &[&pull.source.as_str(), &pull.repository, &number, &pull.merge_sha, &pull.merged_at, &body],
+                    &body,
+                )
+                .map_err(database_error)?
+            }
+            Event::PullRequestReview(review) => {
+                let body = to_json(review)?;
+                let number = review.number as i64;
+                upsert_body(
+                    transaction,
+                    "SELECT body FROM pull_request_reviews WHERE source = ?1 AND id = ?2",
+                    &[&review.source.as_str(), &review.id],
+                    "INSERT INTO pull_request_reviews (source, id, repository, number, submitted_at, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, id) DO UPDATE SET \
+                     repository = excluded.repository, number = excluded.number, \
+                     submitted_at = excluded.submitted_at, body = excluded.body",
+                    &[&review.source.as_str(), &review.id, &review.repository, &number, &review.submitted_at, &body],
+                    &body,
+                )
+                .map_err(database_error)?
+            }
+            Event::Incident(incident) => {
+                let body = to_json(incident)?;
+                upsert_body(
+                    transaction,
+                    "SELECT body FROM incidents WHERE source = ?1 AND id = ?2",
+                    &[&incident.source.as_str(), &incident.id],
+                    "INSERT INTO incidents (source, id, service, started_at, body) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (source, id) DO UPDATE SET service = excluded.service, \
+                     started_at = excluded.started_at, body = excluded.body",
+                    &[&incident.source.as_str(), &incident.id, &incident.service, &incident.started_at, &body],
+                    &body,
+                )
+                .map_err(database_error)?
+            }
+            Event::CiRun(run) => {
+                let body = to_json(run)?;
+                let attempt = i64::from(run.attempt);
+                upsert_body(
+                    transaction,
+                    "SELECT body FROM ci_runs WHERE source = ?1 AND id = ?2 AND attempt = ?3",
+                    &[&run.source.as_str(), &run.id, &attempt],
+                    "INSERT INTO ci_runs (source, id, attempt, sha, body) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (source, id, attempt) DO UPDATE SET sha = excluded.sha, body = excluded.body",
+                    &[&run.source.as_str(), &run.id, &attempt, &run.sha, &body],
+                    &body,
+                )
+                .map_err(database_error)?
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
 }
 
 fn insert_changes(

@@ -4,9 +4,14 @@
 //! a fresh, empty store; each check then runs as its own test.
 
 use crate::{
-    DeploymentFilter, DeploymentScope, GitImport, GitImportMessage, PathTouch, Store, WriteCounts,
+    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, GitImport, GitImportMessage,
+    PathTouch, Store, StoreError, TokenScope, WriteCounts,
 };
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source, Tag};
+use loopwise_core::events::{
+    CiRun, CiStatus, Event, Incident, PullRequest, PullRequestReview, PullRequestState,
+    PushedChange, ReviewState,
+};
 use std::sync::Arc;
 
 /// Generates one `#[test]` per conformance check.
@@ -25,6 +30,9 @@ macro_rules! store_conformance_tests {
             an_unfinished_import_stream_writes_nothing,
             an_import_stream_commits_all_batches_together,
             an_aborted_import_registers_no_repository,
+            events_are_stored_once_and_updates_are_told_apart,
+            a_redelivered_webhook_changes_nothing,
+            tokens_are_created_listed_found_and_revoked,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -400,4 +408,177 @@ pub fn an_aborted_import_registers_no_repository(store: &dyn Store) {
         .expect("registered by the import");
     assert_eq!(store.repository("new").unwrap(), id);
     assert_eq!(store.changes(id).unwrap().len(), 1);
+}
+
+fn sample_events() -> Vec<Event> {
+    vec![
+        Event::Change(PushedChange {
+            repository: "octo/api".into(),
+            branch: Some("main".into()),
+            change: change("c1", &["c0"], 100),
+        }),
+        Event::PullRequest(PullRequest {
+            source: Source::Github,
+            repository: "octo/api".into(),
+            number: 7,
+            title: "Add <thing> & more".into(),
+            author: "ada".into(),
+            state: PullRequestState::Merged,
+            created_at: 50,
+            merged_at: Some(90),
+            closed_at: Some(90),
+            merge_sha: Some("c1".into()),
+            head_sha: Some("h1".into()),
+            base_branch: Some("main".into()),
+            additions: Some(10),
+            deletions: None,
+        }),
+        Event::PullRequestReview(PullRequestReview {
+            source: Source::Github,
+            repository: "octo/api".into(),
+            number: 7,
+            id: "r1".into(),
+            reviewer: "bob".into(),
+            state: ReviewState::Approved,
+            submitted_at: 80,
+        }),
+        Event::Deployment(deployment(Source::Github, "d1", "api", "production", 200)),
+        Event::Incident(Incident {
+            source: Source::Api,
+            id: "inc-1".into(),
+            service: Some("api".into()),
+            title: "Checkout down".into(),
+            severity: Some("sev1".into()),
+            started_at: 300,
+            acknowledged_at: None,
+            resolved_at: None,
+            caused_by: Some("d1".into()),
+            url: None,
+        }),
+        Event::CiRun(CiRun {
+            source: Source::Github,
+            id: "run-1".into(),
+            attempt: 1,
+            repository: "octo/api".into(),
+            pipeline: "CI".into(),
+            sha: "c1".into(),
+            branch: Some("main".into()),
+            status: CiStatus::Success,
+            started_at: Some(60),
+            finished_at: Some(70),
+            url: None,
+        }),
+    ]
+}
+
+pub fn events_are_stored_once_and_updates_are_told_apart(store: &dyn Store) {
+    let events = sample_events();
+    let outcomes = store.apply_events(&events).unwrap();
+    assert_eq!(outcomes, vec![EventOutcome::Inserted; events.len()]);
+    let again = store.apply_events(&events).unwrap();
+    assert_eq!(
+        again,
+        vec![EventOutcome::Unchanged; events.len()],
+        "re-sending stores nothing twice"
+    );
+
+    let Event::Incident(mut incident) = events[4].clone() else {
+        unreachable!()
+    };
+    incident.resolved_at = Some(900);
+    let Event::CiRun(mut rerun) = events[5].clone() else {
+        unreachable!()
+    };
+    rerun.attempt = 2;
+    rerun.status = CiStatus::Failure;
+    let outcomes = store
+        .apply_events(&[
+            Event::Incident(incident.clone()),
+            Event::CiRun(rerun.clone()),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![EventOutcome::Updated, EventOutcome::Inserted],
+        "a re-run is a new attempt"
+    );
+
+    assert_eq!(store.incidents(Some("api")).unwrap(), vec![incident]);
+    assert!(store.incidents(Some("web")).unwrap().is_empty());
+    let Event::PullRequest(pull) = &events[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        store.pull_requests(Some("octo/api")).unwrap(),
+        vec![pull.clone()]
+    );
+    let Event::PullRequestReview(review) = &events[2] else {
+        unreachable!()
+    };
+    assert_eq!(
+        store.pull_request_reviews("octo/api", 7).unwrap(),
+        vec![review.clone()]
+    );
+    let Event::CiRun(first) = &events[5] else {
+        unreachable!()
+    };
+    assert_eq!(store.ci_runs("c1").unwrap(), vec![first.clone(), rerun]);
+    let repository = store
+        .find_repository("octo/api")
+        .unwrap()
+        .expect("a push registers its repository");
+    assert_eq!(store.changes(repository).unwrap().len(), 1);
+    assert_eq!(store.counts().unwrap().deployments, 1);
+}
+
+pub fn a_redelivered_webhook_changes_nothing(store: &dyn Store) {
+    let delivery = Delivery {
+        source: Source::Github,
+        id: "guid-1".into(),
+        event: "push".into(),
+        received_at: 5,
+    };
+    let events = sample_events();
+    let first = store.apply_delivery(&delivery, &events).unwrap();
+    assert_eq!(first.map(|o| o.len()), Some(events.len()));
+    assert_eq!(store.apply_delivery(&delivery, &events).unwrap(), None);
+    // The same id from another source is another delivery.
+    let gitlab = Delivery {
+        source: Source::Gitlab,
+        ..delivery
+    };
+    assert_eq!(store.apply_delivery(&gitlab, &[]).unwrap(), Some(vec![]));
+}
+
+pub fn tokens_are_created_listed_found_and_revoked(store: &dyn Store) {
+    let ci = store
+        .create_token("ci", TokenScope::Ingest, "hash-ci", 10)
+        .unwrap();
+    let admin = store
+        .create_token("admin", TokenScope::Admin, "hash-admin", 11)
+        .unwrap();
+    assert_ne!(ci.id, admin.id);
+    assert!(matches!(
+        store.create_token("ci", TokenScope::Read, "hash-other", 12),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.token_by_hash("hash-ci").unwrap(), Some(ci.clone()));
+    assert_eq!(store.token_by_hash("nope").unwrap(), None);
+    assert!(store.revoke_token("ci", 20).unwrap());
+    assert!(
+        !store.revoke_token("ci", 21).unwrap(),
+        "revoking twice changes nothing"
+    );
+    assert!(!store.revoke_token("missing", 21).unwrap());
+    assert_eq!(
+        store.token_by_hash("hash-ci").unwrap(),
+        None,
+        "a revoked token no longer authenticates"
+    );
+    let listed = store.tokens().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].revoked_at, Some(20));
+    assert_eq!(listed[1], admin);
+    assert!(TokenScope::Admin.allows(TokenScope::Ingest));
+    assert!(!TokenScope::Read.allows(TokenScope::Ingest));
 }

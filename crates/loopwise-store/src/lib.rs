@@ -9,6 +9,8 @@
 //! keyed by its source and source-scoped id, so writing the same thing twice stores it once.
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
+use loopwise_core::events::{CiRun, Event, Incident, PullRequest, PullRequestReview};
+use loopwise_core::time::Timestamp;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub enum StoreError {
     Migration { version: i64, reason: String },
     #[error("the stored {what} is not valid: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Database(String),
 }
@@ -108,6 +112,73 @@ pub struct StoreCounts {
     pub path_touches: usize,
 }
 
+/// What storing one event did. A re-sent event whose content is unchanged is `Unchanged`:
+/// that is how duplicates are recognised and reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// A webhook delivery, identified by its source's delivery id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub source: Source,
+    pub id: String,
+    /// The event name the source gave (e.g. `push`, `Merge Request Hook`).
+    pub event: String,
+    pub received_at: Timestamp,
+}
+
+/// What an API token may do. `Admin` includes the others; `Ingest` may write events; `Read`
+/// may read reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenScope {
+    Ingest,
+    Read,
+    Admin,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Ingest => "ingest",
+            TokenScope::Read => "read",
+            TokenScope::Admin => "admin",
+        }
+    }
+
+    /// Does a token of this scope allow `wanted`?
+    pub fn allows(self, wanted: TokenScope) -> bool {
+        self == TokenScope::Admin || self == wanted
+    }
+}
+
+impl std::str::FromStr for TokenScope {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "ingest" => Ok(TokenScope::Ingest),
+            "read" => Ok(TokenScope::Read),
+            "admin" => Ok(TokenScope::Admin),
+            other => Err(format!(
+                "unknown token scope {other:?}; expected ingest, read or admin"
+            )),
+        }
+    }
+}
+
+/// A stored API token: never the secret, only what it is and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
 /// The storage interface every backend implements.
 ///
 /// Methods are synchronous: the CLI calls them directly and async callers hand them to a
@@ -169,4 +240,49 @@ pub trait Store: Send + Sync + Debug {
     fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError>;
 
     fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// Stores events in one transaction; one outcome per event, in order.
+    fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError>;
+
+    /// Stores a webhook delivery and its events in one transaction. `None` when the delivery
+    /// was stored before: a redelivery changes nothing.
+    fn apply_delivery(
+        &self,
+        delivery: &Delivery,
+        events: &[Event],
+    ) -> Result<Option<Vec<EventOutcome>>, StoreError>;
+
+    /// Incidents, of one service or all, ordered by start.
+    fn incidents(&self, service: Option<&str>) -> Result<Vec<Incident>, StoreError>;
+
+    /// Pull requests, of one repository or all, ordered by repository and number.
+    fn pull_requests(&self, repository: Option<&str>) -> Result<Vec<PullRequest>, StoreError>;
+
+    /// Reviews of one pull request, ordered by submission.
+    fn pull_request_reviews(
+        &self,
+        repository: &str,
+        number: u64,
+    ) -> Result<Vec<PullRequestReview>, StoreError>;
+
+    /// CI runs for a commit, every attempt, ordered by id and attempt.
+    fn ci_runs(&self, sha: &str) -> Result<Vec<CiRun>, StoreError>;
+
+    /// Stores a new token by the hash of its secret. A name in use is a [`StoreError::Conflict`].
+    fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Token, StoreError>;
+
+    /// Every token, revoked ones too, by id.
+    fn tokens(&self) -> Result<Vec<Token>, StoreError>;
+
+    /// Revokes the named token; false when there is no such token or it was revoked already.
+    fn revoke_token(&self, name: &str, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// The live (not revoked) token whose secret hashes to `hash`.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
 }
