@@ -333,7 +333,7 @@ fn change_from_commit(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> Change
     }
 }
 
-/// The full sha in git's revert message line "This reverts commit <sha>".
+/// The full sha in git's revert message line `This reverts commit <sha>`.
 pub fn reverted_commit(message: &[u8]) -> Option<String> {
     const MARKER: &[u8] = b"This reverts commit ";
     let mut rest = message;

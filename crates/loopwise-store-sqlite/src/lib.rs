@@ -390,6 +390,12 @@ impl Store for SqliteStore {
         })
     }
 
+    fn ping(&self) -> Result<(), StoreError> {
+        self.connection()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(database_error)
+    }
+
     fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;

@@ -241,6 +241,9 @@ pub trait Store: Send + Sync + Debug {
 
     fn counts(&self) -> Result<StoreCounts, StoreError>;
 
+    /// A cheap round trip to the database, for readiness checks.
+    fn ping(&self) -> Result<(), StoreError>;
+
     /// Stores events in one transaction; one outcome per event, in order.
     fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError>;
 

@@ -17,7 +17,64 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read a git repository's history and print its five DORA metrics with tiers.
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
+    /// Run the HTTP server: events API and GitHub/GitLab webhooks.
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens.
+    Token(TokenArgs),
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented default configuration file.
+    Default,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (env LOOPWISE_LISTEN; default 127.0.0.1:7878).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// The database: a SQLite path or sqlite:// URL (env LOOPWISE_DB).
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+
+    /// A TOML configuration file (see `loopwise config default`).
+    #[arg(long, value_name = "FILE", env = "LOOPWISE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+
+    /// The database: a SQLite path or sqlite:// URL.
+    #[arg(long, value_name = "URL", env = "LOOPWISE_DB", global = true)]
+    pub db: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it, once, alone on stdout.
+    Create {
+        /// ingest (write events), read (read reports) or admin (everything).
+        #[arg(long)]
+        scope: String,
+        /// A unique name for the token (default: scope and time).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

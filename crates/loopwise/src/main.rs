@@ -5,10 +5,13 @@
 
 mod analyze;
 mod cli;
+mod config;
 mod errors;
 mod output;
 mod progress;
+mod serve;
 mod store;
+mod token;
 
 use clap::Parser;
 use errors::BadInput;
@@ -19,7 +22,15 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging();
     let result = match cli.command {
-        cli::Command::Analyze(args) => analyze::run(args),
+        cli::Command::Analyze(args) => analyze::run(*args),
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Token(args) => token::run(args),
+        cli::Command::Config {
+            command: cli::ConfigCommand::Default,
+        } => std::io::stdout()
+            .lock()
+            .write_all(config::DEFAULT_FILE.as_bytes())
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,138 @@
+//! loopwise's HTTP server: the events API, the GitHub and GitLab webhooks, and health checks,
+//! over the same store and core as the command line.
+//!
+//! Handlers are thin: they authenticate, hand bodies to the ingest parsers, and call the store
+//! on a blocking thread. Wire shapes (JSON in and out) live only in this crate; every error goes
+//! through [`error::AppError`]. The server reads no environment and no files: the binary builds
+//! a [`ServerConfig`] and hands it over.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod webhooks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::routing::{get, post};
+use error::AppError;
+use loopwise_ingest::webhooks::WebhookSettings;
+use loopwise_store::Store;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Everything the server needs to know, validated by the binary.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub github_webhook_secret: Option<Secret>,
+    pub gitlab_webhook_token: Option<Secret>,
+    pub webhooks: WebhookSettings,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            github_webhook_secret: None,
+            gitlab_webhook_token: None,
+            webhooks: WebhookSettings::default(),
+            body_limit_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ServerConfig>,
+}
+
+/// The whole HTTP interface.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/events", post(events::post_events))
+        .route("/webhooks/github", post(webhooks::github))
+        .route("/webhooks/gitlab", post(webhooks::gitlab))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.ping())
+        .await
+        .map_err(AppError::internal)??;
+    Ok(axum::Json(serde_json::json!({"status": "ready"})))
+}
+
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such endpoint: {}", uri.path()),
+    )
+}
+
+/// A body that could not be read: too large, or cut off.
+pub(crate) fn body_rejection(rejection: BytesRejection) -> AppError {
+    let status = rejection.status();
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::new(
+            status,
+            "too_large",
+            "the request body is larger than the server accepts",
+        )
+    } else {
+        AppError::bad_request(
+            "unreadable_body",
+            format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ),
+        )
+    }
+}

@@ -1,0 +1,164 @@
+//! `POST /webhooks/github` and `POST /webhooks/gitlab`: authenticate the delivery, parse it into
+//! core events, and store the delivery id with its events in one transaction, so a redelivery
+//! is acknowledged and changes nothing. Irrelevant events are acknowledged, not errors.
+
+use crate::AppState;
+use crate::error::AppError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use loopwise_core::entities::Source;
+use loopwise_ingest::webhooks::{
+    AuthError, Parsed, WebhookError, github as github_events, gitlab as gitlab_events,
+};
+use loopwise_store::Delivery;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryAnswer {
+    pub delivery: String,
+    /// `stored`, `duplicate` or `ignored`.
+    pub status: &'static str,
+    pub events: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn auth_error(error: AuthError) -> AppError {
+    AppError::unauthorized(error.to_string())
+}
+
+fn payload_error(error: WebhookError) -> AppError {
+    let field = match &error {
+        WebhookError::Missing { path } | WebhookError::Invalid { path, .. } => Some(path.clone()),
+        WebhookError::Json(_) => None,
+    };
+    let app_error = AppError::bad_request("invalid_payload", error.to_string());
+    match field {
+        Some(field) => app_error.with_field(field),
+        None => app_error,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+async fn store_delivery(
+    state: &AppState,
+    delivery: Delivery,
+    parsed: Parsed,
+) -> Result<Json<DeliveryAnswer>, AppError> {
+    let Parsed { events, ignored } = parsed;
+    let count = events.len();
+    let id = delivery.id.clone();
+    let store = state.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.apply_delivery(&delivery, &events))
+        .await
+        .map_err(AppError::internal)??;
+    let status = match (&stored, &ignored) {
+        (None, _) => "duplicate",
+        (Some(_), Some(_)) => "ignored",
+        (Some(_), None) => "stored",
+    };
+    tracing::info!(delivery = %id, status, events = count, "webhook delivery");
+    Ok(Json(DeliveryAnswer {
+        delivery: id,
+        status,
+        events: count,
+        reason: ignored,
+    }))
+}
+
+fn not_configured(what: &str, variable: &str) -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "not_configured",
+        format!("{what} webhooks are not enabled on this server (set {variable})"),
+    )
+}
+
+pub async fn github(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeliveryAnswer>, AppError> {
+    let body = body.map_err(crate::body_rejection)?;
+    let secret = state
+        .config
+        .github_webhook_secret
+        .as_ref()
+        .ok_or_else(|| not_configured("GitHub", "LOOPWISE_GITHUB_WEBHOOK_SECRET"))?;
+    github_events::verify_signature(
+        secret.expose().as_bytes(),
+        &body,
+        header(&headers, "x-hub-signature-256").as_deref(),
+    )
+    .map_err(auth_error)?;
+    let event = header(&headers, "x-github-event").ok_or_else(|| {
+        AppError::bad_request("missing_header", "the X-GitHub-Event header is missing")
+            .with_field("X-GitHub-Event")
+    })?;
+    let delivery_id = header(&headers, "x-github-delivery").ok_or_else(|| {
+        AppError::bad_request("missing_header", "the X-GitHub-Delivery header is missing")
+            .with_field("X-GitHub-Delivery")
+    })?;
+    let parsed =
+        github_events::parse(&event, &body, &state.config.webhooks).map_err(payload_error)?;
+    let delivery = Delivery {
+        source: Source::Github,
+        id: delivery_id,
+        event,
+        received_at: now(),
+    };
+    store_delivery(&state, delivery, parsed).await
+}
+
+pub async fn gitlab(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeliveryAnswer>, AppError> {
+    let body = body.map_err(crate::body_rejection)?;
+    let token = state
+        .config
+        .gitlab_webhook_token
+        .as_ref()
+        .ok_or_else(|| not_configured("GitLab", "LOOPWISE_GITLAB_WEBHOOK_TOKEN"))?;
+    gitlab_events::verify_token(
+        token.expose().as_bytes(),
+        header(&headers, "x-gitlab-token").as_deref(),
+    )
+    .map_err(auth_error)?;
+    let event = header(&headers, "x-gitlab-event");
+    let parsed = gitlab_events::parse(event.as_deref(), &body, &state.config.webhooks)
+        .map_err(payload_error)?;
+    // Without a delivery id header (older GitLab), the body itself identifies the delivery.
+    let delivery_id =
+        gitlab_events::delivery_id(|name| header(&headers, name)).unwrap_or_else(|| {
+            format!(
+                "body-sha256:{}",
+                crate::auth::hash_token(&String::from_utf8_lossy(&body))
+            )
+        });
+    let delivery = Delivery {
+        source: Source::Gitlab,
+        id: delivery_id,
+        event: event.unwrap_or_default(),
+        received_at: now(),
+    };
+    store_delivery(&state, delivery, parsed).await
+}

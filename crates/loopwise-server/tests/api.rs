@@ -1,0 +1,338 @@
+//! The HTTP interface through the real router (in-process requests) and on a real socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use loopwise_server::auth::hash_token;
+use loopwise_server::{AppState, Secret, ServerConfig, router};
+use loopwise_store::{DeploymentFilter, Store, TokenScope};
+use loopwise_store_sqlite::SqliteStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const INGEST: &str = "lw_ingest_secret";
+const READ: &str = "lw_read_secret";
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+struct Harness {
+    _directory: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    state: AppState,
+}
+
+fn harness(config: ServerConfig) -> Harness {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&directory.path().join("server.db")).unwrap());
+    store
+        .create_token("ci", TokenScope::Ingest, &hash_token(INGEST), 0)
+        .unwrap();
+    store
+        .create_token("dashboards", TokenScope::Read, &hash_token(READ), 0)
+        .unwrap();
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+    };
+    Harness {
+        _directory: directory,
+        store,
+        state,
+    }
+}
+
+async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+    (status, value)
+}
+
+fn events_request(token: Option<&str>, content_type: &str, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::post("/api/v1/events").header("content-type", content_type);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(body.into()).unwrap()
+}
+
+fn deployment(id: &str) -> Value {
+    json!({"type": "deployment", "id": id, "service": "checkout", "sha": SHA,
+           "started_at": "2024-05-01T10:00:00Z", "finished_at": "2024-05-01T10:05:00+00:00"})
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let h = harness(ServerConfig::default());
+    let (status, body) = call(
+        &h.state,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = call(
+        &h.state,
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+    let (status, body) = call(&h.state, Request::get("/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn writes_need_an_ingest_token() {
+    let h = harness(ServerConfig::default());
+    let body = deployment("d1").to_string();
+    let (status, answer) = call(
+        &h.state,
+        events_request(None, "application/json", body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer["error"]["code"], "unauthorized");
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some("lw_wrong"), "application/json", body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown or revoked")
+    );
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(READ), "application/json", body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs ingest"),
+        "{answer}"
+    );
+    h.store.revoke_token("ci", 1).unwrap();
+    let (status, _) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json", body),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token is refused"
+    );
+    assert_eq!(
+        h.store.counts().unwrap().deployments,
+        0,
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
+async fn one_event_is_stored_once() {
+    let h = harness(ServerConfig::default());
+    let body = deployment("d1").to_string();
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json", body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(
+        answer["results"][0],
+        json!({"index": 0, "type": "deployment", "id": "d1", "status": "inserted"})
+    );
+    let (_, again) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json; charset=utf-8", body),
+    )
+    .await;
+    assert_eq!(
+        (again["accepted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(1))
+    );
+    let stored = h.store.deployments(&DeploymentFilter::default()).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].environment, "production");
+    assert_eq!(stored[0].finished_at, Some(1_714_557_900)); // 2024-05-01T10:05:00Z
+    assert_eq!(stored[0].started_at, Some(1_714_557_600));
+}
+
+#[tokio::test]
+async fn a_batch_keeps_its_good_events_and_names_each_bad_one() {
+    let h = harness(ServerConfig::default());
+    let mut missing_sha = deployment("d2");
+    missing_sha.as_object_mut().unwrap().remove("sha");
+    let batch = json!([
+        deployment("d1"),
+        missing_sha,
+        {"type": "meteor", "id": "x"},
+        {"type": "incident", "id": "inc-1", "service": "checkout", "started_at": "2024-05-01T11:00:00Z",
+         "resolved_at": "2024-05-01T12:30:00Z", "action": "resolve", "caused_by": "d1"},
+        {"type": "deployment", "id": "d3", "service": "checkout", "sha": SHA, "finished_at": "yesterday"},
+        {"type": "deployment", "id": "d4", "service": "checkout", "sha": SHA, "finished_at": 1714557900, "colour": "red"},
+        {"type": "pull_request", "repository": "acme/checkout", "number": 12, "state": "merged",
+         "created_at": "2024-04-30", "merged_at": "2024-05-01T09:00:00Z", "merge_sha": SHA},
+    ]);
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json", batch.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 3, "{answer}");
+    let rejected = answer["rejected"].as_array().unwrap();
+    let summary: Vec<(u64, Option<&str>)> = rejected
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, Some("sha")),
+            (2, None),
+            (4, Some("finished_at")),
+            (5, Some("colour"))
+        ]
+    );
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant `meteor`"),
+        "{answer}"
+    );
+    let incidents = h.store.incidents(Some("checkout")).unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        incidents[0].resolved_at.unwrap() - incidents[0].started_at,
+        5_400
+    );
+    assert_eq!(
+        h.store.pull_requests(None).unwrap()[0].merge_sha.as_deref(),
+        Some(SHA)
+    );
+}
+
+#[tokio::test]
+async fn ndjson_rejections_name_their_lines() {
+    let h = harness(ServerConfig::default());
+    let body = format!("{}\n{{not json\n\n{}\n", deployment("d1"), deployment("d2"));
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/x-ndjson", body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(answer["rejected"][0]["line"], 2);
+    assert_eq!(answer["rejected"][0]["index"], 1);
+    assert!(
+        answer["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON")
+    );
+    assert_eq!(
+        answer["results"][1]["index"], 2,
+        "positions count events, not blank lines"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_4xx_json_errors_and_change_nothing() {
+    let config = ServerConfig {
+        body_limit_bytes: 1024,
+        ..ServerConfig::default()
+    };
+    let h = harness(config);
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            events_request(Some(INGEST), "application/json", "{\"type\": "),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            events_request(Some(INGEST), "text/plain", deployment("d1").to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            events_request(Some(INGEST), "application/json", vec![0xff, 0xfe, b'{']),
+            StatusCode::BAD_REQUEST,
+            "invalid_utf8",
+        ),
+        (
+            events_request(Some(INGEST), "application/json", "x".repeat(4096)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            events_request(Some(INGEST), "application/x-ndjson", "\n\n"),
+            StatusCode::BAD_REQUEST,
+            "empty",
+        ),
+        (
+            events_request(
+                Some(INGEST),
+                "application/json",
+                "[{\"type\": \"deployment\"}]",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+    ];
+    for (request, expected_status, code) in cases {
+        let (status, answer) = call(&h.state, request).await;
+        assert_eq!(status, expected_status, "{answer}");
+        if !code.is_empty() {
+            assert_eq!(answer["error"]["code"], code, "{answer}");
+        }
+    }
+    assert_eq!(h.store.counts().unwrap().deployments, 0);
+    let (status, _) = call(
+        &h.state,
+        events_request(
+            Some(INGEST),
+            "application/json",
+            deployment("d1").to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the server keeps serving");
+}
+
+#[tokio::test]
+async fn webhooks_that_are_not_configured_are_refused() {
+    let h = harness(ServerConfig::default());
+    let request = Request::post("/webhooks/github")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, answer) = call(&h.state, request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LOOPWISE_GITHUB_WEBHOOK_SECRET")
+    );
+    let config = ServerConfig {
+        github_webhook_secret: Some(Secret::new("s3cret")),
+        ..ServerConfig::default()
+    };
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "secrets never show in Debug output"
+    );
+}

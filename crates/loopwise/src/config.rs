@@ -1,0 +1,288 @@
+//! Server settings, in order of precedence: flag, environment (`LOOPWISE_` + upper-cased key
+//! path), config file (TOML), default. The file carries a `version` and unknown keys are errors,
+//! so a typo is caught instead of silently ignored.
+
+use crate::errors::bad_input;
+use loopwise_ingest::webhooks::WebhookSettings;
+use loopwise_server::{Secret, ServerConfig};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+const CONFIG_VERSION: u32 = 1;
+
+/// The config file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub version: Option<u32>,
+    pub listen: Option<String>,
+    pub db: Option<String>,
+    pub github_webhook_secret: Option<String>,
+    pub gitlab_webhook_token: Option<String>,
+    pub body_limit_bytes: Option<usize>,
+    #[serde(default)]
+    pub webhooks: FileWebhooks,
+    /// Repository (`owner/name` or project path) → service name.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWebhooks {
+    pub incident_labels: Option<Vec<String>>,
+    pub deployment_workflows: Option<Vec<String>>,
+    pub releases_are_deployments: Option<bool>,
+    pub default_environment: Option<String>,
+}
+
+/// A commented default file, printed by `loopwise config default`.
+pub const DEFAULT_FILE: &str = r#"# loopwise configuration. Every key can also be set with an environment variable named
+# LOOPWISE_ + the upper-cased key path (e.g. LOOPWISE_LISTEN, LOOPWISE_WEBHOOKS_INCIDENT_LABELS);
+# command-line flags win over the environment, which wins over this file.
+version = 1
+
+# Address to listen on. Loopback only by default; use 0.0.0.0:7878 to accept other machines.
+listen = "127.0.0.1:7878"
+
+# Database: a SQLite path or sqlite:// URL. Default: loopwise.db in the user's data directory.
+# db = "/var/lib/loopwise/loopwise.db"
+
+# Shared secret of GitHub webhooks (X-Hub-Signature-256). Unset: /webhooks/github refuses.
+# github_webhook_secret = "..."
+
+# Secret token of GitLab webhooks (X-Gitlab-Token). Unset: /webhooks/gitlab refuses.
+# gitlab_webhook_token = "..."
+
+# Largest request body accepted, in bytes.
+body_limit_bytes = 16777216
+
+[webhooks]
+# Issues with one of these labels are incidents (comma-separated in the environment).
+incident_labels = ["incident"]
+# Workflow or pipeline names (globs) whose successful runs are production deployments.
+deployment_workflows = []
+# Published releases count as production deployments.
+releases_are_deployments = false
+# Environment of deployments that name none (workflow runs, releases).
+default_environment = "production"
+
+[services]
+# Repository → service name; default: the repository's own name.
+# "acme/checkout-api" = "checkout"
+"#;
+
+/// Reads and checks the config file.
+pub fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(format!("--config {}: cannot read: {e}", path.display())))?;
+    let config: FileConfig = toml::from_str(&text).map_err(|e| {
+        bad_input(format!(
+            "--config {}: {}",
+            path.display(),
+            one_line(&e.to_string())
+        ))
+    })?;
+    if let Some(version) = config.version
+        && version != CONFIG_VERSION
+    {
+        return Err(bad_input(format!(
+            "--config {}: version {version} is not supported; this loopwise reads version {CONFIG_VERSION}",
+            path.display()
+        )));
+    }
+    Ok(config)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The environment a setting comes from, for tests and for the real process.
+pub trait Environment {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug)]
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    }
+}
+
+impl Environment for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn boolean(name: &str, text: &str) -> anyhow::Result<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(bad_input(format!(
+            "{name}={other:?} is not a boolean (true or false)"
+        ))),
+    }
+}
+
+/// The resolved server settings.
+#[derive(Debug)]
+pub struct ServeSettings {
+    pub listen: String,
+    pub db: Option<String>,
+    pub server: ServerConfig,
+}
+
+/// Layers flags over the environment over the file over the defaults.
+pub fn resolve(
+    listen_flag: Option<&str>,
+    db_flag: Option<&str>,
+    file: FileConfig,
+    environment: &dyn Environment,
+) -> anyhow::Result<ServeSettings> {
+    let env = |key: &str| environment.get(&format!("LOOPWISE_{key}"));
+    let listen = listen_flag
+        .map(str::to_string)
+        .or_else(|| env("LISTEN"))
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let db = db_flag
+        .map(str::to_string)
+        .or_else(|| env("DB"))
+        .or(file.db);
+    let body_limit_bytes = match env("BODY_LIMIT_BYTES") {
+        Some(text) => text.trim().parse().map_err(|_| {
+            bad_input(format!(
+                "LOOPWISE_BODY_LIMIT_BYTES={text:?} is not a number of bytes"
+            ))
+        })?,
+        None => file
+            .body_limit_bytes
+            .unwrap_or(ServerConfig::default().body_limit_bytes),
+    };
+    let incident_labels = env("WEBHOOKS_INCIDENT_LABELS")
+        .map(|text| list(&text))
+        .or(file.webhooks.incident_labels)
+        .unwrap_or_else(|| vec!["incident".to_string()]);
+    let deployment_workflows = env("WEBHOOKS_DEPLOYMENT_WORKFLOWS")
+        .map(|text| list(&text))
+        .or(file.webhooks.deployment_workflows)
+        .unwrap_or_default();
+    let releases_are_deployments = match env("WEBHOOKS_RELEASES_ARE_DEPLOYMENTS") {
+        Some(text) => boolean("LOOPWISE_WEBHOOKS_RELEASES_ARE_DEPLOYMENTS", &text)?,
+        None => file.webhooks.releases_are_deployments.unwrap_or(false),
+    };
+    let default_environment = env("WEBHOOKS_DEFAULT_ENVIRONMENT")
+        .or(file.webhooks.default_environment)
+        .unwrap_or_else(|| "production".to_string());
+    let webhooks = WebhookSettings {
+        incident_labels,
+        releases_are_deployments,
+        services: file.services.into_iter().collect(),
+        default_environment,
+        ..WebhookSettings::default()
+    }
+    .with_deployment_workflows(&deployment_workflows)
+    .map_err(|e| bad_input(format!("webhooks.deployment_workflows: {e}")))?;
+    let server = ServerConfig {
+        github_webhook_secret: env("GITHUB_WEBHOOK_SECRET")
+            .or(file.github_webhook_secret)
+            .map(Secret::new),
+        gitlab_webhook_token: env("GITLAB_WEBHOOK_TOKEN")
+            .or(file.gitlab_webhook_token)
+            .map(Secret::new),
+        webhooks,
+        body_limit_bytes,
+    };
+    Ok(ServeSettings { listen, db, server })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_default_file_parses_and_gives_the_defaults() {
+        let file: FileConfig = toml::from_str(DEFAULT_FILE).unwrap();
+        let settings = resolve(None, None, file, &environment(&[])).unwrap();
+        assert_eq!(settings.listen, DEFAULT_LISTEN);
+        assert_eq!(settings.db, None);
+        assert_eq!(settings.server.body_limit_bytes, 16 * 1024 * 1024);
+        assert_eq!(settings.server.webhooks.incident_labels, vec!["incident"]);
+        assert!(settings.server.github_webhook_secret.is_none());
+    }
+
+    #[test]
+    fn flag_beats_environment_beats_file() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:1\"\ndb = \"file.db\"\ngithub_webhook_secret = \"from-file\"\n[webhooks]\nincident_labels = [\"sev\"]\n[services]\n\"acme/api\" = \"checkout\"\n",
+        )
+        .unwrap();
+        let env = environment(&[
+            ("LOOPWISE_LISTEN", "127.0.0.1:2"),
+            ("LOOPWISE_DB", "env.db"),
+            ("LOOPWISE_WEBHOOKS_INCIDENT_LABELS", "incident, outage"),
+            ("LOOPWISE_WEBHOOKS_RELEASES_ARE_DEPLOYMENTS", "yes"),
+        ]);
+        let settings = resolve(Some("127.0.0.1:3"), None, file, &env).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:3");
+        assert_eq!(settings.db.as_deref(), Some("env.db"));
+        assert_eq!(
+            settings
+                .server
+                .github_webhook_secret
+                .as_ref()
+                .map(|s| s.expose()),
+            Some("from-file")
+        );
+        assert_eq!(
+            settings.server.webhooks.incident_labels,
+            vec!["incident", "outage"]
+        );
+        assert!(settings.server.webhooks.releases_are_deployments);
+        assert_eq!(settings.server.webhooks.service_for("acme/api"), "checkout");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let error = toml::from_str::<FileConfig>("listn = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `listn`"), "{error}");
+        let env = environment(&[("LOOPWISE_WEBHOOKS_RELEASES_ARE_DEPLOYMENTS", "maybe")]);
+        let error = resolve(None, None, FileConfig::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("LOOPWISE_WEBHOOKS_RELEASES_ARE_DEPLOYMENTS"),
+            "{error}"
+        );
+        let env = environment(&[("LOOPWISE_WEBHOOKS_DEPLOYMENT_WORKFLOWS", "deploy[")]);
+        let error = resolve(None, None, FileConfig::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("deployment_workflows"), "{error}");
+    }
+}

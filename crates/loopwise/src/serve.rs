@@ -1,0 +1,74 @@
+//! `loopwise serve`: the HTTP server on one port, until SIGINT or SIGTERM; in-flight requests
+//! finish before it exits.
+
+use crate::cli::ServeArgs;
+use crate::config::{self, ProcessEnvironment};
+use crate::errors::bad_input;
+use crate::store;
+use anyhow::Context;
+use loopwise_server::AppState;
+use std::sync::Arc;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => config::read_file(path)?,
+        None => config::FileConfig::default(),
+    };
+    let settings = config::resolve(
+        args.listen.as_deref(),
+        args.db.as_deref(),
+        file,
+        &ProcessEnvironment,
+    )?;
+    let address: std::net::SocketAddr = settings.listen.parse().map_err(|e| {
+        bad_input(format!(
+            "--listen {:?} is not an address like 127.0.0.1:7878: {e}",
+            settings.listen
+        ))
+    })?;
+    let store: Arc<dyn loopwise_store::Store> = Arc::from(store::open(settings.db.as_deref())?);
+    let state = AppState {
+        store,
+        config: Arc::new(settings.server),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| bad_input(format!("cannot listen on {address}: {e}")))?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        tracing::info!(address = %bound, "loopwise serving");
+        // The bound address on stderr, so scripts that ask for port 0 learn the real port.
+        eprintln!("loopwise listening on http://{bound}");
+        loopwise_server::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("loopwise stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,272 @@
+//! `loopwise serve` as a real process on a real socket: tokens from the CLI, events over HTTP,
+//! graceful shutdown, and no acknowledged event lost when the process is killed mid-load.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn loopwise(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loopwise"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home);
+    command
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(home: &Path, db: &Path) -> Server {
+        let mut child = loopwise(home)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+            ])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start loopwise serve");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while stderr.read_line(&mut line).expect("read stderr") > 0 {
+            if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
+                let address = address.to_string();
+                // Keep draining stderr so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in stderr.lines() {});
+                return Server { child, address };
+            }
+            line.clear();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server exited before listening");
+    }
+
+    fn post(&self, path: &str, token: &str, content_type: &str, body: &str) -> (u16, Value) {
+        post(&self.address, path, token, content_type, body)
+    }
+}
+
+/// One HTTP/1.1 request on a new connection; panics when the server cannot be reached.
+fn post(address: &str, path: &str, token: &str, content_type: &str, body: &str) -> (u16, Value) {
+    {
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            address,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn create_token(home: &Path, db: &Path) -> String {
+    let output = loopwise(home)
+        .args([
+            "token",
+            "create",
+            "--scope",
+            "ingest",
+            "--name",
+            "ci",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(token.lines().count(), 1, "the token alone on stdout");
+    token.trim().to_string()
+}
+
+fn deployment(id: usize) -> String {
+    json!({"type": "deployment", "id": format!("d{id}"), "service": "checkout", "sha": SHA,
+           "finished_at": 1_714_557_600 + id as i64})
+    .to_string()
+}
+
+fn stored_deployments(db: &Path) -> i64 {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    connection
+        .query_row("SELECT count(*) FROM deployments", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn serves_events_with_cli_tokens_and_stops_gracefully() {
+    let directory = tempfile::tempdir().unwrap();
+    let db = directory.path().join("serve.db");
+    let token = create_token(directory.path(), &db);
+    let server = Server::start(directory.path(), &db);
+    let (status, answer) =
+        server.post("/api/v1/events", &token, "application/json", &deployment(1));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 1);
+    let (status, answer) = server.post(
+        "/api/v1/events",
+        "lw_nope",
+        "application/json",
+        &deployment(2),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(answer["error"]["code"], "unauthorized");
+
+    // Revoked from the CLI while the server runs: refused at once.
+    let revoke = loopwise(directory.path())
+        .args(["token", "revoke", "ci", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(revoke.status.success());
+    let (status, _) = server.post("/api/v1/events", &token, "application/json", &deployment(3));
+    assert_eq!(status, 401);
+
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+    assert_eq!(stored_deployments(&db), 1);
+}
+
+#[test]
+fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
+    let directory = tempfile::tempdir().unwrap();
+    let db = directory.path().join("kill.db");
+    let token = create_token(directory.path(), &db);
+    let server = Server::start(directory.path(), &db);
+    let address = server.address.clone();
+    let sender_token = token.clone();
+    // A client sends events one by one and remembers which were acknowledged, until the server
+    // dies under it.
+    let sender = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for id in 0..100_000 {
+            let attempt = std::panic::catch_unwind(|| {
+                post(
+                    &address,
+                    "/api/v1/events",
+                    &sender_token,
+                    "application/json",
+                    &deployment(id),
+                )
+            });
+            match attempt {
+                Ok((200, _)) => acknowledged.push(id),
+                _ => break,
+            }
+        }
+        acknowledged
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL: no chance to clean up
+    server.child.wait().unwrap();
+    let acknowledged = sender.join().unwrap();
+    assert!(
+        acknowledged.len() > 10,
+        "the load ran before the kill: {}",
+        acknowledged.len()
+    );
+
+    let stored = stored_deployments(&db);
+    assert!(
+        stored >= acknowledged.len() as i64,
+        "every acknowledged event survived: {stored} < {}",
+        acknowledged.len()
+    );
+    // Re-sending everything up to the last attempt creates no duplicates.
+    let restarted = Server::start(directory.path(), &db);
+    let last = acknowledged.last().copied().unwrap_or_default() + 1;
+    let batch: Vec<String> = (0..=last).map(deployment).collect();
+    let (status, answer) = restarted.post(
+        "/api/v1/events",
+        &token,
+        "application/x-ndjson",
+        &batch.join("\n"),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["accepted"].as_u64().unwrap() + answer["duplicates"].as_u64().unwrap(),
+        last as u64 + 1
+    );
+    assert!(answer["duplicates"].as_u64().unwrap() >= acknowledged.len() as u64);
+    assert_eq!(
+        stored_deployments(&db),
+        last as i64 + 1,
+        "each event stored exactly once"
+    );
+}
+
+#[test]
+fn config_default_prints_a_file_that_serve_accepts() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = loopwise(directory.path())
+        .args(["config", "default"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("version = 1"));
+    let bad = directory.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\nlisten = \"127.0.0.1:0\"\nlistn = 3\n").unwrap();
+    let output = loopwise(directory.path())
+        .args([
+            "serve",
+            "--config",
+            bad.to_str().unwrap(),
+            "--db",
+            directory.path().join("x.db").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("listn"),
+        "{stderr}"
+    );
+}
