@@ -36,6 +36,36 @@ pub struct PullRequest {
     pub deletions: Option<u64>,
 }
 
+impl PullRequest {
+    /// This (stored) pull request brought up to date by a newer snapshot of it. Sources send
+    /// whole snapshots, but not every snapshot carries every fact: a later edit of a merged
+    /// request may lack its merge time. So facts once known are kept, and merged is final.
+    pub fn updated_with(&self, newer: &PullRequest) -> PullRequest {
+        let mut merged = newer.clone();
+        merged.created_at = self.created_at.min(newer.created_at);
+        merged.merged_at = newer.merged_at.or(self.merged_at);
+        merged.closed_at = newer.closed_at.or(self.closed_at);
+        merged.merge_sha = newer.merge_sha.clone().or_else(|| self.merge_sha.clone());
+        merged.head_sha = newer.head_sha.clone().or_else(|| self.head_sha.clone());
+        merged.base_branch = newer
+            .base_branch
+            .clone()
+            .or_else(|| self.base_branch.clone());
+        merged.additions = newer.additions.or(self.additions);
+        merged.deletions = newer.deletions.or(self.deletions);
+        if self.state == PullRequestState::Merged {
+            merged.state = PullRequestState::Merged;
+        }
+        if merged.title.is_empty() {
+            merged.title = self.title.clone();
+        }
+        if merged.author.is_empty() {
+            merged.author = self.author.clone();
+        }
+        merged
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewState {
@@ -135,5 +165,47 @@ impl Event {
             Event::Incident(_) => "incident",
             Event::CiRun(_) => "ci_run",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(state: PullRequestState) -> PullRequest {
+        PullRequest {
+            source: Source::Gitlab,
+            repository: "acme/api".into(),
+            number: 3,
+            title: "Faster checkout".into(),
+            author: "ada".into(),
+            state,
+            created_at: 100,
+            merged_at: None,
+            closed_at: None,
+            merge_sha: None,
+            head_sha: Some("h1".into()),
+            base_branch: Some("main".into()),
+            additions: None,
+            deletions: None,
+        }
+    }
+
+    #[test]
+    fn a_later_snapshot_never_forgets_a_merge() {
+        let mut merged = pull(PullRequestState::Merged);
+        merged.merged_at = Some(500);
+        merged.merge_sha = Some("m1".into());
+        let mut edited = pull(PullRequestState::Closed);
+        edited.title = String::new();
+        edited.additions = Some(7);
+        let updated = merged.updated_with(&edited);
+        assert_eq!(updated.state, PullRequestState::Merged);
+        assert_eq!(updated.merged_at, Some(500));
+        assert_eq!(updated.merge_sha.as_deref(), Some("m1"));
+        assert_eq!(updated.title, "Faster checkout");
+        assert_eq!(updated.additions, Some(7));
+        // Updating with the same snapshot changes nothing.
+        assert_eq!(merged.updated_with(&merged), merged);
     }
 }

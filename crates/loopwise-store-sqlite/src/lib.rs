@@ -655,9 +655,28 @@ fn write_events(
                     EventOutcome::Unchanged
                 }
             }
-            Event::PullRequest(pull) => {
-                let body = to_json(pull)?;
-                let number = pull.number as i64;
+            Event::PullRequest(newer) => {
+                let number = newer.number as i64;
+                let stored: Option<String> = transaction
+                    .prepare_cached(
+                        "SELECT body FROM pull_requests WHERE source = ?1 AND repository = ?2 AND number = ?3",
+                    )
+                    .and_then(|mut statement| {
+                        statement
+                            .query_row(params![newer.source.as_str(), newer.repository, number], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(database_error)?;
+                let pull = match stored {
+                    Some(body) => serde_json::from_str::<PullRequest>(&body)
+                        .map_err(|e| StoreError::Corrupt {
+                            what: "pull request",
+                            reason: e.to_string(),
+                        })?
+                        .updated_with(newer),
+                    None => newer.clone(),
+                };
+                let body = to_json(&pull)?;
                 upsert_body(
                     transaction,
                     "SELECT body FROM pull_requests WHERE source = ?1 AND repository = ?2 AND number = ?3",

@@ -504,6 +504,30 @@ pub fn events_are_stored_once_and_updates_are_told_apart(store: &dyn Store) {
     );
 
     assert_eq!(store.incidents(Some("api")).unwrap(), vec![incident]);
+
+    // A later snapshot of a merged pull request without its merge facts keeps them.
+    let Event::PullRequest(mut edited) = events[1].clone() else {
+        unreachable!()
+    };
+    edited.state = PullRequestState::Closed;
+    edited.merged_at = None;
+    edited.merge_sha = None;
+    edited.title = "Renamed".into();
+    assert_eq!(
+        store.apply_events(&[Event::PullRequest(edited)]).unwrap(),
+        vec![EventOutcome::Updated]
+    );
+    let kept = store.pull_requests(Some("octo/api")).unwrap().remove(0);
+    assert_eq!(
+        (kept.state, kept.merged_at, kept.title.as_str()),
+        (PullRequestState::Merged, Some(90), "Renamed")
+    );
+    let Event::PullRequest(original) = &events[1] else {
+        unreachable!()
+    };
+    let mut restored = original.clone();
+    restored.title = "Add <thing> & more".into();
+    store.apply_events(&[Event::PullRequest(restored)]).unwrap();
     assert!(store.incidents(Some("web")).unwrap().is_empty());
     let Event::PullRequest(pull) = &events[1] else {
         unreachable!()
