@@ -7,6 +7,7 @@
 //! falls after the window's end.
 
 use crate::entities::{Deployment, DeploymentKind, DeploymentStatus};
+use crate::events::Incident;
 use crate::graph::{CommitGraph, CommitIndex};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -37,6 +38,33 @@ pub enum FailureReason {
     Reverted,
     /// A later hotfix deployment remediated it.
     Hotfixed,
+    /// An incident names it, or was linked to it, as its cause.
+    CausedIncident,
+}
+
+/// How an incident was tied to a deployment (PRODUCT.md section 4, "Incident linking").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkRule {
+    /// The incident named the deployment (by id) or a commit it shipped.
+    Explicit,
+    /// The latest successful deployment of the service that finished before the incident
+    /// started, within the link window.
+    LatestBefore,
+    /// No deployment fits; the incident still counts for time to restore.
+    Unlinked,
+}
+
+/// Default look-back of the latest-before rule.
+pub const DEFAULT_INCIDENT_LINK_WINDOW_SECONDS: i64 = 72 * 3_600;
+
+/// One incident of a chain and the deployment it was linked to.
+#[derive(Debug, Clone)]
+pub struct IncidentFacts {
+    pub incident: Incident,
+    /// Position in [`ChainAnalysis::deployments`].
+    pub deployment: Option<usize>,
+    pub rule: LinkRule,
 }
 
 /// One deployment of a chain with what the analysis found out about it.
@@ -84,6 +112,101 @@ pub struct ChainAnalysis {
     pub unknown_commits: usize,
     /// Deployments with neither start nor finish time; left out.
     pub undated: usize,
+    /// The chain's incidents, after [`link_incidents`].
+    pub incidents: Vec<IncidentFacts>,
+}
+
+/// Links each incident of the chain's service to the deployment that caused it: an explicit
+/// `caused_by` (a deployment id, or a commit: the successful deployment that shipped it),
+/// otherwise the latest successful deployment that finished before the incident started,
+/// within `window_seconds`. A linked deployment is failed; its recovery ends at the incident's
+/// resolution if that comes before its first remediating deployment.
+pub fn link_incidents(
+    analysis: &mut ChainAnalysis,
+    graph: &CommitGraph,
+    incidents: &[Incident],
+    window_seconds: i64,
+) {
+    // Successful deployments by the commits they shipped, for commit-named causes.
+    let mut shipper_of = std::collections::HashMap::new();
+    for (position, facts) in analysis.deployments.iter().enumerate() {
+        if facts.succeeded() {
+            for &commit in &facts.shipped {
+                shipper_of.insert(commit, position);
+            }
+        }
+    }
+    let successful_times: Vec<(Timestamp, usize)> = analysis
+        .deployments
+        .iter()
+        .enumerate()
+        .filter(|(_, facts)| facts.succeeded())
+        .map(|(position, facts)| (facts.time, position))
+        .collect();
+    for incident in incidents {
+        let explicit = incident.caused_by.as_deref().and_then(|cause| {
+            let cause = cause.trim();
+            analysis
+                .deployments
+                .iter()
+                .position(|facts| facts.deployment.id == cause)
+                .or_else(|| {
+                    let commit = graph
+                        .index_of(cause)
+                        .or_else(|| graph.resolve(cause).ok())?;
+                    shipper_of.get(&commit).copied()
+                })
+                .or_else(|| {
+                    let lower = cause.to_ascii_lowercase();
+                    (lower.len() >= 7).then_some(()).and_then(|()| {
+                        analysis.deployments.iter().rposition(|facts| {
+                            facts.deployment.sha.starts_with(&lower)
+                                && facts.time <= incident.started_at
+                        })
+                    })
+                })
+        });
+        let (deployment, rule) = match explicit {
+            Some(position) => (Some(position), LinkRule::Explicit),
+            None => {
+                // Latest successful deployment at or before the start, within the window.
+                let before =
+                    successful_times.partition_point(|(time, _)| *time <= incident.started_at);
+                match before.checked_sub(1).map(|i| successful_times[i]) {
+                    Some((time, position))
+                        if incident.started_at.saturating_sub(time) <= window_seconds =>
+                    {
+                        (Some(position), LinkRule::LatestBefore)
+                    }
+                    _ => (None, LinkRule::Unlinked),
+                }
+            }
+        };
+        if let Some(position) = deployment {
+            let facts = &mut analysis.deployments[position];
+            if !facts
+                .failure_reasons
+                .contains(&FailureReason::CausedIncident)
+            {
+                facts.failure_reasons.push(FailureReason::CausedIncident);
+            }
+            if let Some(resolved) = incident.resolved_at {
+                let until_resolution = resolved.saturating_sub(facts.time);
+                if until_resolution >= 0 {
+                    facts.recovery_seconds = Some(
+                        facts
+                            .recovery_seconds
+                            .map_or(until_resolution, |r| r.min(until_resolution)),
+                    );
+                }
+            }
+        }
+        analysis.incidents.push(IncidentFacts {
+            incident: incident.clone(),
+            deployment,
+            rule,
+        });
+    }
 }
 
 /// Analyses one chain. Cost: every commit is visited once by the successful deployments; a
@@ -428,6 +551,116 @@ mod tests {
         assert_eq!(
             shipped_shas(&graph, &analysis.deployments[1]),
             vec!["b0", "d0"]
+        );
+    }
+
+    fn incident(
+        id: &str,
+        started_at: Timestamp,
+        resolved_at: Option<Timestamp>,
+        caused_by: Option<&str>,
+    ) -> Incident {
+        Incident {
+            source: Source::Api,
+            id: id.into(),
+            service: Some("svc".into()),
+            title: String::new(),
+            severity: None,
+            started_at,
+            acknowledged_at: None,
+            resolved_at,
+            caused_by: caused_by.map(str::to_string),
+            url: None,
+        }
+    }
+
+    #[test]
+    fn incidents_link_by_id_commit_or_latest_before_within_the_window() {
+        let graph = diamond();
+        let mut analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("1", "b0", 1_000),
+                deployment("2", "m0", 2_000),
+                deployment("3", "d0", 10_000),
+            ],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        let incidents = [
+            incident("by-id", 2_500, Some(2_900), Some("1")),
+            incident("by-commit", 3_000, None, Some("c0")), // c0 shipped with deployment 2
+            incident("latest", 10_050, Some(10_400), None),
+            incident("too-late", 10_000 + 100_000, None, None),
+            incident("before-any", 500, Some(600), None),
+        ];
+        link_incidents(&mut analysis, &graph, &incidents, 3_600);
+        let links: Vec<(Option<usize>, LinkRule)> = analysis
+            .incidents
+            .iter()
+            .map(|i| (i.deployment, i.rule))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                (Some(0), LinkRule::Explicit),
+                (Some(1), LinkRule::Explicit),
+                (Some(2), LinkRule::LatestBefore),
+                (None, LinkRule::Unlinked),
+                (None, LinkRule::Unlinked),
+            ]
+        );
+        let facts = &analysis.deployments;
+        assert_eq!(
+            facts[0].failure_reasons,
+            vec![FailureReason::CausedIncident]
+        );
+        assert_eq!(
+            facts[0].recovery_seconds,
+            Some(1_900),
+            "to the incident's resolution"
+        );
+        assert_eq!(
+            facts[1].recovery_seconds, None,
+            "its incident is not resolved"
+        );
+        assert_eq!(facts[2].recovery_seconds, Some(400));
+    }
+
+    #[test]
+    fn recovery_is_the_earlier_of_remediation_and_resolution() {
+        let mut changes = vec![
+            change("a0", &[], 100),
+            change("b0", &["a0"], 200),
+            change("r0", &["b0"], 300),
+        ];
+        changes[2].reverts = Some("b0".into());
+        let graph = CommitGraph::from_changes(&changes);
+        let mut analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("0", "a0", 150),
+                deployment("1", "b0", 250),
+                deployment("2", "r0", 1_250),
+            ],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        link_incidents(
+            &mut analysis,
+            &graph,
+            &[incident("i", 300, Some(5_000), Some("1"))],
+            3_600,
+        );
+        let failed = &analysis.deployments[1];
+        assert_eq!(
+            failed.failure_reasons,
+            vec![FailureReason::Reverted, FailureReason::CausedIncident]
+        );
+        assert_eq!(
+            failed.recovery_seconds,
+            Some(1_000),
+            "the revert came before the resolution"
         );
     }
 

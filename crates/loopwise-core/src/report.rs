@@ -8,8 +8,9 @@ use crate::benchmark::{
     MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER, Measured, Overall, Tier,
 };
 use crate::graph::CommitGraph;
-use crate::metrics::ChainAnalysis;
+use crate::metrics::{ChainAnalysis, LinkRule};
 use crate::stats::Summary;
+use crate::time::format_rfc3339;
 use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Window, WindowText};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,8 @@ pub struct ServiceReport {
     pub rework_rate: ReworkFigures,
     pub overall: Overall,
     pub provenance: BTreeMap<String, String>,
+    /// The window's incidents and the deployment each was linked to, with the rule that did it.
+    pub incidents: Vec<IncidentLinkFigure>,
     /// What a reader should know about the figures (too little data, unknown commits, …).
     pub notes: Vec<String>,
 }
@@ -88,6 +91,16 @@ pub struct RecoveryFigures {
     pub median_seconds: Option<f64>,
     pub p90_seconds: Option<f64>,
     pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentLinkFigure {
+    pub id: String,
+    pub started_at: String,
+    pub resolved_at: Option<String>,
+    /// The id of the deployment it was linked to.
+    pub deployment: Option<String>,
+    pub rule: LinkRule,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,6 +280,43 @@ pub fn service_report(
         notes.push(format!("{negative_excluded} change(s) authored after their deployment (clock skew) were left out"));
     }
 
+    // Time to restore: per incident that started in the window, resolved minus impact start.
+    let window_incidents: Vec<_> = analysis
+        .incidents
+        .iter()
+        .filter(|facts| window.contains(facts.incident.started_at))
+        .collect();
+    let restore = Summary::of(
+        window_incidents
+            .iter()
+            .filter_map(|facts| {
+                facts
+                    .incident
+                    .resolved_at
+                    .map(|r| r.saturating_sub(facts.incident.started_at))
+            })
+            .filter(|&seconds| seconds >= 0)
+            .map(|seconds| seconds as f64)
+            .collect(),
+    );
+    let time_to_restore = RestoreFigures {
+        incidents: window_incidents.len(),
+        median_seconds: restore.map(|s| s.median),
+        p90_seconds: restore.map(|s| s.p90),
+    };
+    let incident_links = window_incidents
+        .iter()
+        .map(|facts| IncidentLinkFigure {
+            id: facts.incident.id.clone(),
+            started_at: format_rfc3339(facts.incident.started_at),
+            resolved_at: facts.incident.resolved_at.map(format_rfc3339),
+            deployment: facts
+                .deployment
+                .map(|position| analysis.deployments[position].deployment.id.clone()),
+            rule: facts.rule,
+        })
+        .collect();
+
     let measured = Measured {
         deploys_per_week: deployments.tier.map(|_| effective_deploys_per_week),
         lead_time_median_seconds: lead_time.tier.and(lead_time.median_seconds),
@@ -283,14 +333,11 @@ pub fn service_report(
         lead_time,
         change_failure_rate,
         recovery_time,
-        time_to_restore: RestoreFigures {
-            incidents: 0,
-            median_seconds: None,
-            p90_seconds: None,
-        },
+        time_to_restore,
         rework_rate,
         overall,
         provenance: labels.provenance,
+        incidents: incident_links,
         notes,
     }
 }
@@ -337,6 +384,97 @@ mod tests {
     use super::*;
 
     const DAY: i64 = SECONDS_PER_DAY;
+
+    #[test]
+    fn incidents_give_time_to_restore_and_fail_their_deployments() {
+        use crate::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
+        use crate::events::Incident;
+        use crate::metrics::{ChainInput, analyze_chain, link_incidents};
+        let change = |sha: &str, parents: &[&str], time: i64| Change {
+            sha: sha.into(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+            author_time: time,
+            committer_time: time,
+            author_name: String::new(),
+            author_email: String::new(),
+            subject: String::new(),
+            reverts: None,
+        };
+        let graph =
+            CommitGraph::from_changes(&[change("aaaa", &[], 0), change("bbbb", &["aaaa"], DAY)]);
+        let deployment = |id: &str, sha: &str, time: i64| Deployment {
+            source: Source::Api,
+            id: id.into(),
+            service: "svc".into(),
+            environment: "production".into(),
+            sha: sha.into(),
+            started_at: None,
+            finished_at: Some(time),
+            status: DeploymentStatus::Success,
+            kind: DeploymentKind::Normal,
+        };
+        let mut analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("d1", "aaaa", DAY / 2),
+                deployment("d2", "bbbb", 2 * DAY),
+            ],
+            relevant: None,
+            hotfix_commits: None,
+        });
+        let incident = |id: &str, start: i64, resolved: Option<i64>| Incident {
+            source: Source::Api,
+            id: id.into(),
+            service: Some("svc".into()),
+            title: String::new(),
+            severity: None,
+            started_at: start,
+            acknowledged_at: None,
+            resolved_at: resolved,
+            caused_by: None,
+            url: None,
+        };
+        let incidents = [
+            incident("i1", 2 * DAY + 3_600, Some(2 * DAY + 3 * 3_600)),
+            incident("i2", 9 * DAY, None),
+        ];
+        link_incidents(&mut analysis, &graph, &incidents, 72 * 3_600);
+        let window = Window::new(0, 10 * DAY).unwrap();
+        let report = service_report(
+            ChainLabels::default(),
+            &graph,
+            &analysis,
+            window,
+            Benchmark::default_benchmark(),
+        );
+        assert_eq!(report.time_to_restore.incidents, 2);
+        assert_eq!(
+            report.time_to_restore.median_seconds,
+            Some(7_200.0),
+            "only i1 is resolved: 2 h"
+        );
+        assert_eq!(
+            report.change_failure_rate.failed, 1,
+            "i1 fails d2; i2 is past the 72 h window"
+        );
+        assert_eq!(
+            report.recovery_time.median_seconds,
+            Some(3.0 * 3_600.0),
+            "d2 at day 2 to i1's resolution"
+        );
+        let rules: Vec<(Option<&str>, LinkRule)> = report
+            .incidents
+            .iter()
+            .map(|i| (i.deployment.as_deref(), i.rule))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                (Some("d2"), LinkRule::LatestBefore),
+                (None, LinkRule::Unlinked)
+            ]
+        );
+    }
 
     #[test]
     fn deploy_days_median_counts_distinct_days_per_week() {
