@@ -234,6 +234,17 @@ impl Store for SqliteStore {
             .map_err(database_error)
     }
 
+    fn repositories(&self) -> Result<Vec<(RepositoryId, String)>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached("SELECT id, locator FROM repositories ORDER BY id")
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(database_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+    }
+
     fn find_repository(&self, locator: &str) -> Result<Option<RepositoryId>, StoreError> {
         self.connection()
             .query_row(

@@ -33,6 +33,7 @@ macro_rules! store_conformance_tests {
             events_are_stored_once_and_updates_are_told_apart,
             a_redelivered_webhook_changes_nothing,
             tokens_are_created_listed_found_and_revoked,
+            a_report_is_built_from_stored_events,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -605,4 +606,93 @@ pub fn tokens_are_created_listed_found_and_revoked(store: &dyn Store) {
     assert_eq!(listed[1], admin);
     assert!(TokenScope::Admin.allows(TokenScope::Ingest));
     assert!(!TokenScope::Read.allows(TokenScope::Ingest));
+}
+
+pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
+    use crate::report::{ReportQuery, build_report};
+    use loopwise_core::benchmark::Benchmark;
+    use loopwise_core::entities::ProductionEnvironments;
+    use loopwise_core::time::Window;
+
+    const HOUR: i64 = 3_600;
+    let push = |sha: &str, parents: &[&str], time: i64| {
+        Event::Change(PushedChange {
+            repository: "acme/checkout".into(),
+            branch: Some("main".into()),
+            change: change(sha, parents, time),
+        })
+    };
+    let mut staging = deployment(Source::Api, "s1", "checkout", "staging", 10 * HOUR);
+    staging.sha = "c3".into();
+    let events = vec![
+        push("a1", &[], 0),
+        push("b2", &["a1"], HOUR),
+        push("c3", &["b2"], 2 * HOUR),
+        Event::Deployment(Deployment {
+            sha: "a1".into(),
+            ..deployment(Source::Api, "d1", "checkout", "production", HOUR / 2)
+        }),
+        Event::Deployment(Deployment {
+            sha: "c3".into(),
+            ..deployment(Source::Api, "d2", "checkout", "production", 5 * HOUR)
+        }),
+        Event::Deployment(staging),
+        Event::Incident(Incident {
+            source: Source::Api,
+            id: "inc".into(),
+            service: Some("checkout".into()),
+            title: String::new(),
+            severity: None,
+            started_at: 6 * HOUR,
+            acknowledged_at: None,
+            resolved_at: Some(7 * HOUR),
+            caused_by: None,
+            url: None,
+        }),
+    ];
+    store.apply_events(&events).unwrap();
+    assert_eq!(store.repositories().unwrap().len(), 1);
+    let query = ReportQuery {
+        service: None,
+        environment: None,
+        window: Window::new(0, 24 * HOUR).unwrap(),
+        benchmark: Benchmark::default_benchmark(),
+        production: ProductionEnvironments::default(),
+        incident_link_window_seconds: 72 * HOUR,
+        repositories: Default::default(),
+        teams: [("checkout".to_string(), "payments".to_string())]
+            .into_iter()
+            .collect(),
+    };
+    let report = build_report(store, &query).unwrap();
+    assert_eq!(report.services.len(), 1, "staging is not production");
+    let service = &report.services[0];
+    assert_eq!(
+        (service.service.as_str(), service.team.as_deref()),
+        ("checkout", Some("payments"))
+    );
+    assert_eq!(service.deployments.count, 2);
+    // d1 ships a1 (baseline); d2 ships b2 and c3: 5h - 1h = 4h, 5h - 2h = 3h.
+    assert_eq!(
+        (
+            service.lead_time.changes,
+            service.lead_time.baseline_changes
+        ),
+        (2, 1)
+    );
+    assert_eq!(service.lead_time.median_seconds, Some(3.5 * HOUR as f64));
+    // The incident at 6h links to d2 (latest before); recovery 7h - 5h.
+    assert_eq!(
+        (
+            service.change_failure_rate.failed,
+            service.change_failure_rate.deployments
+        ),
+        (1, 2)
+    );
+    assert_eq!(
+        service.recovery_time.median_seconds,
+        Some(2.0 * HOUR as f64)
+    );
+    assert_eq!(service.time_to_restore.median_seconds, Some(HOUR as f64));
+    assert_eq!(service.incidents[0].deployment.as_deref(), Some("d2"));
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod report;
 
 /// The store's number for a repository it knows.
 pub type RepositoryId = i64;
@@ -186,6 +187,9 @@ pub struct Token {
 pub trait Store: Send + Sync + Debug {
     /// The id of the repository at `locator` (a canonical path or URL), registering it if new.
     fn repository(&self, locator: &str) -> Result<RepositoryId, StoreError>;
+
+    /// Every repository the store knows: (id, locator), by id.
+    fn repositories(&self) -> Result<Vec<(RepositoryId, String)>, StoreError>;
 
     /// The id of the repository at `locator`, if the store knows it; registers nothing.
     fn find_repository(&self, locator: &str) -> Result<Option<RepositoryId>, StoreError>;

@@ -1,0 +1,159 @@
+//! The report over what a store holds: the deployments of each (service, environment), the
+//! commit graph of the service's repository and the service's incidents, handed to the core.
+//! This module only gathers; the core decides every number.
+
+use crate::{DeploymentFilter, RepositoryId, Store, StoreError};
+use loopwise_core::benchmark::Benchmark;
+use loopwise_core::entities::{Deployment, ProductionEnvironments};
+use loopwise_core::graph::CommitGraph;
+use loopwise_core::metrics::{ChainInput, analyze_chain, link_incidents};
+use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
+use loopwise_core::time::Window;
+use std::collections::{BTreeMap, HashMap};
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    pub service: Option<String>,
+    /// When given, only this environment; otherwise every production environment.
+    pub environment: Option<String>,
+    pub window: Window,
+    pub benchmark: &'static Benchmark,
+    pub production: ProductionEnvironments,
+    pub incident_link_window_seconds: i64,
+    /// Service → repository locator, where the name alone does not tell.
+    pub repositories: HashMap<String, String>,
+    /// Service → team, for the report's `team` field.
+    pub teams: HashMap<String, String>,
+}
+
+/// The last path segment of a locator, without `.git`: `/srv/api/.git` and `acme/api.git` are `api`.
+fn repository_name(locator: &str) -> &str {
+    let trimmed = locator.trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix("/.git").unwrap_or(trimmed);
+    let last = trimmed.rsplit(['/', '\\']).next().unwrap_or(trimmed);
+    last.strip_suffix(".git").unwrap_or(last)
+}
+
+/// The repository whose history a service ships: the configured one, else the one named after
+/// the service.
+fn repository_of(
+    service: &str,
+    query: &ReportQuery,
+    known: &[(RepositoryId, String)],
+) -> Option<RepositoryId> {
+    if let Some(locator) = query.repositories.get(service) {
+        return known
+            .iter()
+            .find(|(_, known)| known == locator)
+            .map(|(id, _)| *id);
+    }
+    known
+        .iter()
+        .find(|(_, locator)| repository_name(locator) == service)
+        .map(|(id, _)| *id)
+}
+
+/// Builds the report of every matching (service, environment) chain the store holds.
+pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, StoreError> {
+    let filter = DeploymentFilter {
+        service: query.service.clone(),
+        environment: query.environment.clone(),
+        source: None,
+    };
+    let mut chains: BTreeMap<(String, String), Vec<Deployment>> = BTreeMap::new();
+    for deployment in store.deployments(&filter)? {
+        if query.environment.is_none() && !query.production.is_production(&deployment.environment) {
+            continue;
+        }
+        chains
+            .entry((deployment.service.clone(), deployment.environment.clone()))
+            .or_default()
+            .push(deployment);
+    }
+    let known = store.repositories()?;
+    let mut graphs: HashMap<RepositoryId, CommitGraph> = HashMap::new();
+    let empty = CommitGraph::default();
+    let mut services = Vec::with_capacity(chains.len());
+    for ((service, environment), deployments) in chains {
+        let repository = repository_of(&service, query, &known);
+        if let Some(id) = repository
+            && !graphs.contains_key(&id)
+        {
+            graphs.insert(id, CommitGraph::from_changes(&store.changes(id)?));
+        }
+        let graph = repository.and_then(|id| graphs.get(&id)).unwrap_or(&empty);
+        let incidents = store.incidents(Some(&service))?;
+        let mut analysis = analyze_chain(ChainInput {
+            graph,
+            deployments,
+            relevant: None,
+            hotfix_commits: None,
+        });
+        link_incidents(
+            &mut analysis,
+            graph,
+            &incidents,
+            query.incident_link_window_seconds,
+        );
+        let mut provenance = BTreeMap::new();
+        let mut sources: Vec<&str> = analysis
+            .deployments
+            .iter()
+            .map(|f| f.deployment.source.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        provenance.insert(
+            "deployments".to_string(),
+            format!("stored ({})", sources.join(", ")),
+        );
+        provenance.insert(
+            "changes".to_string(),
+            match repository.and_then(|id| known.iter().find(|(known_id, _)| *known_id == id)) {
+                Some((_, locator)) => format!("commit graph of {locator}"),
+                None => "none: no stored history for this service, so no lead times".to_string(),
+            },
+        );
+        provenance.insert(
+            "failures".to_string(),
+            "status, rollback, revert, hotfix and incident links".to_string(),
+        );
+        provenance.insert(
+            "incident_links".to_string(),
+            "explicit, else latest deployment before".to_string(),
+        );
+        let labels = ChainLabels {
+            team: query.teams.get(&service).cloned(),
+            service,
+            environment,
+            provenance,
+        };
+        services.push(service_report(
+            labels,
+            graph,
+            &analysis,
+            query.window,
+            query.benchmark,
+        ));
+    }
+    Ok(Report {
+        schema: REPORT_SCHEMA,
+        window: query.window.into(),
+        benchmark: query.benchmark.name.to_string(),
+        services,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names_from_locators() {
+        assert_eq!(repository_name("/srv/git/api/.git"), "api");
+        assert_eq!(repository_name("/srv/git/api.git"), "api");
+        assert_eq!(repository_name("acme/api"), "api");
+        assert_eq!(repository_name("api"), "api");
+    }
+}
