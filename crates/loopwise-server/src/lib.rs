@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod report;
 pub mod webhooks;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use axum::routing::{get, post};
 use error::AppError;
 use loopwise_ingest::webhooks::WebhookSettings;
 use loopwise_store::Store;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -50,6 +52,12 @@ pub struct ServerConfig {
     pub webhooks: WebhookSettings,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Reads (reports) need no token.
+    pub public_reads: bool,
+    /// Service → team, for reports.
+    pub teams: HashMap<String, String>,
+    /// Service → repository locator whose history it ships, where the name alone does not tell.
+    pub service_repositories: HashMap<String, String>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +67,9 @@ impl Default for ServerConfig {
             gitlab_webhook_token: None,
             webhooks: WebhookSettings::default(),
             body_limit_bytes: 16 * 1024 * 1024,
+            public_reads: false,
+            teams: HashMap::new(),
+            service_repositories: HashMap::new(),
         }
     }
 }
@@ -77,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/events", post(events::post_events))
+        .route("/api/v1/report", get(report::get_report))
         .route("/webhooks/github", post(webhooks::github))
         .route("/webhooks/gitlab", post(webhooks::gitlab))
         .fallback(not_found)

@@ -336,3 +336,102 @@ async fn webhooks_that_are_not_configured_are_refused() {
         "secrets never show in Debug output"
     );
 }
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn the_report_is_built_from_what_was_posted() {
+    let h = harness(ServerConfig {
+        teams: [("checkout".to_string(), "payments".to_string())]
+            .into_iter()
+            .collect(),
+        ..ServerConfig::default()
+    });
+    let a = "a".repeat(40);
+    let b = "b".repeat(40);
+    let c = "c".repeat(40);
+    let events = json!([
+        {"type": "change", "repository": "acme/checkout", "sha": a, "author_time": "2024-05-01T00:00:00Z"},
+        {"type": "change", "repository": "acme/checkout", "sha": b, "parents": [a], "author_time": "2024-05-01T01:00:00Z"},
+        {"type": "change", "repository": "acme/checkout", "sha": c, "parents": [b], "author_time": "2024-05-01T02:00:00Z"},
+        {"type": "deployment", "id": "d1", "service": "checkout", "sha": a, "finished_at": "2024-05-01T00:30:00Z"},
+        {"type": "deployment", "id": "d2", "service": "checkout", "sha": c, "finished_at": "2024-05-01T05:00:00Z"},
+        {"type": "incident", "id": "inc-1", "service": "checkout", "started_at": "2024-05-01T06:00:00Z",
+         "resolved_at": "2024-05-01T07:00:00Z"}
+    ]);
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json", events.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["accepted"].clone()),
+        (StatusCode::OK, json!(6)),
+        "{answer}"
+    );
+
+    let path = "/api/v1/report?since=2024-05-01&until=2024-05-02";
+    let (status, _) = call(&h.state, get(path, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, report) = call(&h.state, get(path, Some(READ))).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["schema"], "loopwise.report.v1");
+    assert_eq!(
+        report["window"],
+        json!({"since": "2024-05-01T00:00:00Z", "until": "2024-05-02T00:00:00Z"})
+    );
+    let service = &report["services"][0];
+    assert_eq!(service["service"], "checkout");
+    assert_eq!(service["team"], "payments");
+    assert_eq!(service["deployments"]["count"], 2);
+    // d2 at 05:00 ships b (01:00) and c (02:00): 4 h and 3 h → median 3.5 h.
+    assert_eq!(service["lead_time"]["median_seconds"], 12_600.0);
+    assert_eq!(service["lead_time"]["baseline_changes"], 1);
+    // The incident at 06:00 links to d2 (latest before); resolved at 07:00.
+    assert_eq!(service["change_failure_rate"]["failed"], 1);
+    assert_eq!(service["recovery_time"]["median_seconds"], 7_200.0);
+    assert_eq!(service["time_to_restore"]["median_seconds"], 3_600.0);
+    assert_eq!(service["incidents"][0]["rule"], "latest-before");
+
+    let (_, filtered) = call(
+        &h.state,
+        get(
+            "/api/v1/report?since=2024-05-01&until=2024-05-02&team=platform",
+            Some(READ),
+        ),
+    )
+    .await;
+    assert_eq!(filtered["services"], json!([]));
+    for (query, field) in [
+        ("since=someday", "since"),
+        ("since=2024-05-02&until=2024-05-01", "since"),
+        ("benchmark=dora-1999", "benchmark"),
+    ] {
+        let (status, answer) = call(
+            &h.state,
+            get(&format!("/api/v1/report?{query}"), Some(READ)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{query}: {answer}");
+    }
+    let (status, answer) = call(&h.state, get("/api/v1/report?colour=red", Some(READ))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
+
+#[tokio::test]
+async fn public_reads_need_no_token() {
+    let h = harness(ServerConfig {
+        public_reads: true,
+        ..ServerConfig::default()
+    });
+    let (status, report) = call(&h.state, get("/api/v1/report", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["services"], json!([]));
+}

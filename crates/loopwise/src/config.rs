@@ -22,8 +22,12 @@ pub struct FileConfig {
     pub github_webhook_secret: Option<String>,
     pub gitlab_webhook_token: Option<String>,
     pub body_limit_bytes: Option<usize>,
+    pub public_reads: Option<bool>,
     #[serde(default)]
     pub webhooks: FileWebhooks,
+    /// Service → team (squad).
+    #[serde(default)]
+    pub teams: BTreeMap<String, String>,
     /// Repository (`owner/name` or project path) → service name.
     #[serde(default)]
     pub services: BTreeMap<String, String>,
@@ -59,6 +63,9 @@ listen = "127.0.0.1:7878"
 # Largest request body accepted, in bytes.
 body_limit_bytes = 16777216
 
+# Reports readable without a token (true) or with a read-scope token only (false).
+public_reads = false
+
 [webhooks]
 # Issues with one of these labels are incidents (comma-separated in the environment).
 incident_labels = ["incident"]
@@ -72,6 +79,10 @@ default_environment = "production"
 [services]
 # Repository → service name; default: the repository's own name.
 # "acme/checkout-api" = "checkout"
+
+[teams]
+# Service → team (squad), shown in reports.
+# checkout = "payments"
 "#;
 
 /// Reads and checks the config file.
@@ -199,6 +210,15 @@ pub fn resolve(
     }
     .with_deployment_workflows(&deployment_workflows)
     .map_err(|e| bad_input(format!("webhooks.deployment_workflows: {e}")))?;
+    let public_reads = match env("PUBLIC_READS") {
+        Some(text) => boolean("LOOPWISE_PUBLIC_READS", &text)?,
+        None => file.public_reads.unwrap_or(false),
+    };
+    let service_repositories = webhooks
+        .services
+        .iter()
+        .map(|(repository, service)| (service.clone(), repository.clone()))
+        .collect();
     let server = ServerConfig {
         github_webhook_secret: env("GITHUB_WEBHOOK_SECRET")
             .or(file.github_webhook_secret)
@@ -208,6 +228,9 @@ pub fn resolve(
             .map(Secret::new),
         webhooks,
         body_limit_bytes,
+        public_reads,
+        teams: file.teams.into_iter().collect(),
+        service_repositories,
     };
     Ok(ServeSettings { listen, db, server })
 }
