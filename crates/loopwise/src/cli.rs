@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create, list and revoke API tokens.
     Token(TokenArgs),
+    /// Post one deployment, incident or change to a loopwise server (for CI scripts).
+    Record(Box<RecordArgs>),
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -75,6 +77,210 @@ pub enum TokenCommand {
     List,
     /// Revoke a token by name.
     Revoke { name: String },
+}
+
+/// A secret from the command line or the environment; its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(subcommand)]
+    pub event: RecordEvent,
+
+    /// The loopwise server's base URL; events go to URL/api/v1/events.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOOPWISE_SERVER",
+        default_value = "http://127.0.0.1:7878",
+        global = true
+    )]
+    pub server: String,
+
+    /// A bearer token with the ingest or admin scope (`loopwise token create`). Never printed.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LOOPWISE_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<Secret>,
+
+    /// How many times to retry after a transient failure (connection error, timeout, 408, 429,
+    /// 502, 503, 504), with exponential backoff.
+    #[arg(long, value_name = "N", default_value_t = 5, global = true)]
+    pub retries: u32,
+
+    /// Seconds one attempt may take, from connecting to reading the answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, global = true)]
+    pub timeout: u64,
+
+    /// The first retry's delay in milliseconds; each later one doubles it (for tests).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 500,
+        hide = true,
+        global = true
+    )]
+    pub backoff_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordEvent {
+    /// A deployment. Without --id, the id is derived from service, environment, sha and
+    /// finished-at, so re-sending the same deployment stores it once.
+    Deployment(RecordDeployment),
+    /// An incident; each action sends the whole incident.
+    Incident(RecordIncident),
+    /// A change (commit).
+    Change(RecordChange),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordDeployment {
+    /// The service deployed.
+    #[arg(long)]
+    pub service: String,
+
+    /// The commit deployed (hexadecimal).
+    #[arg(long)]
+    pub sha: String,
+
+    /// The deployment's id (default: `d-` and a hash of service, environment, sha and
+    /// finished-at).
+    #[arg(long)]
+    pub id: Option<String>,
+
+    /// The environment (the server's default, production, when absent).
+    #[arg(long)]
+    pub environment: Option<String>,
+
+    /// Whether the deployment succeeded.
+    #[arg(long, value_parser = ["success", "failure"])]
+    pub status: Option<String>,
+
+    /// A normal deployment, a rollback or a hotfix.
+    #[arg(long, value_parser = ["normal", "rollback", "hotfix"])]
+    pub kind: Option<String>,
+
+    /// When the deployment started: RFC 3339, a date or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub started_at: Option<String>,
+
+    /// When the deployment finished: RFC 3339, a date or Unix seconds (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub finished_at: Option<String>,
+
+    /// The event's source (default on the server: api).
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordIncident {
+    /// The incident's id; later actions on the same incident reuse it.
+    #[arg(long)]
+    pub id: String,
+
+    /// create (default), update or resolve; resolve needs --resolved-at.
+    #[arg(long, value_parser = ["create", "update", "resolve"])]
+    pub action: Option<String>,
+
+    /// The service affected.
+    #[arg(long)]
+    pub service: Option<String>,
+
+    /// A short description.
+    #[arg(long)]
+    pub title: Option<String>,
+
+    /// The severity, in your own scale (e.g. sev1).
+    #[arg(long)]
+    pub severity: Option<String>,
+
+    /// When the impact started: RFC 3339, a date or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub started_at: String,
+
+    /// When the incident was acknowledged.
+    #[arg(long, value_name = "TIME")]
+    pub acknowledged_at: Option<String>,
+
+    /// When the impact ended.
+    #[arg(long, value_name = "TIME")]
+    pub resolved_at: Option<String>,
+
+    /// The deployment id or commit sha that caused it.
+    #[arg(long, value_name = "ID_OR_SHA")]
+    pub caused_by: Option<String>,
+
+    /// A link to the incident.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// The event's source (default on the server: api).
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordChange {
+    /// The repository, e.g. acme/checkout.
+    #[arg(long)]
+    pub repository: String,
+
+    /// The commit (hexadecimal).
+    #[arg(long)]
+    pub sha: String,
+
+    /// When the commit was authored: RFC 3339, a date or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub author_time: String,
+
+    /// When the commit was committed (the server's default: --author-time).
+    #[arg(long, value_name = "TIME")]
+    pub committer_time: Option<String>,
+
+    /// The parent commits, comma-separated.
+    #[arg(long, value_name = "SHA,SHA", value_delimiter = ',')]
+    pub parents: Vec<String>,
+
+    /// The whole commit message; its first line is the subject.
+    #[arg(long)]
+    pub message: Option<String>,
+
+    /// The author's name.
+    #[arg(long)]
+    pub author_name: Option<String>,
+
+    /// The author's email address.
+    #[arg(long)]
+    pub author_email: Option<String>,
+
+    /// The branch the commit was pushed to.
+    #[arg(long)]
+    pub branch: Option<String>,
+
+    /// The event's source (default on the server: api).
+    #[arg(long)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

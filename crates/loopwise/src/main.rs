@@ -9,6 +9,7 @@ mod config;
 mod errors;
 mod output;
 mod progress;
+mod record;
 mod serve;
 mod store;
 mod token;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         cli::Command::Analyze(args) => analyze::run(*args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Token(args) => token::run(args),
+        cli::Command::Record(args) => record::run(*args),
         cli::Command::Config {
             command: cli::ConfigCommand::Default,
         } => std::io::stdout()
