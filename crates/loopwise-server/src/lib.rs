@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod report;
 pub mod webhooks;
 
@@ -79,6 +80,18 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ServerConfig>,
+    /// The server's own request counters and latencies.
+    pub requests: Arc<metrics::RequestMetrics>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            requests: Arc::default(),
+        }
+    }
 }
 
 /// The whole HTTP interface.
@@ -89,10 +102,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/report", get(report::get_report))
+        .route("/metrics", get(metrics::get_metrics))
         .route("/webhooks/github", post(webhooks::github))
         .route("/webhooks/gitlab", post(webhooks::gitlab))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 

@@ -29,10 +29,7 @@ fn harness(config: ServerConfig) -> Harness {
     store
         .create_token("dashboards", TokenScope::Read, &hash_token(READ), 0)
         .unwrap();
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store.clone(), config);
     Harness {
         _directory: directory,
         store,
@@ -434,4 +431,59 @@ async fn public_reads_need_no_token() {
     let (status, report) = call(&h.state, get("/api/v1/report", None)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["services"], json!([]));
+}
+
+#[tokio::test]
+async fn metrics_expose_dora_figures_and_request_counts() {
+    let h = harness(ServerConfig::default());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let events = json!([
+        {"type": "deployment", "id": "d1", "service": "check\"out", "sha": SHA, "finished_at": now - 7_200},
+        {"type": "deployment", "id": "d2", "service": "check\"out", "sha": SHA, "finished_at": now - 3_600, "status": "failure"}
+    ]);
+    let (status, _) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json", events.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = router(h.state.clone())
+        .oneshot(get("/metrics", None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let labels = "service=\"check\\\"out\",environment=\"production\"";
+    assert!(
+        text.contains(&format!("loopwise_deployments_total{{{labels}}} 1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("loopwise_failed_deployments_total{{{labels}}} 1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("loopwise_change_failure_rate{{{labels}}} 0.5")),
+        "{text}"
+    );
+    assert!(
+        text.contains("loopwise_http_requests_total{method=\"POST\",route=\"/api/v1/events\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE loopwise_http_request_duration_seconds histogram"));
 }

@@ -22,10 +22,7 @@ fn state() -> (tempfile::TempDir, Arc<SqliteStore>, AppState) {
         gitlab_webhook_token: Some(Secret::new(GITLAB_TOKEN)),
         ..ServerConfig::default()
     };
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store.clone(), config);
     (directory, store, state)
 }
 

@@ -27,10 +27,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ))
     })?;
     let store: Arc<dyn loopwise_store::Store> = Arc::from(store::open(settings.db.as_deref())?);
-    let state = AppState {
-        store,
-        config: Arc::new(settings.server),
-    };
+    let state = AppState::new(store, settings.server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
