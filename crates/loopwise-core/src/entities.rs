@@ -48,6 +48,16 @@ impl Change {
     pub fn is_merge(&self) -> bool {
         self.parents.len() > 1
     }
+
+    /// A commit message's subject: its first line, trimmed.
+    pub fn subject_of(message: &str) -> String {
+        message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
 }
 
 /// A tag of a repository, resolved to the commit it names.

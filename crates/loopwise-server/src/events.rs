@@ -254,12 +254,7 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
                         .unwrap_or(author_time),
                     author_name: c.author_name.unwrap_or_default(),
                     author_email: c.author_email.unwrap_or_default(),
-                    subject: message
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string(),
+                    subject: Change::subject_of(&message),
                     reverts: reverted_commit(message.as_bytes()),
                 },
             })

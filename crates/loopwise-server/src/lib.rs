@@ -147,6 +147,14 @@ async fn not_found(uri: axum::http::Uri) -> AppError {
     )
 }
 
+/// The wall clock in Unix seconds: the server's one reading of "now" (the core reads none).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// A body that could not be read: too large, or cut off.
 pub(crate) fn body_rejection(rejection: BytesRejection) -> AppError {
     let status = rejection.status();

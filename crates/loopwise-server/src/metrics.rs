@@ -136,15 +136,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
-    let now = now();
+    let now = crate::unix_now();
     let query = |window: Window| ReportQuery {
         service: None,
         environment: None,

@@ -90,10 +90,7 @@ pub async fn get_report(
     }
     let Query(parameters) =
         parameters.map_err(|e| AppError::bad_request("invalid_parameter", e.body_text()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = crate::unix_now();
     let query = report_query(&parameters, &state, now)?;
     let team = parameters.team.clone().filter(|t| !t.trim().is_empty());
     let store = state.store.clone();

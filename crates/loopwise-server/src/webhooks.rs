@@ -50,13 +50,6 @@ fn payload_error(error: WebhookError) -> AppError {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 async fn store_delivery(
     state: &AppState,
     delivery: Delivery,
@@ -122,7 +115,7 @@ pub async fn github(
         source: Source::Github,
         id: delivery_id,
         event,
-        received_at: now(),
+        received_at: crate::unix_now(),
     };
     store_delivery(&state, delivery, parsed).await
 }
@@ -158,7 +151,7 @@ pub async fn gitlab(
         source: Source::Gitlab,
         id: delivery_id,
         event: event.unwrap_or_default(),
-        received_at: now(),
+        received_at: crate::unix_now(),
     };
     store_delivery(&state, delivery, parsed).await
 }

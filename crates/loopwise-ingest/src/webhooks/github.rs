@@ -231,12 +231,7 @@ fn push(root: &Node<'_>, _settings: &WebhookSettings) -> Result<Parsed> {
                 .unwrap_or_default()
                 .trim()
                 .to_string(),
-            subject: message
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+            subject: Change::subject_of(message),
             reverts: reverted_commit(message.as_bytes()),
         };
         events.push(Event::Change(PushedChange {
