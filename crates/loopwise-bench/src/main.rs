@@ -1,6 +1,7 @@
 //! `loopwise-bench`: performance benchmarks for loopwise (see BENCHMARKS.md).
 
 mod genrepo;
+mod load;
 mod ratio;
 mod rng;
 
@@ -27,6 +28,8 @@ enum Cmd {
     GenRepo(GenRepoArgs),
     /// Time a full first `loopwise analyze` against `git log --all` on the same repository.
     ImportRatio(ImportRatioArgs),
+    /// Load `loopwise serve` with single-event POSTs and NDJSON batches (issue 3's target).
+    IngestLoad(IngestLoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +65,28 @@ struct ImportRatioArgs {
     /// The target ratio of issue 2.
     #[arg(long, default_value_t = 1.5)]
     max_ratio: f64,
+}
+
+#[derive(Debug, Args)]
+struct IngestLoadArgs {
+    /// The loopwise binary [default: target/release/loopwise of this workspace].
+    #[arg(long)]
+    loopwise: Option<PathBuf>,
+    /// Measured seconds of each phase (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Unmeasured warm-up seconds before each phase's measurement.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Concurrent keep-alive clients sending single events (phase 1).
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Events per NDJSON request (phase 2).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Concurrent keep-alive clients sending NDJSON batches (phase 2).
+    #[arg(long, default_value_t = 4)]
+    batch_clients: usize,
 }
 
 fn gen_repo(args: GenRepoArgs) -> Result<()> {
@@ -100,11 +125,28 @@ fn import_ratio(args: ImportRatioArgs) -> Result<()> {
     ratio::run(&opts).map(|_| ())
 }
 
+fn ingest_load(args: IngestLoadArgs) -> Result<()> {
+    let opts = load::Options {
+        loopwise: args.loopwise.unwrap_or_else(ratio::default_loopwise),
+        clients: args.clients,
+        seconds: args.seconds,
+        warmup: args.warmup,
+        batch: args.batch,
+        batch_clients: args.batch_clients,
+        // Issue 3's targets.
+        min_requests_per_second: 5_000.0,
+        max_p99: std::time::Duration::from_millis(50),
+        min_events_per_second: 100_000.0,
+    };
+    load::run(&opts)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::GenRepo(args) => gen_repo(args),
         Cmd::ImportRatio(args) => import_ratio(args),
+        Cmd::IngestLoad(args) => ingest_load(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
