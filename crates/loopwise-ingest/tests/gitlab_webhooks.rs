@@ -200,13 +200,101 @@ fn pipeline_fixture_yields_a_ci_run_and_a_deployment_when_named_so() {
 }
 
 #[test]
-fn job_fixtures_are_ignored_in_favour_of_their_pipeline() {
-    for parsed in [
-        parse_fixture!("job.json", WebhookSettings::default()),
-        parse_fixture!("build.json", WebhookSettings::default()),
-    ] {
-        assert!(ignored_reason(&parsed).contains("pipeline"), "{parsed:?}");
-    }
+fn job_fixtures_are_attempts_of_their_pipeline_job() {
+    let parsed = parse_fixture!("job.json", WebhookSettings::default());
+    let [Event::CiRun(run)] = events(&parsed) else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(run.source, Source::Gitlab);
+    // Retries make new job ids in the same pipeline: the run is the pipeline's named job.
+    assert_eq!(run.id, "job:743121198:auto_deploy:start");
+    // retries_count 1: the second attempt.
+    assert_eq!(run.attempt, 2);
+    // No `project` object: the path of repository.homepage.
+    assert_eq!(run.repository, "jsmithy2/release-tools-fake");
+    assert_eq!(run.pipeline, "auto_deploy:start");
+    // `sha`, not `commit.id` (which is the pipeline id).
+    assert_eq!(run.sha, "95d49d1efbd941908580e79d65e4b5ecaf4a8305");
+    assert_eq!(run.branch.as_deref(), Some("main"));
+    assert_eq!(run.status, CiStatus::Success);
+    // 2023-01-10 13:50:05 UTC: 2023-01-01 is 1_672_531_200, + 9 days (777_600 s) =
+    // 1_673_308_800, + 13:50:05 (49_805 s) = 1_673_358_605; finished at 13:50:54 (+49 s).
+    assert_eq!(run.started_at, Some(1_673_358_605));
+    assert_eq!(run.finished_at, Some(1_673_358_654));
+    assert_eq!(
+        run.url.as_deref(),
+        Some("https://gitlab.com/jsmithy2/release-tools-fake/-/jobs/3580121225")
+    );
+    // A job with an environment is still only a CI run: its deployment event counts it.
+    let deploying = WebhookSettings::default()
+        .with_deployment_workflows(&["auto_deploy*".to_string()])
+        .unwrap();
+    let parsed_again = parse_fixture!("job.json", deploying);
+    assert_eq!(parsed_again, parsed);
+
+    let parsed = parse_fixture!("build.json", WebhookSettings::default());
+    let [Event::CiRun(run)] = events(&parsed) else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(run.id, "job:2366:test");
+    // No retries_count: the first attempt.
+    assert_eq!(run.attempt, 1);
+    assert_eq!(run.repository, "gitlab-org/gitlab-test");
+    assert_eq!(run.status, CiStatus::Queued, "build_status created");
+    assert_eq!(run.branch.as_deref(), Some("gitlab-script-trigger"));
+    assert_eq!((run.started_at, run.finished_at), (None, None));
+}
+
+#[test]
+fn jobs_name_what_is_wrong_and_skip_unknown_statuses() {
+    let job = json!({
+        "object_kind": "build", "ref": "v1.2.0", "tag": true,
+        "sha": "2293ada6b400935a1378653304eaf6221e0fdb8f",
+        "build_id": 7, "build_name": "deploy", "build_status": "failed",
+        "build_started_at": "2021-02-23T02:41:37Z", "build_finished_at": null,
+        "retries_count": 0, "pipeline_id": 9,
+        "project": {"path_with_namespace": "group/sub/api"},
+        "repository": {"homepage": "https://gitlab.example.com/other/path"}
+    });
+    let parsed = parse_json(&job, &WebhookSettings::default()).unwrap();
+    let [Event::CiRun(run)] = events(&parsed) else {
+        panic!("{parsed:?}")
+    };
+    // The project object wins over the homepage; a tag is no branch.
+    assert_eq!(run.repository, "group/sub/api");
+    assert_eq!(run.branch, None);
+    assert_eq!(run.status, CiStatus::Failure);
+    assert_eq!(run.attempt, 1);
+
+    let mut unknown = job.clone();
+    unknown["build_status"] = json!("exploded");
+    let parsed = parse_json(&unknown, &WebhookSettings::default()).unwrap();
+    assert!(ignored_reason(&parsed).contains("exploded"));
+
+    let mut no_project = job.clone();
+    no_project.as_object_mut().unwrap().remove("project");
+    no_project["repository"]["homepage"] = json!("not a url");
+    assert_eq!(
+        parse_json(&no_project, &WebhookSettings::default()).unwrap_err(),
+        WebhookError::Invalid {
+            path: "repository.homepage".into(),
+            reason: "expected a project URL like https://gitlab.example.com/group/project".into()
+        }
+    );
+    let mut bad_sha = job.clone();
+    bad_sha["sha"] = json!("abc");
+    assert!(matches!(
+        parse_json(&bad_sha, &WebhookSettings::default()).unwrap_err(),
+        WebhookError::Invalid { path, .. } if path == "sha"
+    ));
+    let mut no_pipeline = job;
+    no_pipeline.as_object_mut().unwrap().remove("pipeline_id");
+    assert_eq!(
+        parse_json(&no_pipeline, &WebhookSettings::default()).unwrap_err(),
+        WebhookError::Missing {
+            path: "pipeline_id".into()
+        }
+    );
 }
 
 #[test]

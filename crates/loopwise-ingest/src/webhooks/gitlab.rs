@@ -22,7 +22,8 @@
 //! | `merge_request` (`approved`, `approval`) | also a [`PullRequestReview`] with state `Approved` |
 //! | `pipeline` | [`Event::CiRun`] (attempt 1) |
 //! | `pipeline` named like `deployment_workflows`, status `success` / `failed` | also an [`Event::Deployment`] (id `pipeline:<id>`) |
-//! | `build` (job) | ignored: jobs are steps of a pipeline, whose own event is the run |
+//! | `build` (job) with a known `build_status` | [`Event::CiRun`] (id `job:<pipeline_id>:<build_name>`, attempt `retries_count + 1`; see *Jobs* below) |
+//! | `build` (job) in a status this module does not know | ignored |
 //! | `deployment` (`success`, `failed`) | [`Event::Deployment`] (id = `deployment_id`) |
 //! | `deployment` (`running`, `canceled`, other) | ignored: not finished, or never went out |
 //! | `issue`, `work_item` of type `Incident` or with an incident label | [`Event::Incident`] (id `<project path>#<iid>`) |
@@ -62,6 +63,17 @@
 //! GitLab sends one `timestamp` per commit; it is used as both author and committer time. The
 //! subject is the message's first line (GitLab's `title` is cut at 100 characters), else
 //! `title`.
+//!
+//! # Jobs
+//!
+//! A retried GitLab job is a new job (a new `build_id`) in the same pipeline, carrying
+//! `retries_count`. So a job's run is identified by its pipeline and name, and each retry is
+//! the next attempt of that run: a job that failed and passed on retry is one run with two
+//! attempts, which is what flaky-job tracking needs. The job's repository is the project path,
+//! from `project.path_with_namespace` when the payload has it, else the path of
+//! `repository.homepage` (job payloads carry only a display `project_name`). A job that deploys
+//! to an environment is not a deployment here: GitLab sends a `deployment` event for it, and
+//! counting both would count the deployment twice.
 //!
 //! # Merge requests
 //!
@@ -168,9 +180,7 @@ pub fn parse(
         )),
         "merge_request" => parse_merge_request(&root),
         "pipeline" => parse_pipeline(&root, settings),
-        "build" => Ok(Parsed::ignored(
-            "job (build) event: jobs are steps of a pipeline, whose pipeline event is the CI run",
-        )),
+        "build" => parse_job(&root),
         "deployment" => parse_deployment(&root, settings),
         "issue" | "work_item" => parse_issue(&root, settings),
         "release" => parse_release(&root, settings),
@@ -408,6 +418,76 @@ fn parse_pipeline(root: &Node<'_>, settings: &WebhookSettings) -> Result<Parsed,
     let mut events = vec![Event::CiRun(run)];
     events.extend(deployment.map(Event::Deployment));
     Ok(Parsed::events(events))
+}
+
+fn parse_job(root: &Node<'_>) -> Result<Parsed, WebhookError> {
+    let status_text = root.str("build_status")?;
+    let Some(status) = pipeline_status(status_text) else {
+        return Ok(Parsed::ignored(format!(
+            "job status {}: not one loopwise knows",
+            quoted(status_text)
+        )));
+    };
+    let repository = job_repository(root)?;
+    let pipeline_id = root.id("pipeline_id")?;
+    let name = root.str("build_name")?.trim();
+    if name.is_empty() {
+        return Err(WebhookError::Invalid {
+            path: "build_name".to_string(),
+            reason: "expected a job name".to_string(),
+        });
+    }
+    let job_id = root.id("build_id")?;
+    let retries = root.opt_u64("retries_count")?.unwrap_or(0);
+    let attempt = u32::try_from(retries.saturating_add(1)).map_err(|_| WebhookError::Invalid {
+        path: "retries_count".to_string(),
+        reason: "too large".to_string(),
+    })?;
+    let sha = match root.opt_sha("sha")? {
+        Some(sha) => sha,
+        None => root.sha("commit.sha")?,
+    };
+    let is_tag = root.opt_bool("tag")?.unwrap_or(false);
+    let branch = root
+        .opt_str("ref")?
+        .filter(|reference| !is_tag && !reference.is_empty())
+        .map(str::to_string);
+    let url = root
+        .opt_str("repository.homepage")?
+        .map(|home| format!("{}/-/jobs/{job_id}", home.trim_end_matches('/')));
+    Ok(Parsed::events(vec![Event::CiRun(CiRun {
+        source: Source::Gitlab,
+        id: format!("job:{pipeline_id}:{name}"),
+        attempt,
+        repository,
+        pipeline: name.to_string(),
+        sha,
+        branch,
+        status,
+        started_at: root.opt_time("build_started_at")?,
+        finished_at: root.opt_time("build_finished_at")?,
+        url,
+    })]))
+}
+
+/// The project path of a job: `project.path_with_namespace`, else the path of
+/// `repository.homepage` (`https://gitlab.com/group/sub/project` → `group/sub/project`).
+fn job_repository(root: &Node<'_>) -> Result<String, WebhookError> {
+    if let Some(path) = root.opt_str("project.path_with_namespace")? {
+        return Ok(path.to_string());
+    }
+    let homepage = root.str("repository.homepage")?;
+    homepage
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, path)| path.trim_matches('/'))
+        .filter(|path| !path.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| WebhookError::Invalid {
+            path: "repository.homepage".to_string(),
+            reason: "expected a project URL like https://gitlab.example.com/group/project"
+                .to_string(),
+        })
 }
 
 fn pipeline_status(status: &str) -> Option<CiStatus> {
