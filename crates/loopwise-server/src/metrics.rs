@@ -127,12 +127,16 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .map(|path| path.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(request).await;
-    state.requests.record(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    state.requests.record(&method, &route, status, seconds);
+    // One line per request at debug (info would cost the ingest path a write per event);
+    // server errors always, with the route but never the body or headers.
+    if status >= 500 {
+        tracing::warn!(%method, %route, status, seconds, "request failed");
+    } else {
+        tracing::debug!(%method, %route, status, seconds, "request");
+    }
     response
 }
 

@@ -228,4 +228,11 @@ async fn every_gitlab_fixture_is_accepted_with_the_token_and_refused_without() {
     );
     assert_eq!(deployments[0].environment, "staging");
     assert_eq!(deployments[0].finished_at, Some(1_619_639_400));
+    // job.json: the second attempt (retries_count 1) of job auto_deploy:start in pipeline
+    // 743121198, stored once although delivered twice.
+    let runs = store
+        .ci_runs("95d49d1efbd941908580e79d65e4b5ecaf4a8305")
+        .unwrap();
+    let attempts: Vec<(&str, u32)> = runs.iter().map(|r| (r.id.as_str(), r.attempt)).collect();
+    assert_eq!(attempts, [("job:743121198:auto_deploy:start", 2)]);
 }

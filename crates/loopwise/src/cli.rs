@@ -12,6 +12,23 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Log lines on stderr as text or as one JSON object per line (env LOOPWISE_LOG_FORMAT).
+    /// The level comes from RUST_LOG (default: info for `serve`, warn otherwise).
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        env = "LOOPWISE_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -270,3 +270,57 @@ fn config_default_prints_a_file_that_serve_accepts() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_without_secrets() {
+    let directory = tempfile::tempdir().unwrap();
+    let db = directory.path().join("logs.db");
+    let mut child = loopwise(directory.path())
+        .env("LOOPWISE_GITHUB_WEBHOOK_SECRET", "hush-hush-secret")
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut logged = Vec::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        if line.starts_with("loopwise listening on http://") {
+            break;
+        }
+        logged.push(std::mem::take(&mut line));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let rest: Vec<String> = stderr.lines().map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success());
+    logged.extend(rest);
+    let objects: Vec<Value> = logged
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect();
+    // Without RUST_LOG, serve logs at info: its start (with the bound address as a field) and
+    // its stop.
+    let serving = objects
+        .iter()
+        .find(|object| object["message"] == "loopwise serving")
+        .unwrap_or_else(|| panic!("{logged:?}"));
+    assert_eq!(serving["level"], "INFO");
+    assert!(
+        serving["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(objects.iter().any(|o| o["message"] == "loopwise stopped"));
+    assert!(!logged.concat().contains("hush-hush-secret"));
+}
