@@ -142,6 +142,26 @@ pub struct PushedChange {
     pub change: Change,
 }
 
+/// A feature flag switched on or off, or edited: one entry of the flag's history, the raw
+/// material of flag lifecycle tracking (a flag left on everywhere long after release is debt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagChange {
+    pub source: Source,
+    /// `owner/name` (GitHub) or the project path (GitLab) the flag belongs to.
+    pub repository: String,
+    /// The flag's id at its source.
+    pub flag_id: String,
+    /// The flag's key, as code refers to it.
+    pub key: String,
+    pub description: Option<String>,
+    /// Whether the flag is on after this change.
+    pub active: bool,
+    /// When the change was made; sources that send no time give the delivery's receipt time.
+    pub changed_at: Timestamp,
+    /// Who made the change (a username), when known.
+    pub actor: Option<String>,
+}
+
 /// One normalised delivery event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -152,6 +172,7 @@ pub enum Event {
     Deployment(Deployment),
     Incident(Incident),
     CiRun(CiRun),
+    FlagChange(FlagChange),
 }
 
 impl Event {
@@ -164,6 +185,7 @@ impl Event {
             Event::Deployment(_) => "deployment",
             Event::Incident(_) => "incident",
             Event::CiRun(_) => "ci_run",
+            Event::FlagChange(_) => "flag_change",
         }
     }
 }

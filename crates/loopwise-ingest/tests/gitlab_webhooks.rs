@@ -8,6 +8,9 @@ use loopwise_ingest::webhooks::{AuthError, Parsed, WebhookError, WebhookSettings
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
+/// When the deliveries of these tests arrived: 2023-11-14T22:13:20Z.
+const RECEIVED: i64 = 1_700_000_000;
+
 fn fixture(name: &str) -> Option<Vec<u8>> {
     let directory = loopwise_testkit::fixtures_dir()?.join("webhooks/gitlab");
     Some(std::fs::read(directory.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")))
@@ -17,16 +20,15 @@ fn fixture(name: &str) -> Option<Vec<u8>> {
 macro_rules! parse_fixture {
     ($name:literal, $settings:expr) => {
         match fixture($name) {
-            Some(body) => {
-                gitlab::parse(None, &body, &$settings).unwrap_or_else(|e| panic!("{}: {e}", $name))
-            }
+            Some(body) => gitlab::parse(None, &body, &$settings, RECEIVED)
+                .unwrap_or_else(|e| panic!("{}: {e}", $name)),
             None => return,
         }
     };
 }
 
 fn parse_json(value: &Value, settings: &WebhookSettings) -> Result<Parsed, WebhookError> {
-    gitlab::parse(None, value.to_string().as_bytes(), settings)
+    gitlab::parse(None, value.to_string().as_bytes(), settings, RECEIVED)
 }
 
 fn events(parsed: &Parsed) -> &[Event] {
@@ -61,7 +63,7 @@ fn every_gitlab_fixture_parses() {
             .with_deployment_workflows(&["*".to_string()])
             .unwrap(),
         ] {
-            if let Err(error) = gitlab::parse(None, &body, &settings) {
+            if let Err(error) = gitlab::parse(None, &body, &settings, RECEIVED) {
                 panic!("{}: {error}", path.display());
             }
         }
@@ -116,8 +118,8 @@ fn object_kind_decides_not_the_header() {
         return;
     };
     let settings = WebhookSettings::default();
-    let plain = gitlab::parse(None, &body, &settings).unwrap();
-    let mislabelled = gitlab::parse(Some("Issue Hook"), &body, &settings).unwrap();
+    let plain = gitlab::parse(None, &body, &settings, RECEIVED).unwrap();
+    let mislabelled = gitlab::parse(Some("Issue Hook"), &body, &settings, RECEIVED).unwrap();
     assert_eq!(plain, mislabelled);
     assert_eq!(plain.events.len(), 2);
 }
@@ -373,13 +375,57 @@ fn release_fixture_is_a_deployment_only_when_configured() {
 }
 
 #[test]
-fn feature_flag_and_note_fixtures_are_ignored() {
-    for parsed in [
-        parse_fixture!("feature_flag.json", WebhookSettings::default()),
-        parse_fixture!("note_merge_request.json", WebhookSettings::default()),
-    ] {
-        assert!(ignored_reason(&parsed).contains("not an event loopwise uses"));
-    }
+fn note_fixture_is_ignored() {
+    let parsed = parse_fixture!("note_merge_request.json", WebhookSettings::default());
+    assert!(ignored_reason(&parsed).contains("not an event loopwise uses"));
+}
+
+#[test]
+fn feature_flag_fixture_is_a_flag_change_at_receipt_time() {
+    let parsed = parse_fixture!("feature_flag.json", WebhookSettings::default());
+    let [Event::FlagChange(flag)] = events(&parsed) else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(flag.source, Source::Gitlab);
+    assert_eq!(flag.repository, "gitlabhq/gitlab-test");
+    assert_eq!(flag.flag_id, "6");
+    assert_eq!(flag.key, "test-feature-flag");
+    assert_eq!(
+        flag.description.as_deref(),
+        Some("test-feature-flag-description")
+    );
+    assert!(flag.active);
+    // The payload has no time of its own.
+    assert_eq!(flag.changed_at, RECEIVED);
+    assert_eq!(flag.actor.as_deref(), Some("root"));
+
+    let off = json!({"object_kind": "feature_flag", "project": {"path_with_namespace": "a/b"},
+                     "object_attributes": {"id": 9, "name": "new-checkout", "description": "",
+                                           "active": false}});
+    let parsed = parse_json(&off, &WebhookSettings::default()).unwrap();
+    let [Event::FlagChange(flag)] = events(&parsed) else {
+        panic!("{parsed:?}")
+    };
+    assert!(!flag.active);
+    assert_eq!((&flag.description, &flag.actor), (&None, &None));
+
+    let mut no_state = off.clone();
+    no_state["object_attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("active");
+    assert_eq!(
+        parse_json(&no_state, &WebhookSettings::default()).unwrap_err(),
+        WebhookError::Missing {
+            path: "object_attributes.active".into()
+        }
+    );
+    let mut unnamed = off;
+    unnamed["object_attributes"]["name"] = json!(" ");
+    assert!(matches!(
+        parse_json(&unnamed, &WebhookSettings::default()).unwrap_err(),
+        WebhookError::Invalid { path, .. } if path == "object_attributes.name"
+    ));
 }
 
 /// Every fixture with one value anywhere in it replaced by another of any type: never a panic,
@@ -453,7 +499,7 @@ fn mutated_fixtures_never_panic() {
                 let mut document = document.clone();
                 let pointer: &String = field.get(paths);
                 *document.pointer_mut(pointer).unwrap() = value;
-                match gitlab::parse(None, document.to_string().as_bytes(), &settings) {
+                match gitlab::parse(None, document.to_string().as_bytes(), &settings, RECEIVED) {
                     Ok(_) => {}
                     Err(WebhookError::Missing { path } | WebhookError::Invalid { path, .. }) => {
                         prop_assert!(!path.is_empty())
@@ -722,7 +768,7 @@ fn a_cancelled_tag_pipeline_is_no_deployment() {
 fn bad_deliveries_are_errors_naming_the_field() {
     let settings = WebhookSettings::default();
     assert!(matches!(
-        gitlab::parse(None, b"{not json", &settings),
+        gitlab::parse(None, b"{not json", &settings, RECEIVED),
         Err(WebhookError::Json(_))
     ));
     let mut broken = deployment("success", "");

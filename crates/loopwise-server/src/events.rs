@@ -347,6 +347,9 @@ fn event_id(event: &Event) -> String {
         Event::Deployment(deployment) => deployment.id.clone(),
         Event::Incident(incident) => incident.id.clone(),
         Event::CiRun(run) => format!("{}:{}", run.id, run.attempt),
+        Event::FlagChange(flag) => {
+            format!("{}:{}@{}", flag.repository, flag.flag_id, flag.changed_at)
+        }
     }
 }
 

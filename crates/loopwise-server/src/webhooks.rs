@@ -137,7 +137,8 @@ pub async fn gitlab(
     )
     .map_err(auth_error)?;
     let event = header(&headers, "x-gitlab-event");
-    let parsed = gitlab_events::parse(event.as_deref(), &body, &state.config.webhooks)
+    let received_at = crate::unix_now();
+    let parsed = gitlab_events::parse(event.as_deref(), &body, &state.config.webhooks, received_at)
         .map_err(payload_error)?;
     // Without a delivery id header (older GitLab), the body itself identifies the delivery.
     let delivery_id =
@@ -151,7 +152,7 @@ pub async fn gitlab(
         source: Source::Gitlab,
         id: delivery_id,
         event: event.unwrap_or_default(),
-        received_at: crate::unix_now(),
+        received_at,
     };
     store_delivery(&state, delivery, parsed).await
 }

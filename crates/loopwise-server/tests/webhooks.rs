@@ -235,4 +235,8 @@ async fn every_gitlab_fixture_is_accepted_with_the_token_and_refused_without() {
         .unwrap();
     let attempts: Vec<(&str, u32)> = runs.iter().map(|r| (r.id.as_str(), r.attempt)).collect();
     assert_eq!(attempts, [("job:743121198:auto_deploy:start", 2)]);
+    // feature_flag.json: flag 6 of gitlabhq/gitlab-test switched on, at the receipt time.
+    let flags = store.flag_changes(Some("gitlabhq/gitlab-test")).unwrap();
+    let flags: Vec<(&str, bool)> = flags.iter().map(|f| (f.key.as_str(), f.active)).collect();
+    assert_eq!(flags, [("test-feature-flag", true)]);
 }

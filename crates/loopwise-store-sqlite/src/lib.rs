@@ -6,7 +6,7 @@
 //! `migrations/`, tracked with `PRAGMA user_version`.
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
-use loopwise_core::events::{CiRun, Event, Incident, PullRequest, PullRequestReview};
+use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
 use loopwise_store::{
     Delivery, DeploymentFilter, DeploymentScope, EventOutcome, GitImportMessage, PathTouch,
@@ -21,6 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_events.sql"),
+    include_str!("../migrations/0003_flag_changes.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -477,6 +478,16 @@ impl Store for SqliteStore {
         )
     }
 
+    fn flag_changes(&self, repository: Option<&str>) -> Result<Vec<FlagChange>, StoreError> {
+        read_bodies(
+            &self.connection(),
+            "SELECT body FROM flag_changes WHERE (?1 IS NULL OR repository = ?1) \
+             ORDER BY repository, flag_key, changed_at, source, flag_id",
+            params![repository],
+            "flag change",
+        )
+    }
+
     fn create_token(
         &self,
         name: &str,
@@ -740,6 +751,21 @@ fn write_events(
                     "INSERT INTO ci_runs (source, id, attempt, sha, body) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (source, id, attempt) DO UPDATE SET sha = excluded.sha, body = excluded.body",
                     &[&run.source.as_str(), &run.id, &attempt, &run.sha, &body],
+                    &body,
+                )
+                .map_err(database_error)?
+            }
+            Event::FlagChange(flag) => {
+                let body = to_json(flag)?;
+                upsert_body(
+                    transaction,
+                    "SELECT body FROM flag_changes WHERE source = ?1 AND repository = ?2 \
+                     AND flag_id = ?3 AND changed_at = ?4",
+                    &[&flag.source.as_str(), &flag.repository, &flag.flag_id, &flag.changed_at],
+                    "INSERT INTO flag_changes (source, repository, flag_id, changed_at, flag_key, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, flag_id, changed_at) \
+                     DO UPDATE SET flag_key = excluded.flag_key, body = excluded.body",
+                    &[&flag.source.as_str(), &flag.repository, &flag.flag_id, &flag.changed_at, &flag.key, &body],
                     &body,
                 )
                 .map_err(database_error)?

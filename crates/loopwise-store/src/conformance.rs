@@ -9,7 +9,7 @@ use crate::{
 };
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source, Tag};
 use loopwise_core::events::{
-    CiRun, CiStatus, Event, Incident, PullRequest, PullRequestReview, PullRequestState,
+    CiRun, CiStatus, Event, FlagChange, Incident, PullRequest, PullRequestReview, PullRequestState,
     PushedChange, ReviewState,
 };
 use std::sync::Arc;
@@ -34,6 +34,7 @@ macro_rules! store_conformance_tests {
             a_redelivered_webhook_changes_nothing,
             tokens_are_created_listed_found_and_revoked,
             a_report_is_built_from_stored_events,
+            flag_changes_are_a_history_stored_once,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -554,6 +555,53 @@ pub fn events_are_stored_once_and_updates_are_told_apart(store: &dyn Store) {
         .expect("a push registers its repository");
     assert_eq!(store.changes(repository).unwrap().len(), 1);
     assert_eq!(store.counts().unwrap().deployments, 1);
+}
+
+pub fn flag_changes_are_a_history_stored_once(store: &dyn Store) {
+    let change = |repository: &str, key: &str, active: bool, at: i64| FlagChange {
+        source: Source::Gitlab,
+        repository: repository.into(),
+        flag_id: format!("{key}-id"),
+        key: key.into(),
+        description: None,
+        active,
+        changed_at: at,
+        actor: Some("ada".into()),
+    };
+    let on = change("acme/api", "new-checkout", true, 100);
+    let off = change("acme/api", "new-checkout", false, 200);
+    let other = change("acme/web", "dark-mode", true, 150);
+    let events: Vec<Event> = [&off, &other, &on]
+        .into_iter()
+        .map(|flag| Event::FlagChange(flag.clone()))
+        .collect();
+    assert_eq!(
+        store.apply_events(&events).unwrap(),
+        vec![EventOutcome::Inserted; 3]
+    );
+    assert_eq!(
+        store.apply_events(&events).unwrap(),
+        vec![EventOutcome::Unchanged; 3]
+    );
+    // The same change reported again with a new description is an update, not a new entry.
+    let mut described = on.clone();
+    described.description = Some("Checkout v2".into());
+    assert_eq!(
+        store
+            .apply_events(&[Event::FlagChange(described.clone())])
+            .unwrap(),
+        vec![EventOutcome::Updated]
+    );
+    assert_eq!(
+        store.flag_changes(Some("acme/api")).unwrap(),
+        vec![described.clone(), off.clone()],
+        "one repository's history, in time order"
+    );
+    assert_eq!(
+        store.flag_changes(None).unwrap(),
+        vec![described, off, other]
+    );
+    assert!(store.flag_changes(Some("acme/none")).unwrap().is_empty());
 }
 
 pub fn a_redelivered_webhook_changes_nothing(store: &dyn Store) {

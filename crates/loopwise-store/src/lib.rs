@@ -9,7 +9,7 @@
 //! keyed by its source and source-scoped id, so writing the same thing twice stores it once.
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
-use loopwise_core::events::{CiRun, Event, Incident, PullRequest, PullRequestReview};
+use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -274,6 +274,9 @@ pub trait Store: Send + Sync + Debug {
 
     /// CI runs for a commit, every attempt, ordered by id and attempt.
     fn ci_runs(&self, sha: &str) -> Result<Vec<CiRun>, StoreError>;
+
+    /// Feature flag changes, of one repository or all, ordered by repository, flag key and time.
+    fn flag_changes(&self, repository: Option<&str>) -> Result<Vec<FlagChange>, StoreError>;
 
     /// Stores a new token by the hash of its secret. A name in use is a [`StoreError::Conflict`].
     fn create_token(

@@ -33,6 +33,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        // Signal handlers go in before the address is announced: a SIGTERM sent as soon as
+        // the server says it listens must stop it gracefully, not kill it.
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|e| bad_input(format!("cannot listen on {address}: {e}")))?;
@@ -40,7 +43,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(address = %bound, "loopwise serving");
         // The bound address on stderr, so scripts that ask for port 0 learn the real port.
         eprintln!("loopwise listening on http://{bound}");
-        loopwise_server::serve(listener, state, shutdown_signal())
+        loopwise_server::serve(listener, state, shutdown)
             .await
             .context("serving HTTP")?;
         tracing::info!("loopwise stopped");
@@ -48,24 +51,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on the first SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+    }
 }

@@ -30,7 +30,8 @@
 //! | `issue`, `work_item` otherwise | ignored |
 //! | `release` (`create`), with `releases_are_deployments` | [`Event::Deployment`] (id `release:<id>`) |
 //! | `release` otherwise (setting off, `update`, `delete`) | ignored |
-//! | `feature_flag`, `note`, anything else, a body without `object_kind` | ignored |
+//! | `feature_flag` | [`Event::FlagChange`] at the delivery's receipt time (the payload has no time) |
+//! | `note`, anything else, a body without `object_kind` | ignored |
 //!
 //! Ignored deliveries are `Ok` with a reason ([`Parsed::ignored`]), never errors: GitLab
 //! disables a hook whose deliveries keep failing. So are merge requests in a `state` and
@@ -88,7 +89,7 @@ use super::{AuthError, Parsed, WebhookError, WebhookSettings, parse_webhook_time
 use crate::git::reverted_commit;
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{
-    CiRun, CiStatus, Event, Incident, PullRequest, PullRequestReview, PullRequestState,
+    CiRun, CiStatus, Event, FlagChange, Incident, PullRequest, PullRequestReview, PullRequestState,
     PushedChange, ReviewState,
 };
 use loopwise_core::time::Timestamp;
@@ -153,11 +154,13 @@ pub fn delivery_id(headers: impl Fn(&str) -> Option<String>) -> Option<String> {
 
 /// Turns one delivery into core events; see the module documentation for what each
 /// `object_kind` yields. `event_header` (`X-Gitlab-Event`) is used only to explain ignored
-/// deliveries: the body's `object_kind` decides.
+/// deliveries: the body's `object_kind` decides. `received_at` is when the delivery arrived,
+/// the time of events whose payload carries none (feature flag changes).
 pub fn parse(
     event_header: Option<&str>,
     body: &[u8],
     settings: &WebhookSettings,
+    received_at: Timestamp,
 ) -> Result<Parsed, WebhookError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|error| WebhookError::Json(error.to_string()))?;
@@ -184,6 +187,7 @@ pub fn parse(
         "deployment" => parse_deployment(&root, settings),
         "issue" | "work_item" => parse_issue(&root, settings),
         "release" => parse_release(&root, settings),
+        "feature_flag" => parse_feature_flag(&root, received_at),
         other => Ok(Parsed::ignored(format!(
             "object_kind {}: not an event loopwise uses",
             quoted(other)
@@ -503,6 +507,39 @@ fn pipeline_status(status: &str) -> Option<CiStatus> {
         "skipped" | "manual" => CiStatus::Skipped,
         _ => return None,
     })
+}
+
+// --- feature flags ----------------------------------------------------------------------------
+
+fn parse_feature_flag(root: &Node<'_>, received_at: Timestamp) -> Result<Parsed, WebhookError> {
+    let repository = root.str("project.path_with_namespace")?.to_string();
+    let attributes = root.get("object_attributes")?;
+    let key = attributes.str("name")?.trim();
+    if key.is_empty() {
+        return Err(WebhookError::Invalid {
+            path: "object_attributes.name".to_string(),
+            reason: "expected a flag name".to_string(),
+        });
+    }
+    let active = attributes
+        .opt_bool("active")?
+        .ok_or_else(|| WebhookError::Missing {
+            path: "object_attributes.active".to_string(),
+        })?;
+    Ok(Parsed::events(vec![Event::FlagChange(FlagChange {
+        source: Source::Gitlab,
+        repository,
+        flag_id: attributes.id("id")?,
+        key: key.to_string(),
+        description: attributes
+            .opt_str("description")?
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_string),
+        active,
+        changed_at: received_at,
+        actor: root.opt_str("user.username")?.map(str::to_string),
+    })]))
 }
 
 // --- deployments ------------------------------------------------------------------------------
@@ -855,6 +892,7 @@ mod tests {
             None,
             value.to_string().as_bytes(),
             &WebhookSettings::default(),
+            0,
         )
     }
 
@@ -913,7 +951,7 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(None, b"[1]", &WebhookSettings::default()),
+            parse(None, b"[1]", &WebhookSettings::default(), 0),
             Err(WebhookError::Invalid {
                 path: "$".into(),
                 reason: "the body must be a JSON object".into()
@@ -1036,7 +1074,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..400)) {
-            let _ = parse(Some("Push Hook"), &body, &WebhookSettings::default());
+            let _ = parse(Some("Push Hook"), &body, &WebhookSettings::default(), 0);
         }
 
         #[test]
@@ -1061,7 +1099,7 @@ mod tests {
             .with_deployment_workflows(&["*".to_string()])
             .unwrap();
             let body = Value::Object(document).to_string();
-            let _ = parse(None, body.as_bytes(), &settings);
+            let _ = parse(None, body.as_bytes(), &settings, 0);
         }
 
         #[test]
