@@ -108,13 +108,15 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
             "deployments".to_string(),
             format!("stored ({})", sources.join(", ")),
         );
-        provenance.insert(
-            "changes".to_string(),
+        let changes =
             match repository.and_then(|id| known.iter().find(|(known_id, _)| *known_id == id)) {
-                Some((_, locator)) => format!("commit graph of {locator}"),
-                None => "none: no stored history for this service, so no lead times".to_string(),
-            },
-        );
+                Some((id, locator)) => {
+                    let pushed = store.pushed_change_count(*id)?;
+                    changes_provenance(locator, graph.len(), pushed)
+                }
+                None => changes_provenance("", 0, 0),
+            };
+        provenance.insert("changes".to_string(), changes);
         provenance.insert(
             "failures".to_string(),
             "status, rollback, revert, hotfix and incident links".to_string(),
@@ -145,9 +147,39 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
     })
 }
 
+/// Where a chain's commit graph came from: git history (a mirror or `analyze`: exact parents),
+/// push payloads only (parents known only within each push), or both while a fetch is pending.
+fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
+    let git = commits.saturating_sub(pushed);
+    match (git, pushed) {
+        (0, 0) => "none: no stored history for this service, so no lead times".to_string(),
+        (_, 0) => format!("git history of {locator} (exact commit graph)"),
+        (0, _) => format!(
+            "push payload commit chains of {locator} (approximate: parents known only within \
+             each push; configure a clone URL to mirror the repository for the exact graph)"
+        ),
+        (_, _) => format!(
+            "git history of {locator} (exact commit graph), plus {pushed} commits known only \
+             from push payloads (approximate parents) until the mirror fetches them"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_provenance_tells_git_from_push_chains() {
+        assert!(changes_provenance("acme/api", 5, 0).starts_with("git history of acme/api"));
+        assert!(changes_provenance("acme/api", 5, 5).starts_with("push payload commit chains"));
+        let mixed = changes_provenance("acme/api", 5, 2);
+        assert!(
+            mixed.starts_with("git history") && mixed.contains("plus 2 commits"),
+            "{mixed}"
+        );
+        assert!(changes_provenance("", 0, 0).starts_with("none"));
+    }
 
     #[test]
     fn repository_names_from_locators() {
