@@ -328,3 +328,41 @@ fn workers_coalesce_bursts_count_failures_and_stop() {
     });
     assert!(!mirrors.trigger("acme/nope"));
 }
+
+#[test]
+fn the_interval_fetches_new_commits_without_a_push() {
+    let scratch = tempfile::tempdir().unwrap();
+    let origin = history(scratch.path());
+    let settings = MirrorSettings {
+        mirrors: vec![
+            Mirror::new(&scratch.path().join("mirrors"), "acme/api", origin.url()).unwrap(),
+        ],
+        fetch_interval: Some(Duration::from_millis(200)),
+        fetch_timeout: TIMEOUT,
+    };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let mirrors = Arc::new(Mirrors::new(&settings));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let workers = runtime.block_on(async { mirrors.start(Arc::clone(&store)) });
+    let imported = || mirrors.status("acme/api").unwrap().commits_imported;
+    assert!(
+        wait_for(|| imported() == 4),
+        "the start fetched the history"
+    );
+    origin.commit("later", T0 + 1_000);
+    assert!(
+        wait_for(|| imported() == 5),
+        "the interval fetched the new commit"
+    );
+    assert_eq!(stored_graph(store.as_ref(), "acme/api"), origin.graph());
+    assert!(mirrors.status("acme/api").unwrap().fetches_succeeded >= 2);
+    mirrors.stop();
+    runtime.block_on(async {
+        for worker in workers {
+            tokio::time::timeout(Duration::from_secs(10), worker)
+                .await
+                .expect("the interval task and the worker stop")
+                .unwrap();
+        }
+    });
+}

@@ -4,7 +4,7 @@
 
 use crate::{DeploymentFilter, RepositoryId, Store, StoreError};
 use loopwise_core::benchmark::Benchmark;
-use loopwise_core::entities::{Deployment, ProductionEnvironments};
+use loopwise_core::entities::{Deployment, ProductionEnvironments, Tag};
 use loopwise_core::graph::CommitGraph;
 use loopwise_core::metrics::{ChainInput, analyze_chain, link_incidents};
 use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
@@ -83,6 +83,12 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
             graphs.insert(id, CommitGraph::from_changes(&store.changes(id)?));
         }
         let graph = repository.and_then(|id| graphs.get(&id)).unwrap_or(&empty);
+        let mut deployments = deployments;
+        if let Some(id) = repository
+            && deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX))
+        {
+            resolve_tag_refs(&mut deployments, &store.tags(id)?);
+        }
         let incidents = store.incidents(Some(&service))?;
         let mut analysis = analyze_chain(ChainInput {
             graph,
@@ -147,6 +153,21 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
     })
 }
 
+const TAG_PREFIX: &str = "refs/tags/";
+
+/// Deployments that name a tag instead of a commit (`refs/tags/v1.2`: a GitHub release whose
+/// target is a branch) get the tag's commit from the repository's stored tags, which a mirror
+/// keeps up to date. An unknown tag stays as it is and ships nothing.
+fn resolve_tag_refs(deployments: &mut [Deployment], tags: &[Tag]) {
+    for deployment in deployments {
+        if let Some(name) = deployment.sha.strip_prefix(TAG_PREFIX)
+            && let Some(tag) = tags.iter().find(|tag| tag.name == name)
+        {
+            deployment.sha = tag.commit.clone();
+        }
+    }
+}
+
 /// Where a chain's commit graph came from: git history (a mirror or `analyze`: exact parents),
 /// push payloads only (parents known only within each push), or both while a fetch is pending.
 fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
@@ -168,6 +189,38 @@ fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_refs_resolve_to_the_tags_commit() {
+        let deployment = |sha: &str| Deployment {
+            source: loopwise_core::entities::Source::Github,
+            id: "release:1".into(),
+            service: "api".into(),
+            environment: "production".into(),
+            sha: sha.into(),
+            started_at: None,
+            finished_at: Some(10),
+            status: loopwise_core::entities::DeploymentStatus::Success,
+            kind: loopwise_core::entities::DeploymentKind::Normal,
+        };
+        let tags = [Tag {
+            name: "v1.2".into(),
+            commit: "c".repeat(40),
+            time: 5,
+            annotated: true,
+        }];
+        let mut deployments = vec![
+            deployment("refs/tags/v1.2"),
+            deployment("refs/tags/v9"),
+            deployment(&"a".repeat(40)),
+        ];
+        resolve_tag_refs(&mut deployments, &tags);
+        let shas: Vec<&str> = deployments.iter().map(|d| d.sha.as_str()).collect();
+        assert_eq!(
+            shas,
+            vec!["c".repeat(40), "refs/tags/v9".to_string(), "a".repeat(40)]
+        );
+    }
 
     #[test]
     fn changes_provenance_tells_git_from_push_chains() {
