@@ -172,6 +172,8 @@ pub struct Mirror {
     key: String,
     url: CloneUrl,
     path: PathBuf,
+    /// The git program: `git` from `PATH` unless told otherwise.
+    git: PathBuf,
 }
 
 /// Was the mirror created by this fetch, or brought up to date?
@@ -218,7 +220,14 @@ impl Mirror {
             key: key.to_string(),
             url,
             path,
+            git: PathBuf::from("git"),
         })
+    }
+
+    /// The same mirror run with another git program.
+    pub fn with_git(mut self, program: impl Into<PathBuf>) -> Self {
+        self.git = program.into();
+        self
     }
 
     pub fn key(&self) -> &str {
@@ -248,12 +257,12 @@ impl Mirror {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })?;
-            let mut init = git_command();
+            let mut init = git_command(&self.git);
             init.args(["init", "--bare", "--quiet"]).arg(&self.path);
             self.run("init", init, timeout, cancel)?;
             FetchKind::Cloned
         };
-        let mut fetch = git_command();
+        let mut fetch = git_command(&self.git);
         fetch
             .arg("-C")
             .arg(&self.path)
@@ -361,8 +370,8 @@ impl Mirror {
 
 /// git with nothing interactive: no terminal prompt for credentials, ssh in batch mode, and no
 /// user or system config that could redirect or prompt.
-fn git_command() -> Command {
-    let mut command = Command::new("git");
+fn git_command(program: &Path) -> Command {
+    let mut command = Command::new(program);
     command
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "")

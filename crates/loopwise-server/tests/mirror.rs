@@ -220,8 +220,20 @@ fn bad_clone_urls_are_errors_with_credentials_redacted() {
     assert!(!text.contains("s3cret-token"), "{text}");
     assert!(text.contains("ada:***@127.0.0.1:1"), "{text}");
 
-    // A cancelled fetch stops at once.
+    // Without git: an error that says so, nothing created.
     let origin = history(scratch.path());
+    let no_git = Mirror::new(&scratch.path().join("mirrors"), "acme/nogit", origin.url())
+        .unwrap()
+        .with_git(scratch.path().join("no-such-git"));
+    let error = sync_repository(&store, &no_git, TIMEOUT, &no_cancel()).unwrap_err();
+    assert!(
+        matches!(error, SyncError::Mirror(MirrorError::GitMissing { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("install git"), "{error}");
+    assert_eq!(store.counts().unwrap().repositories, 0);
+
+    // A cancelled fetch stops at once.
     let mirror = Mirror::new(&scratch.path().join("mirrors"), "acme/x", origin.url()).unwrap();
     let error = sync_repository(&store, &mirror, TIMEOUT, &AtomicBool::new(true)).unwrap_err();
     assert!(

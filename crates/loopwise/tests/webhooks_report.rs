@@ -523,3 +523,34 @@ fn without_a_mirror_the_report_says_it_used_push_chains() {
     );
     server.stop();
 }
+
+#[test]
+fn a_bad_repository_setting_is_exit_2_naming_it_without_the_token() {
+    let scratch = Scratch::new();
+    let config = write_config(
+        &scratch,
+        "bad",
+        &format!(
+            "[repositories.\"acme/api\"]\nclone_url = \"ftp://ada:{CLONE_TOKEN}@example.com/api\"\n"
+        ),
+    );
+    let run = support::loopwise(
+        &scratch.home(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            scratch.db("bad").to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("repositories.\"acme/api\".clone_url") && run.stderr.contains("scheme"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(CLONE_TOKEN), "{}", run.stderr);
+}
