@@ -378,3 +378,88 @@ fn the_interval_fetches_new_commits_without_a_push() {
         }
     });
 }
+
+/// Polls `done` every 20 ms for at most 20 s without blocking the runtime.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_gitlab_push_triggers_its_repositorys_fetch() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use loopwise_server::{AppState, Secret, ServerConfig, router};
+    use tower::ServiceExt;
+
+    let fixtures = loopwise_testkit::require_fixtures!();
+    let body = std::fs::read(fixtures.join("webhooks/gitlab/push.json")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let origin = history(scratch.path());
+    // Keyed as the fixture's project path, the locator its pushed commits are stored under.
+    let mirror = Mirror::new(
+        &scratch.path().join("mirrors"),
+        "mike/diaspora",
+        origin.url(),
+    )
+    .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&scratch.path().join("lw.db")).unwrap());
+    let config = ServerConfig {
+        gitlab_webhook_token: Some(Secret::new("token")),
+        mirrors: MirrorSettings {
+            mirrors: vec![mirror],
+            fetch_interval: None,
+            fetch_timeout: TIMEOUT,
+        },
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(Arc::clone(&store), config);
+    let workers = state.mirrors.start(Arc::clone(&store));
+    let fetches = || {
+        state
+            .mirrors
+            .status("mike/diaspora")
+            .unwrap()
+            .fetches_succeeded
+    };
+    assert!(eventually(|| fetches() == 1).await, "the start fetched");
+
+    let post = |key: &str| {
+        Request::post("/webhooks/gitlab")
+            .header("content-type", "application/json")
+            .header("x-gitlab-token", "token")
+            .header("idempotency-key", key)
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let response = router(state.clone()).oneshot(post("push-1")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        eventually(|| fetches() == 2).await,
+        "the push triggered a fetch"
+    );
+    // The fixture's commits are not in this origin: they stay push-only, beside the mirror's.
+    let id = store.find_repository("mike/diaspora").unwrap().unwrap();
+    assert_eq!(store.pushed_change_count(id).unwrap(), 2);
+    assert_eq!(store.git_change_shas(id).unwrap().len(), 4);
+
+    // A redelivery stores nothing, so it fetches nothing.
+    let response = router(state.clone()).oneshot(post("push-1")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fetches(), 2);
+
+    state.mirrors.stop();
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .expect("workers stop")
+            .unwrap();
+    }
+}
