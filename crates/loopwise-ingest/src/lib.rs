@@ -3,6 +3,8 @@
 //! * [`git`]: a repository's commits and tags with gitoxide, in one pass, skipping what the
 //!   store already has.
 //! * [`deploy_log`]: deployment history kept outside git (CSV or NDJSON).
+//! * [`mirror`]: bare mirrors of remote repositories, fetched with the git CLI (timeout,
+//!   cancel, credentials redacted), whose history [`git`] then reads.
 //! * [`webhooks`]: GitHub and GitLab deliveries, verified and normalised into core events.
 //!
 //! Importers never write to the store and never decide a metric: they parse, validate and
@@ -10,4 +12,5 @@
 
 pub mod deploy_log;
 pub mod git;
+pub mod mirror;
 pub mod webhooks;

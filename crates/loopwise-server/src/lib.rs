@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod mirrors;
 pub mod report;
 pub mod webhooks;
 
@@ -59,6 +60,8 @@ pub struct ServerConfig {
     pub teams: HashMap<String, String>,
     /// Service → repository locator whose history it ships, where the name alone does not tell.
     pub service_repositories: HashMap<String, String>,
+    /// Repositories kept as bare mirrors, for the exact commit graph.
+    pub mirrors: mirrors::MirrorSettings,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             public_reads: false,
             teams: HashMap::new(),
             service_repositories: HashMap::new(),
+            mirrors: mirrors::MirrorSettings::default(),
         }
     }
 }
@@ -82,14 +86,18 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// The server's own request counters and latencies.
     pub requests: Arc<metrics::RequestMetrics>,
+    /// Repository mirrors; their workers run while [`serve`] does.
+    pub mirrors: Arc<mirrors::Mirrors>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        let mirrors = Arc::new(mirrors::Mirrors::new(&config.mirrors));
         Self {
             store,
             config: Arc::new(config),
             requests: Arc::default(),
+            mirrors,
         }
     }
 }
@@ -115,14 +123,23 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// The repository mirrors are fetched meanwhile; they stop (a running git is killed) with it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let mirrors = Arc::clone(&state.mirrors);
+    let workers = mirrors.start(Arc::clone(&state.store));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    mirrors.stop();
+    for worker in workers {
+        // An import in progress finishes its transaction; git itself is killed at once.
+        let _ = worker.await;
+    }
+    served
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

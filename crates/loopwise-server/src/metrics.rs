@@ -109,7 +109,7 @@ impl RequestMetrics {
 }
 
 /// Label values escaped as the exposition format asks.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -296,6 +296,7 @@ pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppE
             );
         }
     }
+    state.mirrors.render(&mut out);
     state.requests.render(&mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(

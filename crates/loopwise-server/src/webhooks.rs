@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use loopwise_core::entities::Source;
+use loopwise_core::events::Event;
 use loopwise_ingest::webhooks::{
     AuthError, Parsed, WebhookError, github as github_events, gitlab as gitlab_events,
 };
@@ -57,6 +58,15 @@ async fn store_delivery(
 ) -> Result<Json<DeliveryAnswer>, AppError> {
     let Parsed { events, ignored } = parsed;
     let count = events.len();
+    let mut pushed: Vec<String> = events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Change(change) => Some(change.repository.clone()),
+            _ => None,
+        })
+        .collect();
+    pushed.sort_unstable();
+    pushed.dedup();
     let id = delivery.id.clone();
     let store = state.store.clone();
     let stored = tokio::task::spawn_blocking(move || store.apply_delivery(&delivery, &events))
@@ -68,6 +78,13 @@ async fn store_delivery(
         (Some(_), None) => "stored",
     };
     tracing::info!(delivery = %id, status, events = count, "webhook delivery");
+    // The push is stored: the mirror fetches the commits' real parents in the background; the
+    // answer does not wait for it.
+    if stored.is_some() {
+        for repository in &pushed {
+            state.mirrors.trigger(repository);
+        }
+    }
     Ok(Json(DeliveryAnswer {
         delivery: id,
         status,

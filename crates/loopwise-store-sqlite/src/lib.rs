@@ -195,6 +195,28 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
     }
 
+    fn git_change_shas(&self, repository: RepositoryId) -> Result<Vec<String>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached("SELECT sha FROM changes WHERE repository_id = ?1 AND source = 'git'")
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map([repository], |row| row.get(0))
+            .map_err(database_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+    }
+
+    fn pushed_change_count(&self, repository: RepositoryId) -> Result<usize, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT count(*) FROM changes WHERE repository_id = ?1 AND source <> 'git'",
+                [repository],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(database_error)
+    }
+
     fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError> {
         let connection = self.connection();
         let mut statement = connection
@@ -411,7 +433,7 @@ impl Store for SqliteStore {
     fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
-        let outcomes = write_events(&transaction, events)?;
+        let outcomes = write_events(&transaction, events, Source::Api)?;
         transaction.commit().map_err(database_error)?;
         Ok(outcomes)
     }
@@ -433,7 +455,7 @@ impl Store for SqliteStore {
         if inserted == 0 {
             return Ok(None);
         }
-        let outcomes = write_events(&transaction, events)?;
+        let outcomes = write_events(&transaction, events, delivery.source)?;
         transaction.commit().map_err(database_error)?;
         Ok(Some(outcomes))
     }
@@ -631,9 +653,11 @@ fn upsert_body(
     Ok(outcome)
 }
 
+/// `change_source`: the source recorded with pushed commits (the delivery's, or `api`).
 fn write_events(
     transaction: &Transaction<'_>,
     events: &[Event],
+    change_source: Source,
 ) -> Result<Vec<EventOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
@@ -652,15 +676,9 @@ fn write_events(
                         |row| row.get(0),
                     )
                     .map_err(database_error)?;
-                let mut counts = WriteCounts::default();
-                insert_changes(
-                    transaction,
-                    repository,
-                    std::slice::from_ref(&pushed.change),
-                    &mut counts,
-                )
-                .map_err(database_error)?;
-                if counts.inserted == 1 {
+                if insert_pushed_change(transaction, repository, &pushed.change, change_source)
+                    .map_err(database_error)?
+                {
                     EventOutcome::Inserted
                 } else {
                     EventOutcome::Unchanged
@@ -809,11 +827,71 @@ fn insert_changes(
         ])?;
         if inserted == 1 {
             counts.inserted += 1;
+        } else if upgrade_pushed_change(transaction, repository, change, &parents)? {
+            counts.updated += 1;
         } else {
             counts.unchanged += 1;
         }
     }
     Ok(())
+}
+
+/// Git data wins: a stored commit known only from a push payload (parents only within its push)
+/// takes the git import's fields. Runs only on a conflict, which a walk that stops at known
+/// commits rarely meets, so the import's fast path is untouched.
+fn upgrade_pushed_change(
+    transaction: &Transaction<'_>,
+    repository: RepositoryId,
+    change: &Change,
+    parents: &str,
+) -> rusqlite::Result<bool> {
+    let updated = transaction
+        .prepare_cached(
+            "UPDATE changes SET parents = ?3, author_time = ?4, committer_time = ?5, author_name = ?6, \
+             author_email = ?7, subject = ?8, reverts = ?9, source = 'git' \
+             WHERE repository_id = ?1 AND sha = ?2 AND source <> 'git'",
+        )?
+        .execute(params![
+            repository,
+            change.sha,
+            parents,
+            change.author_time,
+            change.committer_time,
+            change.author_name,
+            change.author_email,
+            change.subject,
+            change.reverts,
+        ])?;
+    Ok(updated == 1)
+}
+
+/// A commit from a push payload or change event, stored under its source. Never overwrites a
+/// stored commit: a git-imported one is exact, and the first push of a commit saw its chain.
+fn insert_pushed_change(
+    transaction: &Transaction<'_>,
+    repository: RepositoryId,
+    change: &Change,
+    source: Source,
+) -> rusqlite::Result<bool> {
+    let inserted = transaction
+        .prepare_cached(
+            "INSERT INTO changes (repository_id, sha, parents, author_time, committer_time, author_name, \
+             author_email, subject, reverts, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (repository_id, sha) DO NOTHING",
+        )?
+        .execute(params![
+            repository,
+            change.sha,
+            change.parents.join(" "),
+            change.author_time,
+            change.committer_time,
+            change.author_name,
+            change.author_email,
+            change.subject,
+            change.reverts,
+            source.as_str(),
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// The new tag set replaces the stored one: moved tags are updated, deleted ones forgotten.

@@ -35,6 +35,7 @@ macro_rules! store_conformance_tests {
             tokens_are_created_listed_found_and_revoked,
             a_report_is_built_from_stored_events,
             flag_changes_are_a_history_stored_once,
+            git_history_wins_over_pushed_commits,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -743,4 +744,88 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
     );
     assert_eq!(service.time_to_restore.median_seconds, Some(HOUR as f64));
     assert_eq!(service.incidents[0].deployment.as_deref(), Some("d2"));
+}
+
+pub fn git_history_wins_over_pushed_commits(store: &dyn Store) {
+    let push = |sha: &str, parents: &[&str], time: i64| {
+        let mut change = change(sha, parents, time);
+        // A push payload has one time per commit and a shortened view of it.
+        change.committer_time = time;
+        change.subject = format!("pushed {sha}");
+        Event::Change(PushedChange {
+            repository: "acme/api".into(),
+            branch: Some("main".into()),
+            change,
+        })
+    };
+    // A push that created the branch: b2's parent a1 is not in the payload.
+    let delivery = Delivery {
+        source: Source::Github,
+        id: "push-1".into(),
+        event: "push".into(),
+        received_at: 1,
+    };
+    let outcomes = store
+        .apply_delivery(&delivery, &[push("b2", &[], 200), push("c3", &["b2"], 300)])
+        .unwrap();
+    assert_eq!(outcomes, Some(vec![EventOutcome::Inserted; 2]));
+    let repository = store.find_repository("acme/api").unwrap().unwrap();
+    assert!(
+        store.git_change_shas(repository).unwrap().is_empty(),
+        "pushed commits are not git history, so a walk must not stop at them"
+    );
+    assert_eq!(store.pushed_change_count(repository).unwrap(), 2);
+
+    // The mirror's import brings the whole graph: a1 is new, b2 and c3 take git's fields.
+    let history = vec![
+        change("a1", &[], 100),
+        change("b2", &["a1"], 200),
+        change("c3", &["b2"], 300),
+    ];
+    let import = GitImport {
+        locator: "acme/api",
+        new_changes: &history,
+        tags: &[],
+        path_touches: &[],
+    };
+    let counts = store.apply_git_import(import).unwrap();
+    assert_eq!(
+        (counts.inserted, counts.updated, counts.unchanged),
+        (1, 2, 0)
+    );
+    assert_eq!(sorted_changes(store, repository), history);
+    let mut shas = store.git_change_shas(repository).unwrap();
+    shas.sort();
+    assert_eq!(shas, vec!["a1", "b2", "c3"]);
+    assert_eq!(store.pushed_change_count(repository).unwrap(), 0);
+
+    // Re-importing changes nothing; a later push of the same commits never downgrades them,
+    // through a webhook or the events API.
+    let counts = store.apply_git_import(import).unwrap();
+    assert_eq!(
+        (counts.inserted, counts.updated, counts.unchanged),
+        (0, 0, 3)
+    );
+    let again = Delivery {
+        id: "push-2".into(),
+        ..delivery
+    };
+    assert_eq!(
+        store
+            .apply_delivery(&again, &[push("b2", &[], 200)])
+            .unwrap(),
+        Some(vec![EventOutcome::Unchanged])
+    );
+    assert_eq!(
+        store.apply_events(&[push("c3", &[], 300)]).unwrap(),
+        vec![EventOutcome::Unchanged]
+    );
+    assert_eq!(sorted_changes(store, repository), history);
+    assert_eq!(store.pushed_change_count(repository).unwrap(), 0);
+    assert_eq!(store.counts().unwrap().changes, 3);
+
+    // A commit pushed after the import is the one pushed-only commit until the next fetch.
+    store.apply_events(&[push("d4", &["c3"], 400)]).unwrap();
+    assert_eq!(store.pushed_change_count(repository).unwrap(), 1);
+    assert_eq!(store.git_change_shas(repository).unwrap().len(), 3);
 }

@@ -197,6 +197,15 @@ pub trait Store: Send + Sync + Debug {
     /// Every stored commit of a repository, in no particular order.
     fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError>;
 
+    /// The shas of a repository's commits that came from a git import (their parents are
+    /// complete). A history walk may stop at these, never at a commit known only from a push
+    /// payload, whose parents are known only within its push.
+    fn git_change_shas(&self, repository: RepositoryId) -> Result<Vec<String>, StoreError>;
+
+    /// How many of a repository's commits are known only from push payloads or change events
+    /// (not from a git import).
+    fn pushed_change_count(&self, repository: RepositoryId) -> Result<usize, StoreError>;
+
     /// The stored tags of a repository, by name.
     fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError>;
 
@@ -207,7 +216,8 @@ pub trait Store: Send + Sync + Debug {
         paths_key: &str,
     ) -> Result<HashMap<String, bool>, StoreError>;
 
-    /// Writes a batch of git history atomically; returns the counts for the changes.
+    /// Writes a batch of git history atomically; returns the counts for the changes. Git data
+    /// wins: a commit stored before from a push payload is overwritten (counted as updated).
     fn apply_git_import(&self, import: GitImport<'_>) -> Result<WriteCounts, StoreError> {
         let messages = [
             GitImportMessage::Changes(Arc::new(import.new_changes.to_vec())),
@@ -248,11 +258,14 @@ pub trait Store: Send + Sync + Debug {
     /// A cheap round trip to the database, for readiness checks.
     fn ping(&self) -> Result<(), StoreError>;
 
-    /// Stores events in one transaction; one outcome per event, in order.
+    /// Stores events in one transaction; one outcome per event, in order. A change event's
+    /// commit is stored with source `api` and never overwrites a commit stored before (a git
+    /// import's parents are complete, a push's are not).
     fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError>;
 
     /// Stores a webhook delivery and its events in one transaction. `None` when the delivery
-    /// was stored before: a redelivery changes nothing.
+    /// was stored before: a redelivery changes nothing. Pushed commits are stored with the
+    /// delivery's source, under the same rule as [`Store::apply_events`].
     fn apply_delivery(
         &self,
         delivery: &Delivery,

@@ -4,7 +4,7 @@
 
 use crate::{DeploymentFilter, RepositoryId, Store, StoreError};
 use loopwise_core::benchmark::Benchmark;
-use loopwise_core::entities::{Deployment, ProductionEnvironments};
+use loopwise_core::entities::{Deployment, ProductionEnvironments, Tag};
 use loopwise_core::graph::CommitGraph;
 use loopwise_core::metrics::{ChainInput, analyze_chain, link_incidents};
 use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
@@ -83,6 +83,12 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
             graphs.insert(id, CommitGraph::from_changes(&store.changes(id)?));
         }
         let graph = repository.and_then(|id| graphs.get(&id)).unwrap_or(&empty);
+        let mut deployments = deployments;
+        if let Some(id) = repository
+            && deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX))
+        {
+            resolve_tag_refs(&mut deployments, &store.tags(id)?);
+        }
         let incidents = store.incidents(Some(&service))?;
         let mut analysis = analyze_chain(ChainInput {
             graph,
@@ -108,13 +114,15 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
             "deployments".to_string(),
             format!("stored ({})", sources.join(", ")),
         );
-        provenance.insert(
-            "changes".to_string(),
+        let changes =
             match repository.and_then(|id| known.iter().find(|(known_id, _)| *known_id == id)) {
-                Some((_, locator)) => format!("commit graph of {locator}"),
-                None => "none: no stored history for this service, so no lead times".to_string(),
-            },
-        );
+                Some((id, locator)) => {
+                    let pushed = store.pushed_change_count(*id)?;
+                    changes_provenance(locator, graph.len(), pushed)
+                }
+                None => changes_provenance("", 0, 0),
+            };
+        provenance.insert("changes".to_string(), changes);
         provenance.insert(
             "failures".to_string(),
             "status, rollback, revert, hotfix and incident links".to_string(),
@@ -145,9 +153,86 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
     })
 }
 
+const TAG_PREFIX: &str = "refs/tags/";
+
+/// Deployments that name a tag instead of a commit (`refs/tags/v1.2`: a GitHub release whose
+/// target is a branch) get the tag's commit from the repository's stored tags, which a mirror
+/// keeps up to date. An unknown tag stays as it is and ships nothing.
+fn resolve_tag_refs(deployments: &mut [Deployment], tags: &[Tag]) {
+    for deployment in deployments {
+        if let Some(name) = deployment.sha.strip_prefix(TAG_PREFIX)
+            && let Some(tag) = tags.iter().find(|tag| tag.name == name)
+        {
+            deployment.sha = tag.commit.clone();
+        }
+    }
+}
+
+/// Where a chain's commit graph came from: git history (a mirror or `analyze`: exact parents),
+/// push payloads only (parents known only within each push), or both while a fetch is pending.
+fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
+    let git = commits.saturating_sub(pushed);
+    match (git, pushed) {
+        (0, 0) => "none: no stored history for this service, so no lead times".to_string(),
+        (_, 0) => format!("git history of {locator} (exact commit graph)"),
+        (0, _) => format!(
+            "push payload commit chains of {locator} (approximate: parents known only within \
+             each push; configure a clone URL to mirror the repository for the exact graph)"
+        ),
+        (_, _) => format!(
+            "git history of {locator} (exact commit graph), plus {pushed} commits known only \
+             from push payloads (approximate parents) until the mirror fetches them"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_refs_resolve_to_the_tags_commit() {
+        let deployment = |sha: &str| Deployment {
+            source: loopwise_core::entities::Source::Github,
+            id: "release:1".into(),
+            service: "api".into(),
+            environment: "production".into(),
+            sha: sha.into(),
+            started_at: None,
+            finished_at: Some(10),
+            status: loopwise_core::entities::DeploymentStatus::Success,
+            kind: loopwise_core::entities::DeploymentKind::Normal,
+        };
+        let tags = [Tag {
+            name: "v1.2".into(),
+            commit: "c".repeat(40),
+            time: 5,
+            annotated: true,
+        }];
+        let mut deployments = vec![
+            deployment("refs/tags/v1.2"),
+            deployment("refs/tags/v9"),
+            deployment(&"a".repeat(40)),
+        ];
+        resolve_tag_refs(&mut deployments, &tags);
+        let shas: Vec<&str> = deployments.iter().map(|d| d.sha.as_str()).collect();
+        assert_eq!(
+            shas,
+            vec!["c".repeat(40), "refs/tags/v9".to_string(), "a".repeat(40)]
+        );
+    }
+
+    #[test]
+    fn changes_provenance_tells_git_from_push_chains() {
+        assert!(changes_provenance("acme/api", 5, 0).starts_with("git history of acme/api"));
+        assert!(changes_provenance("acme/api", 5, 5).starts_with("push payload commit chains"));
+        let mixed = changes_provenance("acme/api", 5, 2);
+        assert!(
+            mixed.starts_with("git history") && mixed.contains("plus 2 commits"),
+            "{mixed}"
+        );
+        assert!(changes_provenance("", 0, 0).starts_with("none"));
+    }
 
     #[test]
     fn repository_names_from_locators() {

@@ -3,11 +3,14 @@
 //! so a typo is caught instead of silently ignored.
 
 use crate::errors::bad_input;
+use loopwise_ingest::mirror::{CloneUrl, Mirror};
 use loopwise_ingest::webhooks::WebhookSettings;
+use loopwise_server::mirrors::MirrorSettings;
 use loopwise_server::{Secret, ServerConfig};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 const CONFIG_VERSION: u32 = 1;
@@ -31,6 +34,28 @@ pub struct FileConfig {
     /// Repository (`owner/name` or project path) → service name.
     #[serde(default)]
     pub services: BTreeMap<String, String>,
+    #[serde(default)]
+    pub mirror: FileMirror,
+    /// Repository (`owner/name` or project path, as webhooks name it) → how to mirror it.
+    #[serde(default)]
+    pub repositories: BTreeMap<String, FileRepository>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMirror {
+    pub directory: Option<String>,
+    pub fetch_interval_seconds: Option<u64>,
+    pub fetch_timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRepository {
+    /// May carry credentials; never logged.
+    pub clone_url: Option<String>,
+    /// The name of an environment variable holding the clone URL, to keep a token out of the file.
+    pub clone_url_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +108,23 @@ default_environment = "production"
 [teams]
 # Service → team (squad), shown in reports.
 # checkout = "payments"
+
+[mirror]
+# Where bare mirrors of the [repositories] below are kept. Default: mirrors/ beside the database.
+# directory = "/var/lib/loopwise/mirrors"
+# Seconds between periodic fetches of every mirror (0: only when a push arrives, and at start).
+fetch_interval_seconds = 300
+# Longest one git fetch may take, in seconds.
+fetch_timeout_seconds = 600
+
+# Repositories to mirror, keyed as webhooks name them (GitHub owner/name, GitLab project path).
+# With a mirror, reports use the repository's exact commit graph; without one, only the commit
+# chains of push payloads (parents known only within each push). The server fetches when a push
+# for the repository arrives and every fetch_interval_seconds. Credentials in a URL are never
+# logged; clone_url_env names an environment variable holding the URL instead.
+# [repositories."acme/checkout-api"]
+# clone_url = "https://github.com/acme/checkout-api.git"
+# clone_url_env = "CHECKOUT_API_CLONE_URL"
 "#;
 
 /// Reads and checks the config file.
@@ -214,6 +256,7 @@ pub fn resolve(
         Some(text) => boolean("LOOPWISE_PUBLIC_READS", &text)?,
         None => file.public_reads.unwrap_or(false),
     };
+    let mirrors = resolve_mirrors(db.as_deref(), file.mirror, file.repositories, environment)?;
     let service_repositories = webhooks
         .services
         .iter()
@@ -231,8 +274,100 @@ pub fn resolve(
         public_reads,
         teams: file.teams.into_iter().collect(),
         service_repositories,
+        mirrors,
     };
     Ok(ServeSettings { listen, db, server })
+}
+
+fn seconds(
+    environment: &dyn Environment,
+    variable: &str,
+    file: Option<u64>,
+    default: u64,
+) -> anyhow::Result<u64> {
+    match environment.get(variable) {
+        Some(text) => text.trim().parse().map_err(|_| {
+            bad_input(format!(
+                "{variable}={text:?} is not a whole number of seconds"
+            ))
+        }),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+/// The mirrors of `[repositories]`, with their directory and timings. Errors name the key; a
+/// clone URL is shown only redacted.
+fn resolve_mirrors(
+    db: Option<&str>,
+    file: FileMirror,
+    repositories: BTreeMap<String, FileRepository>,
+    environment: &dyn Environment,
+) -> anyhow::Result<MirrorSettings> {
+    let defaults = MirrorSettings::default();
+    let interval = seconds(
+        environment,
+        "LOOPWISE_MIRROR_FETCH_INTERVAL_SECONDS",
+        file.fetch_interval_seconds,
+        defaults.fetch_interval.map_or(0, |d| d.as_secs()),
+    )?;
+    let timeout = seconds(
+        environment,
+        "LOOPWISE_MIRROR_FETCH_TIMEOUT_SECONDS",
+        file.fetch_timeout_seconds,
+        defaults.fetch_timeout.as_secs(),
+    )?;
+    if timeout == 0 {
+        return Err(bad_input("mirror.fetch_timeout_seconds must be at least 1"));
+    }
+    let mut settings = MirrorSettings {
+        mirrors: Vec::new(),
+        fetch_interval: (interval > 0).then(|| Duration::from_secs(interval)),
+        fetch_timeout: Duration::from_secs(timeout),
+    };
+    if repositories.is_empty() {
+        return Ok(settings);
+    }
+    let directory = match environment
+        .get("LOOPWISE_MIRROR_DIRECTORY")
+        .or(file.directory)
+    {
+        Some(directory) => PathBuf::from(directory),
+        None => {
+            let database = match db {
+                Some(db) => loopwise_store_sqlite::path_from_url(db),
+                None => crate::store::default_database()?,
+            };
+            database
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join("mirrors")
+        }
+    };
+    for (key, repository) in repositories {
+        let field = format!("repositories.{key:?}");
+        let url = match (repository.clone_url, repository.clone_url_env) {
+            (Some(_), Some(_)) => {
+                return Err(bad_input(format!(
+                    "{field}: give clone_url or clone_url_env, not both"
+                )));
+            }
+            (Some(url), None) => url,
+            (None, Some(variable)) => environment.get(&variable).ok_or_else(|| {
+                bad_input(format!(
+                    "{field}.clone_url_env: the environment variable {variable} is not set"
+                ))
+            })?,
+            (None, None) => {
+                return Err(bad_input(format!("{field}: clone_url is missing")));
+            }
+        };
+        let url = CloneUrl::new(url).map_err(|e| bad_input(format!("{field}.clone_url: {e}")))?;
+        let mirror =
+            Mirror::new(&directory, &key, url).map_err(|e| bad_input(format!("{field}: {e}")))?;
+        settings.mirrors.push(mirror);
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -255,6 +390,15 @@ mod tests {
         assert_eq!(settings.server.body_limit_bytes, 16 * 1024 * 1024);
         assert_eq!(settings.server.webhooks.incident_labels, vec!["incident"]);
         assert!(settings.server.github_webhook_secret.is_none());
+        assert!(settings.server.mirrors.mirrors.is_empty());
+        assert_eq!(
+            settings.server.mirrors.fetch_interval,
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            settings.server.mirrors.fetch_timeout,
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
@@ -286,6 +430,76 @@ mod tests {
         );
         assert!(settings.server.webhooks.releases_are_deployments);
         assert_eq!(settings.server.webhooks.service_for("acme/api"), "checkout");
+    }
+
+    #[test]
+    fn repositories_with_clone_urls_become_mirrors() {
+        let file: FileConfig = toml::from_str(
+            "[mirror]\nfetch_interval_seconds = 0\n[repositories.\"acme/api\"]\nclone_url = \"https://ada:s3cret@github.com/acme/api.git\"\n[repositories.\"group/sub/web\"]\nclone_url_env = \"WEB_URL\"\n",
+        )
+        .unwrap();
+        let env = environment(&[
+            ("WEB_URL", "file:///srv/git/web.git"),
+            ("LOOPWISE_MIRROR_FETCH_TIMEOUT_SECONDS", "30"),
+        ]);
+        let settings = resolve(None, Some("/var/lib/lw/loopwise.db"), file, &env).unwrap();
+        let mirrors = &settings.server.mirrors;
+        assert_eq!(mirrors.fetch_interval, None, "0 turns periodic fetches off");
+        assert_eq!(mirrors.fetch_timeout, Duration::from_secs(30));
+        let paths: Vec<_> = mirrors
+            .mirrors
+            .iter()
+            .map(|m| m.path().to_path_buf())
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                PathBuf::from("/var/lib/lw/mirrors/acme/api.git"),
+                PathBuf::from("/var/lib/lw/mirrors/group/sub/web.git"),
+            ],
+            "beside the database by default"
+        );
+        assert_eq!(mirrors.mirrors[1].url().expose(), "file:///srv/git/web.git");
+        assert!(
+            !format!("{settings:?}").contains("s3cret"),
+            "the token never shows"
+        );
+
+        let bad = |text: &str, env: &[(&str, &str)]| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            resolve(None, Some("x.db"), file, &environment(env))
+                .unwrap_err()
+                .to_string()
+        };
+        let error = bad(
+            "[repositories.\"acme/api\"]\nclone_url = \"gopher://u:s3cret@h/x\"\n",
+            &[],
+        );
+        assert!(
+            error.contains("acme/api") && !error.contains("s3cret"),
+            "{error}"
+        );
+        let error = bad(
+            "[repositories.\"../etc\"]\nclone_url = \"file:///x\"\n",
+            &[],
+        );
+        assert!(error.contains("../etc"), "{error}");
+        let error = bad(
+            "[repositories.\"acme/api\"]\nclone_url_env = \"NOPE\"\n",
+            &[],
+        );
+        assert!(error.contains("NOPE"), "{error}");
+        let error = bad("[repositories.\"acme/api\"]\n", &[]);
+        assert!(error.contains("clone_url is missing"), "{error}");
+        let error = bad("", &[("LOOPWISE_MIRROR_FETCH_INTERVAL_SECONDS", "soon")]);
+        assert!(
+            error.contains("LOOPWISE_MIRROR_FETCH_INTERVAL_SECONDS"),
+            "{error}"
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[repositories.\"a/b\"]\nclone_ur = \"x\"\n").is_err(),
+            "unknown keys are errors"
+        );
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ))
     })?;
     let store: Arc<dyn loopwise_store::Store> = Arc::from(store::open(settings.db.as_deref())?);
+    for mirror in &settings.server.mirrors.mirrors {
+        tracing::info!(
+            repository = mirror.key(),
+            url = %mirror.url(),
+            path = %mirror.path().display(),
+            "mirroring repository"
+        );
+    }
     let state = AppState::new(store, settings.server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
