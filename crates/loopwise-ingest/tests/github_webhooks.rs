@@ -202,6 +202,9 @@ fn tag_deletions_are_ignored() {
         };
         let reason = ignored("push", &bytes, &WebhookSettings::default());
         assert!(reason.contains("deletes") && reason.contains("refs/tags/simple-tag"));
+        // No event, but a ref moved: the repository's mirror should fetch.
+        let parsed = parse("push", &bytes, &WebhookSettings::default()).unwrap();
+        assert_eq!(parsed.refs_moved.as_deref(), Some("Codertocat/Hello-World"));
     }
 }
 
@@ -346,6 +349,16 @@ fn push_errors_name_the_field() {
     let mut other_ref = enterprise_push();
     other_ref["ref"] = json!("refs/notes/commits");
     assert!(ignored("push", &body(&other_ref), &settings).contains("not a branch"));
+    let branch_push = parse("push", &body(&enterprise_push()), &settings).unwrap();
+    assert_eq!(
+        branch_push.refs_moved,
+        enterprise_push()["repository"]["full_name"]
+            .as_str()
+            .map(str::to_string)
+    );
+    // Events of other kinds move no ref.
+    let ping = parse("ping", b"{}", &settings).unwrap();
+    assert_eq!(ping.refs_moved, None);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -912,7 +925,7 @@ fn bad_bodies_are_errors_not_panics() {
             br#"{"ref": "refs/heads/main", "repository": {"full_name": "a/b"}, "commits": []}"#,
             &settings
         ),
-        Ok(Parsed::ignored("push to \"main\" carries no commits"))
+        Ok(Parsed::ignored("push to \"main\" carries no commits").with_refs_moved("a/b"))
     );
     assert!(matches!(
         parse("push", br#"{"ref": "refs/heads/main", "repository": "x", "commits": [1]}"#, &settings),

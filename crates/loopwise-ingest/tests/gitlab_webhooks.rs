@@ -78,6 +78,7 @@ fn every_gitlab_fixture_parses() {
 #[test]
 fn push_fixture_yields_the_listed_commits_chained() {
     let parsed = parse_fixture!("push.json", WebhookSettings::default());
+    assert_eq!(parsed.refs_moved.as_deref(), Some("mike/diaspora"));
     let events = events(&parsed);
     // total_commits_count is 4 but only 2 are listed (the cap): both are emitted.
     assert_eq!(events.len(), 2);
@@ -128,6 +129,8 @@ fn object_kind_decides_not_the_header() {
 fn tag_push_fixture_is_ignored() {
     let parsed = parse_fixture!("tag_push.json", WebhookSettings::default());
     assert!(ignored_reason(&parsed).contains("tag push"));
+    // No event, but the mirror of jsmith/example should fetch the new tag.
+    assert_eq!(parsed.refs_moved.as_deref(), Some("jsmith/example"));
 }
 
 #[test]

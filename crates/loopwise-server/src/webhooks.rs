@@ -56,7 +56,11 @@ async fn store_delivery(
     delivery: Delivery,
     parsed: Parsed,
 ) -> Result<Json<DeliveryAnswer>, AppError> {
-    let Parsed { events, ignored } = parsed;
+    let Parsed {
+        events,
+        ignored,
+        refs_moved,
+    } = parsed;
     let count = events.len();
     let mut pushed: Vec<String> = events
         .iter()
@@ -64,6 +68,7 @@ async fn store_delivery(
             Event::Change(change) => Some(change.repository.clone()),
             _ => None,
         })
+        .chain(refs_moved)
         .collect();
     pushed.sort_unstable();
     pushed.dedup();
@@ -78,8 +83,8 @@ async fn store_delivery(
         (Some(_), None) => "stored",
     };
     tracing::info!(delivery = %id, status, events = count, "webhook delivery");
-    // The push is stored: the mirror fetches the commits' real parents in the background; the
-    // answer does not wait for it.
+    // The push is stored: the mirror fetches the commits' real parents (and any new tag) in
+    // the background; the answer does not wait for it.
     if stored.is_some() {
         for repository in &pushed {
             state.mirrors.trigger(repository);

@@ -410,10 +410,17 @@ async fn a_stored_gitlab_push_triggers_its_repositorys_fetch() {
     )
     .unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&scratch.path().join("lw.db")).unwrap());
+    // tag_push.json's project: a tag push yields no event but must fetch too.
+    let tagged = Mirror::new(
+        &scratch.path().join("mirrors"),
+        "jsmith/example",
+        origin.url(),
+    )
+    .unwrap();
     let config = ServerConfig {
         gitlab_webhook_token: Some(Secret::new("token")),
         mirrors: MirrorSettings {
-            mirrors: vec![mirror],
+            mirrors: vec![mirror, tagged],
             fetch_interval: None,
             fetch_timeout: TIMEOUT,
         },
@@ -454,6 +461,29 @@ async fn a_stored_gitlab_push_triggers_its_repositorys_fetch() {
     assert_eq!(response.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fetches(), 2);
+
+    let tag_fetches = || {
+        state
+            .mirrors
+            .status("jsmith/example")
+            .unwrap()
+            .fetches_succeeded
+    };
+    assert!(eventually(|| tag_fetches() == 1).await, "the start fetched");
+    let tag_push = std::fs::read(fixtures.join("webhooks/gitlab/tag_push.json")).unwrap();
+    let request = Request::post("/webhooks/gitlab")
+        .header("content-type", "application/json")
+        .header("x-gitlab-token", "token")
+        .header("idempotency-key", "tag-1")
+        .body(Body::from(tag_push))
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        eventually(|| tag_fetches() == 2).await,
+        "the tag push triggered a fetch"
+    );
+    assert_eq!(fetches(), 2, "and only of its own repository");
 
     state.mirrors.stop();
     for worker in workers {

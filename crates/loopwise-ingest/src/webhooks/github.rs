@@ -192,19 +192,22 @@ fn quoted(text: &str) -> String {
 
 fn push(root: &Node<'_>, _settings: &WebhookSettings) -> Result<Parsed> {
     let git_ref = root.str("ref")?;
+    let repository = root.str("repository.full_name")?;
+    // Every push moves a ref, so even one that yields no changes tells a mirror to fetch (a
+    // new tag may be what a release deployment names).
+    let moved = |reason: String| Ok(Parsed::ignored(reason).with_refs_moved(repository));
     if root.bool_or("deleted", false)? {
-        return ignored(format!("push deletes {}", quoted(git_ref)));
+        return moved(format!("push deletes {}", quoted(git_ref)));
     }
     let Some(branch) = git_ref.strip_prefix("refs/heads/") else {
         if git_ref.starts_with("refs/tags/") {
-            return ignored(format!("tag push {}: not a branch", quoted(git_ref)));
+            return moved(format!("tag push {}: not a branch", quoted(git_ref)));
         }
-        return ignored(format!("push to {}: not a branch", quoted(git_ref)));
+        return moved(format!("push to {}: not a branch", quoted(git_ref)));
     };
-    let repository = root.str("repository.full_name")?;
     let commits = root.items("commits")?;
     if commits.is_empty() {
-        return ignored(format!("push to {} carries no commits", quoted(branch)));
+        return moved(format!("push to {} carries no commits", quoted(branch)));
     }
     // `before` is the first commit's parent only when the push extends an existing branch: on
     // a new branch it is zeros, and after a force push it is the overwritten tip.
@@ -241,7 +244,7 @@ fn push(root: &Node<'_>, _settings: &WebhookSettings) -> Result<Parsed> {
         }));
         previous = Some(sha);
     }
-    Ok(Parsed::events(events))
+    Ok(Parsed::events(events).with_refs_moved(repository))
 }
 
 fn is_null_sha(text: &str) -> bool {

@@ -17,7 +17,7 @@
 //! |---|---|
 //! | `push` to a branch | one [`Event::Change`] per `commits[]` entry (see *Pushes* below) |
 //! | `push` deleting a branch (`after` all zeros), or listing no commits | ignored |
-//! | `tag_push` | ignored: a tag is not a deployment by itself; tags come from the git import (`--deploy-tags`) and deployments from `deployment` / `release` events |
+//! | `tag_push` | no event: a tag is not a deployment by itself; tags come from the git import (the server's mirror fetches on it) and deployments from `deployment` / `release` events |
 //! | `merge_request` (any action) | [`Event::PullRequest`] |
 //! | `merge_request` (`approved`, `approval`) | also a [`PullRequestReview`] with state `Approved` |
 //! | `pipeline` | [`Event::CiRun`] (attempt 1) |
@@ -177,10 +177,7 @@ pub fn parse(
     };
     match kind {
         "push" => parse_push(&root),
-        "tag_push" => Ok(Parsed::ignored(
-            "tag push: tags are read by the git import and deployments come from deployment \
-             and release events",
-        )),
+        "tag_push" => parse_tag_push(&root),
         "merge_request" => parse_merge_request(&root),
         "pipeline" => parse_pipeline(&root, settings),
         "build" => parse_job(&root),
@@ -202,11 +199,11 @@ fn parse_push(root: &Node<'_>) -> Result<Parsed, WebhookError> {
     let reference = root.str("ref")?;
     let after = root.sha("after")?;
     if is_null_sha(&after) {
-        return Ok(Parsed::ignored("push deleting a branch"));
+        return Ok(Parsed::ignored("push deleting a branch").with_refs_moved(&repository));
     }
     let commits = root.opt_array("commits")?;
     if commits.is_empty() {
-        return Ok(Parsed::ignored("push listing no commits"));
+        return Ok(Parsed::ignored("push listing no commits").with_refs_moved(&repository));
     }
     let before = root.opt_sha("before")?;
     let total = root.opt_u64("total_commits_count")?;
@@ -246,7 +243,19 @@ fn parse_push(root: &Node<'_>) -> Result<Parsed, WebhookError> {
                 })
             })
             .collect(),
-    ))
+    )
+    .with_refs_moved(&repository))
+}
+
+/// A tag push yields no event (a tag is not a deployment by itself, and its time is not in the
+/// payload) but moves a ref: the mirror fetches the tag, which a release deployment may name.
+fn parse_tag_push(root: &Node<'_>) -> Result<Parsed, WebhookError> {
+    let repository = root.str("project.path_with_namespace")?;
+    Ok(Parsed::ignored(
+        "tag push: tags are read by the repository's mirror and deployments come from \
+         deployment and release events",
+    )
+    .with_refs_moved(repository))
 }
 
 fn change_from_commit(commit: &Node<'_>) -> Result<Change, WebhookError> {

@@ -76,6 +76,9 @@ pub struct Parsed {
     pub events: Vec<Event>,
     /// Why a delivery yielded nothing (an irrelevant event or action); acknowledged, not an error.
     pub ignored: Option<String>,
+    /// The repository whose branches or tags the delivery says moved (any push, tag pushes
+    /// and deletions included), so a mirror of it knows to fetch.
+    pub refs_moved: Option<String>,
 }
 
 impl Parsed {
@@ -83,6 +86,7 @@ impl Parsed {
         Self {
             events: Vec::new(),
             ignored: Some(reason.into()),
+            refs_moved: None,
         }
     }
 
@@ -90,7 +94,14 @@ impl Parsed {
         Self {
             events,
             ignored: None,
+            refs_moved: None,
         }
+    }
+
+    /// This result, noting that `repository`'s refs moved.
+    pub fn with_refs_moved(mut self, repository: &str) -> Self {
+        self.refs_moved = Some(repository.to_string());
+        self
     }
 }
 
