@@ -23,8 +23,10 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-/// The body of `POST /api/v1/events` as JSON: one event or an array of events.
+/// The body of `POST /api/v1/events` as JSON: one event or an array of events. Only a schema:
+/// the handler reads the body itself.
 #[derive(Debug, utoipa::ToSchema)]
+#[allow(clippy::large_enum_variant)]
 #[serde(untagged)]
 pub enum EventBody {
     One(WireEvent),
