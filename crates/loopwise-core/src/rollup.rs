@@ -553,6 +553,7 @@ pub struct SeriesBuilder {
     interval: Interval,
     buckets: Vec<Bucket>,
     samples: Vec<Sample>,
+    has_history: bool,
 }
 
 impl SeriesBuilder {
@@ -564,6 +565,7 @@ impl SeriesBuilder {
             interval,
             buckets,
             samples,
+            has_history: false,
         })
     }
 
@@ -573,10 +575,8 @@ impl SeriesBuilder {
 
     /// Adds one analysed chain: each fact goes to the bucket holding its time.
     pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis) {
-        let has_history = !analysis.deployments.is_empty();
-        for sample in &mut self.samples {
-            sample.has_history |= has_history;
-        }
+        // Set once here, not per bucket: a chain costs its facts, not the number of buckets.
+        self.has_history |= !analysis.deployments.is_empty();
         let buckets = &self.buckets;
         let samples = &mut self.samples;
         chain_facts(graph, analysis, self.window, |time, fact| {
@@ -595,6 +595,10 @@ impl SeriesBuilder {
             .iter()
             .zip(&self.samples)
             .map(|(bucket, sample)| {
+                let sample = Sample {
+                    has_history: self.has_history,
+                    ..sample.clone()
+                };
                 let figures = sample.figures(bucket.window, benchmark);
                 SeriesPoint::of(format_date(bucket.start), metric, &figures)
             })

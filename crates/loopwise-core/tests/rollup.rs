@@ -19,6 +19,7 @@ use proptest::prelude::*;
 /// 2024-01-01T00:00:00Z: a Monday, so week and month buckets do not line up with the window.
 const EPOCH: Timestamp = 1_704_067_200;
 const SPAN: Timestamp = 70 * SECONDS_PER_DAY;
+const QUARTER_DAY: Timestamp = SECONDS_PER_DAY / 4;
 
 fn cases(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
@@ -41,10 +42,12 @@ struct Scenario {
 
 fn arb_scenario() -> impl Strategy<Value = Scenario> {
     let commits = prop::collection::vec((0..SPAN, any::<bool>(), 0usize..8), 1..14);
+    // Deployment and incident times on a 6-hour grid, so some fall exactly on bucket starts.
+    let grid = || (0..SPAN / QUARTER_DAY).prop_map(|step| step * QUARTER_DAY);
     let deployments = prop::collection::vec(
         (
             0usize..16,
-            0..SPAN,
+            grid(),
             prop::option::of(0..7_200i64),
             0u8..5,
             0u8..6,
@@ -53,7 +56,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
     );
     let incidents = prop::collection::vec(
         (
-            0..SPAN,
+            grid(),
             prop::option::of(0..3 * SECONDS_PER_DAY),
             prop::option::of(0usize..14),
         ),
@@ -125,10 +128,10 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
 }
 
 fn arb_window() -> impl Strategy<Value = Window> {
-    (
-        0..30 * SECONDS_PER_DAY,
-        SECONDS_PER_DAY / 2..60 * SECONDS_PER_DAY,
-    )
+    // On the 6-hour grid too (sometimes off it), so bounds meet bucket starts and deployments.
+    let offset = prop_oneof![3 => Just(0i64), 1 => 0..QUARTER_DAY];
+    (0..30 * 4i64, 2..60 * 4i64, offset)
+        .prop_map(|(start, length, offset)| (start * QUARTER_DAY + offset, length * QUARTER_DAY))
         .prop_map(|(start, length)| Window {
             since: EPOCH + start - 5 * SECONDS_PER_DAY,
             until: EPOCH + start - 5 * SECONDS_PER_DAY + length,
