@@ -21,6 +21,7 @@ use std::fmt;
 
 /// A DORA performance level. The derived order is best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Elite,
@@ -313,6 +314,7 @@ pub struct Measured {
 
 /// The overall tier and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overall {
     pub tier: Option<Tier>,
     pub reason: String,

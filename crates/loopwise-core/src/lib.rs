@@ -12,6 +12,7 @@ pub mod events;
 pub mod graph;
 pub mod metrics;
 pub mod report;
+pub mod rollup;
 pub mod stats;
 pub mod time;
 

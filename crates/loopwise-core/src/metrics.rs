@@ -44,6 +44,7 @@ pub enum FailureReason {
 
 /// How an incident was tied to a deployment (PRODUCT.md section 4, "Incident linking").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum LinkRule {
     /// The incident named the deployment (by id) or a commit it shipped.

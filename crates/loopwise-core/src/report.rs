@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const REPORT_SCHEMA: &str = "loopwise.report.v1";
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     pub schema: &'static str,
     pub window: WindowText,
@@ -26,10 +27,13 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceReport {
     pub service: String,
     pub environment: String,
     pub team: Option<String>,
+    /// The tribe of the team, from the ownership configuration.
+    pub tribe: Option<String>,
     pub deployments: DeploymentFigures,
     pub lead_time: LeadTimeFigures,
     pub change_failure_rate: ChangeFailureFigures,
@@ -45,6 +49,7 @@ pub struct ServiceReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentFigures {
     /// Successful deployments in the window.
     pub count: usize,
@@ -60,6 +65,7 @@ pub struct DeploymentFigures {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadTimeFigures {
     /// Changes with a measured lead time.
     pub changes: usize,
@@ -74,6 +80,7 @@ pub struct LeadTimeFigures {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeFailureFigures {
     pub failed: usize,
     /// All deployments in the window, whatever their status.
@@ -83,6 +90,7 @@ pub struct ChangeFailureFigures {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryFigures {
     /// Failed deployments in the window.
     pub failures: usize,
@@ -94,6 +102,7 @@ pub struct RecoveryFigures {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentLinkFigure {
     pub id: String,
     pub started_at: String,
@@ -104,6 +113,7 @@ pub struct IncidentLinkFigure {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestoreFigures {
     pub incidents: usize,
     pub median_seconds: Option<f64>,
@@ -111,6 +121,7 @@ pub struct RestoreFigures {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReworkFigures {
     pub rework: usize,
     pub deployments: usize,
@@ -123,6 +134,7 @@ pub struct ChainLabels {
     pub service: String,
     pub environment: String,
     pub team: Option<String>,
+    pub tribe: Option<String>,
     pub provenance: BTreeMap<String, String>,
 }
 
@@ -329,6 +341,7 @@ pub fn service_report(
         service: labels.service,
         environment: labels.environment,
         team: labels.team,
+        tribe: labels.tribe,
         deployments,
         lead_time,
         change_failure_rate,

@@ -114,6 +114,7 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, TimeError> {
 
 /// The window as it appears in reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WindowText {
     pub since: String,
     pub until: String,

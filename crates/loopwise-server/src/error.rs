@@ -15,17 +15,21 @@ pub struct AppError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// The body of every error answer: `{"error": {"code", "message", "field"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: &'a str,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `invalid_parameter`, `unauthorized`, `not_found`.
+    pub code: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// The parameter, header or body field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
 
 impl AppError {
@@ -86,11 +90,11 @@ impl From<StoreError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Detail {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

@@ -21,14 +21,14 @@ use loopwise_store::{EventOutcome, TokenScope};
 use serde::{Deserialize, Serialize};
 
 /// A time on the wire: RFC 3339 text, a date, or Unix seconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum WireTime {
     Seconds(i64),
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WireEvent {
     Deployment(WireDeployment),
@@ -37,7 +37,7 @@ pub enum WireEvent {
     Incident(WireIncident),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WireDeployment {
     pub source: Option<String>,
@@ -51,7 +51,7 @@ pub struct WireDeployment {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WireChange {
     pub source: Option<String>,
@@ -68,7 +68,7 @@ pub struct WireChange {
     pub branch: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WirePullRequest {
     pub source: Option<String>,
@@ -87,7 +87,7 @@ pub struct WirePullRequest {
     pub deletions: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WireIncident {
     pub source: Option<String>,
@@ -105,7 +105,7 @@ pub struct WireIncident {
 }
 
 /// Why one event was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// 0-based position in the array or the NDJSON stream.
     pub index: usize,
@@ -117,7 +117,7 @@ pub struct Rejection {
     pub field: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventResult {
     pub index: usize,
     #[serde(rename = "type")]
@@ -127,7 +127,7 @@ pub struct EventResult {
     pub status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestAnswer {
     pub accepted: usize,
     pub duplicates: usize,
@@ -399,6 +399,27 @@ fn wire_error(error: serde_json::Error) -> Invalid {
     }
 }
 
+/// Ingests one JSON event, a JSON array of events, or NDJSON (one event per line); see
+/// `docs/events.md`. Valid events are stored in one transaction before the answer is sent.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "ingest",
+    request_body(description = "One event, an array of events (application/json), or one event per line (application/x-ndjson)", content(
+        (crate::openapi::EventBody = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "At least one event was stored or was a duplicate", body = IngestAnswer),
+        (status = 422, description = "No event of the body was valid; `rejected` says why", body = IngestAnswer),
+        (status = 400, description = "Not JSON, not UTF-8, or no events", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "The token lacks the ingest scope", body = crate::error::ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Another content type", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn post_events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -11,6 +11,8 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod mirrors;
+pub mod openapi;
+pub mod reads;
 pub mod report;
 pub mod webhooks;
 
@@ -56,8 +58,10 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Reads (reports) need no token.
     pub public_reads: bool,
-    /// Service → team, for reports.
+    /// Service → team (squad), for reports, filters and the leaderboard.
     pub teams: HashMap<String, String>,
+    /// Team → tribe.
+    pub tribes: HashMap<String, String>,
     /// Service → repository locator whose history it ships, where the name alone does not tell.
     pub service_repositories: HashMap<String, String>,
     /// Repositories kept as bare mirrors, for the exact commit graph.
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 16 * 1024 * 1024,
             public_reads: false,
             teams: HashMap::new(),
+            tribes: HashMap::new(),
             service_repositories: HashMap::new(),
             mirrors: mirrors::MirrorSettings::default(),
         }
@@ -110,6 +115,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/report", get(report::get_report))
+        .route("/api/v1/metrics/{metric}", get(reads::get_series))
+        .route("/api/v1/leaderboard", get(reads::get_leaderboard))
+        .route("/api/v1/openapi.json", get(openapi::get_openapi))
         .route("/metrics", get(metrics::get_metrics))
         .route("/webhooks/github", post(webhooks::github))
         .route("/webhooks/gitlab", post(webhooks::gitlab))
@@ -142,11 +150,20 @@ pub async fn serve(
     served
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = openapi::Status)))]
+pub async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(
+/// Readiness: the database is reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = openapi::Status),
+        (status = 503, description = "The database is unavailable", body = error::ErrorBody),
+    ))]
+pub async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, AppError> {
     let store = state.store.clone();

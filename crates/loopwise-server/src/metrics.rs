@@ -140,6 +140,16 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
+/// Prometheus text exposition: DORA figures per (service, environment) and the server's own
+/// request counters and latency histograms.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
+    )
+)]
 pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let now = crate::unix_now();
     let query = |window: Window| ReportQuery {
@@ -151,6 +161,9 @@ pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppE
         incident_link_window_seconds: DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
         repositories: state.config.service_repositories.clone(),
         teams: state.config.teams.clone(),
+        tribes: state.config.tribes.clone(),
+        team: None,
+        tribe: None,
     };
     // Counters cover all time (monotonic as long as history is only added); the quantiles and
     // rates cover the last 90 days, the window the report defaults to.

@@ -1,6 +1,7 @@
 //! `GET /api/v1/report`: the `loopwise.report.v1` JSON over what the store holds. Query:
-//! `service`, `team`, `environment`, `since`, `until` (RFC 3339 or dates; default the 90 days
-//! ending now), `benchmark`.
+//! `service`, `team`, `tribe`, `environment`, `since`, `until` (RFC 3339 or dates; default the
+//! 90 days ending now), `benchmark`. The same filters select the chains of the metric series
+//! and the leaderboard (`reads`).
 
 use crate::AppState;
 use crate::error::AppError;
@@ -16,14 +17,23 @@ use loopwise_store::TokenScope;
 use loopwise_store::report::{ReportQuery, build_report};
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportParameters {
+    /// Only this service.
     pub service: Option<String>,
+    /// Only the services of this team (squad), as the configuration assigns them.
     pub team: Option<String>,
+    /// Only the services of this tribe's teams.
+    pub tribe: Option<String>,
+    /// Only this environment; default: every production environment.
     pub environment: Option<String>,
+    /// Window start, inclusive: RFC 3339, a date (midnight UTC) or Unix seconds. Default: 90 days before `until`.
     pub since: Option<String>,
+    /// Window end, exclusive. Default: now.
     pub until: Option<String>,
+    /// `dora-2024` (default), `dora-2023` or `dora-2021`.
     pub benchmark: Option<String>,
 }
 
@@ -64,7 +74,7 @@ pub fn report_query(
             .with_field("benchmark")
         })?,
     };
-    let teams = state.config.teams.clone();
+    let filter = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
     Ok(ReportQuery {
         service: parameters.service.clone().filter(|s| !s.trim().is_empty()),
         environment: parameters
@@ -76,31 +86,59 @@ pub fn report_query(
         production: ProductionEnvironments::default(),
         incident_link_window_seconds: DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
         repositories: state.config.service_repositories.clone(),
-        teams,
+        teams: state.config.teams.clone(),
+        tribes: state.config.tribes.clone(),
+        team: filter(&parameters.team),
+        tribe: filter(&parameters.tribe),
     })
 }
 
+/// Read endpoints need a `read` token unless the server is configured with public reads.
+pub(crate) async fn require_read(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+    if !state.config.public_reads {
+        crate::auth::require(state, headers, TokenScope::Read).await?;
+    }
+    Ok(())
+}
+
+/// A query string that does not fit the parameters: the message names the parameter.
+pub(crate) fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> AppError {
+    let text = rejection.body_text();
+    let error = AppError::bad_request("invalid_parameter", text.clone());
+    match text.split('`').nth(1) {
+        Some(field) if text.contains("unknown field") || text.contains("invalid") => {
+            error.with_field(field)
+        }
+        _ => error,
+    }
+}
+
+/// The report: the figures of every matching (service, environment) over the window.
+#[utoipa::path(
+    get,
+    path = "/api/v1/report",
+    tag = "reads",
+    params(ReportParameters),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The `loopwise.report.v1` report", body = Report),
+        (status = 400, description = "A parameter is invalid; `field` names it", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid read token (unless reads are public)", body = crate::error::ErrorBody),
+        (status = 403, description = "The token lacks the read scope", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get_report(
     State(state): State<AppState>,
     headers: HeaderMap,
     parameters: Result<Query<ReportParameters>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Report>, AppError> {
-    if !state.config.public_reads {
-        crate::auth::require(&state, &headers, TokenScope::Read).await?;
-    }
-    let Query(parameters) =
-        parameters.map_err(|e| AppError::bad_request("invalid_parameter", e.body_text()))?;
+    require_read(&state, &headers).await?;
+    let Query(parameters) = parameters.map_err(query_rejection)?;
     let now = crate::unix_now();
     let query = report_query(&parameters, &state, now)?;
-    let team = parameters.team.clone().filter(|t| !t.trim().is_empty());
     let store = state.store.clone();
-    let mut report = tokio::task::spawn_blocking(move || build_report(store.as_ref(), &query))
+    let report = tokio::task::spawn_blocking(move || build_report(store.as_ref(), &query))
         .await
         .map_err(AppError::internal)??;
-    if let Some(team) = team {
-        report
-            .services
-            .retain(|service| service.team.as_deref() == Some(team.as_str()));
-    }
     Ok(Json(report))
 }

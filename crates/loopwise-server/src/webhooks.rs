@@ -17,7 +17,7 @@ use loopwise_ingest::webhooks::{
 use loopwise_store::Delivery;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryAnswer {
     pub delivery: String,
     /// `stored`, `duplicate` or `ignored`.
@@ -106,6 +106,25 @@ fn not_configured(what: &str, variable: &str) -> AppError {
     )
 }
 
+/// A GitHub webhook delivery (push, pull_request, pull_request_review, deployment,
+/// deployment_status, workflow_run, issues, release, ping; others are acknowledged and ignored).
+#[utoipa::path(
+    post,
+    path = "/webhooks/github",
+    tag = "webhooks",
+    params(
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` + hex HMAC-SHA256 of the raw body with the webhook secret"),
+        ("X-GitHub-Event" = String, Header, description = "The event name"),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery id; a redelivery is stored once"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "GitHub's payload"),
+    responses(
+        (status = 200, description = "Stored, duplicate or ignored", body = DeliveryAnswer),
+        (status = 400, description = "A header is missing or the payload is malformed; `field` names it", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong signature", body = crate::error::ErrorBody),
+        (status = 403, description = "GitHub webhooks are not configured", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn github(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -142,6 +161,26 @@ pub async fn github(
     store_delivery(&state, delivery, parsed).await
 }
 
+/// A GitLab webhook delivery (push, tag push, merge request, deployment, pipeline, job, issue,
+/// release, feature flag; others are acknowledged and ignored).
+#[utoipa::path(
+    post,
+    path = "/webhooks/gitlab",
+    tag = "webhooks",
+    params(
+        ("X-Gitlab-Token" = String, Header, description = "The webhook's secret token"),
+        ("X-Gitlab-Event" = Option<String>, Header, description = "The event name (the body's object_kind decides)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The delivery id (else X-Gitlab-Webhook-UUID, else a hash of the body); a redelivery is stored once"),
+        ("X-Gitlab-Webhook-UUID" = Option<String>, Header, description = "The delivery id of older GitLab versions"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "GitLab's payload"),
+    responses(
+        (status = 200, description = "Stored, duplicate or ignored", body = DeliveryAnswer),
+        (status = 400, description = "The payload is malformed; `field` names it", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = crate::error::ErrorBody),
+        (status = 403, description = "GitLab webhooks are not configured", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn gitlab(
     State(state): State<AppState>,
     headers: HeaderMap,

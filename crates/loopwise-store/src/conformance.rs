@@ -712,13 +712,22 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
         teams: [("checkout".to_string(), "payments".to_string())]
             .into_iter()
             .collect(),
+        tribes: [("payments".to_string(), "commerce".to_string())]
+            .into_iter()
+            .collect(),
+        team: None,
+        tribe: None,
     };
     let report = build_report(store, &query).unwrap();
     assert_eq!(report.services.len(), 1, "staging is not production");
     let service = &report.services[0];
     assert_eq!(
-        (service.service.as_str(), service.team.as_deref()),
-        ("checkout", Some("payments"))
+        (
+            service.service.as_str(),
+            service.team.as_deref(),
+            service.tribe.as_deref()
+        ),
+        ("checkout", Some("payments"), Some("commerce"))
     );
     assert_eq!(service.deployments.count, 2);
     // d1 ships a1 (baseline); d2 ships b2 and c3: 5h - 1h = 4h, 5h - 2h = 3h.

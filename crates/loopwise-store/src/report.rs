@@ -6,8 +6,12 @@ use crate::{DeploymentFilter, RepositoryId, Store, StoreError};
 use loopwise_core::benchmark::Benchmark;
 use loopwise_core::entities::{Deployment, ProductionEnvironments, Tag};
 use loopwise_core::graph::CommitGraph;
-use loopwise_core::metrics::{ChainInput, analyze_chain, link_incidents};
+use loopwise_core::metrics::{ChainAnalysis, ChainInput, analyze_chain, link_incidents};
 use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
+use loopwise_core::rollup::{
+    ChainName, GroupBy, Leaderboard, LeaderboardBuilder, SeriesBuilder, SeriesMetric, SeriesPoint,
+    group_of,
+};
 use loopwise_core::time::Window;
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,6 +29,34 @@ pub struct ReportQuery {
     pub repositories: HashMap<String, String>,
     /// Service → team, for the report's `team` field.
     pub teams: HashMap<String, String>,
+    /// Team → tribe, for the report's `tribe` field.
+    pub tribes: HashMap<String, String>,
+    /// When given, only the services of this team.
+    pub team: Option<String>,
+    /// When given, only the services of this tribe's teams.
+    pub tribe: Option<String>,
+}
+
+impl ReportQuery {
+    /// The team and tribe that own `service`, if the configuration says.
+    pub fn owners(&self, service: &str) -> (Option<String>, Option<String>) {
+        let team = self.teams.get(service).cloned();
+        let tribe = team
+            .as_ref()
+            .and_then(|team| self.tribes.get(team))
+            .cloned();
+        (team, tribe)
+    }
+
+    fn selects_owners(&self, team: Option<&str>, tribe: Option<&str>) -> bool {
+        self.team
+            .as_deref()
+            .is_none_or(|wanted| team == Some(wanted))
+            && self
+                .tribe
+                .as_deref()
+                .is_none_or(|wanted| tribe == Some(wanted))
+    }
 }
 
 /// The last path segment of a locator, without `.git`: `/srv/api/.git` and `acme/api.git` are `api`.
@@ -54,8 +86,14 @@ fn repository_of(
         .map(|(id, _)| *id)
 }
 
-/// Builds the report of every matching (service, environment) chain the store holds.
-pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, StoreError> {
+/// Analyses every (service, environment) chain the query selects, once each, and hands it to
+/// `visit` with its labels and its commit graph. The report, the metric series and the
+/// leaderboard are all built from this one pass.
+pub fn analyze_chains(
+    store: &dyn Store,
+    query: &ReportQuery,
+    mut visit: impl FnMut(ChainLabels, &CommitGraph, &ChainAnalysis),
+) -> Result<(), StoreError> {
     let filter = DeploymentFilter {
         service: query.service.clone(),
         environment: query.environment.clone(),
@@ -74,8 +112,11 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
     let known = store.repositories()?;
     let mut graphs: HashMap<RepositoryId, CommitGraph> = HashMap::new();
     let empty = CommitGraph::default();
-    let mut services = Vec::with_capacity(chains.len());
     for ((service, environment), deployments) in chains {
+        let (team, tribe) = query.owners(&service);
+        if !query.selects_owners(team.as_deref(), tribe.as_deref()) {
+            continue;
+        }
         let repository = repository_of(&service, query, &known);
         if let Some(id) = repository
             && !graphs.contains_key(&id)
@@ -132,19 +173,29 @@ pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, St
             "explicit, else latest deployment before".to_string(),
         );
         let labels = ChainLabels {
-            team: query.teams.get(&service).cloned(),
+            team,
+            tribe,
             service,
             environment,
             provenance,
         };
+        visit(labels, graph, &analysis);
+    }
+    Ok(())
+}
+
+/// Builds the report of every matching (service, environment) chain the store holds.
+pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, StoreError> {
+    let mut services = Vec::new();
+    analyze_chains(store, query, |labels, graph, analysis| {
         services.push(service_report(
             labels,
             graph,
-            &analysis,
+            analysis,
             query.window,
             query.benchmark,
         ));
-    }
+    })?;
     Ok(Report {
         schema: REPORT_SCHEMA,
         window: query.window.into(),
@@ -184,6 +235,39 @@ fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
              from push payloads (approximate parents) until the mirror fetches them"
         ),
     }
+}
+
+/// The points of `metric` over the matching chains, pooled, one per bucket of `series` (built
+/// by the caller for the query's window, so a window with too many buckets is refused before
+/// any work).
+pub fn build_series(
+    store: &dyn Store,
+    query: &ReportQuery,
+    mut series: SeriesBuilder,
+    metric: SeriesMetric,
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    analyze_chains(store, query, |_, graph, analysis| {
+        series.add_chain(graph, analysis)
+    })?;
+    Ok(series.points(metric, query.benchmark))
+}
+
+/// The leaderboard of the matching chains grouped by `group_by`; chains without an owner go to
+/// the `unassigned` group.
+pub fn build_leaderboard(
+    store: &dyn Store,
+    query: &ReportQuery,
+    group_by: GroupBy,
+) -> Result<Leaderboard, StoreError> {
+    let mut board = LeaderboardBuilder::new(query.window, group_by);
+    analyze_chains(store, query, |labels, graph, analysis| {
+        let chain = ChainName {
+            service: labels.service.clone(),
+            environment: labels.environment.clone(),
+        };
+        board.add_chain(group_of(group_by, &labels), chain, graph, analysis);
+    })?;
+    Ok(board.finish(query.benchmark))
 }
 
 #[cfg(test)]

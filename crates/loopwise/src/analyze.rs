@@ -344,6 +344,7 @@ fn analyze(
             service: service.clone(),
             environment: chain_environment,
             team: None,
+            tribe: None,
             provenance: provenance.clone(),
         };
         services.push(service_report(

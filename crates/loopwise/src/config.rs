@@ -28,9 +28,10 @@ pub struct FileConfig {
     pub public_reads: Option<bool>,
     #[serde(default)]
     pub webhooks: FileWebhooks,
-    /// Service → team (squad).
+    /// Ownership: `service = "team"` entries, and `[teams.NAME]` tables with the team's
+    /// `tribe` and the `services` it owns.
     #[serde(default)]
-    pub teams: BTreeMap<String, String>,
+    pub teams: BTreeMap<String, TeamEntry>,
     /// Repository (`owner/name` or project path) → service name.
     #[serde(default)]
     pub services: BTreeMap<String, String>,
@@ -65,6 +66,103 @@ pub struct FileWebhooks {
     pub deployment_workflows: Option<Vec<String>>,
     pub releases_are_deployments: Option<bool>,
     pub default_environment: Option<String>,
+}
+
+/// One entry of `[teams]`. The original form maps a service to its team
+/// (`checkout = "payments"`); a table describes a team (`[teams.payments]` with `tribe` and
+/// `services`). Both may be mixed, so version-1 files keep working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamEntry {
+    /// The key is a service; the value is the team that owns it.
+    ServiceTeam(String),
+    /// The key is a team.
+    Team(TeamTable),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamTable {
+    pub tribe: Option<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for TeamEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = TeamEntry;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a team name (service = \"team\") or a team table with `tribe` and `services`",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, team: &str) -> Result<TeamEntry, E> {
+                Ok(TeamEntry::ServiceTeam(team.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TeamEntry, A::Error> {
+                // Through the table's own derive, so an unknown key is named.
+                TeamTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TeamEntry::Team)
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+/// Service → team and team → tribe, from `[teams]`; a service claimed by two teams is an error
+/// that names both.
+pub fn ownership(
+    teams: BTreeMap<String, TeamEntry>,
+) -> anyhow::Result<(HashMap<String, String>, HashMap<String, String>)> {
+    let mut team_of: HashMap<String, String> = HashMap::new();
+    let mut tribe_of: HashMap<String, String> = HashMap::new();
+    let mut assign = |service: &str, team: &str| -> anyhow::Result<()> {
+        let (service, team) = (service.trim(), team.trim());
+        if service.is_empty() || team.is_empty() {
+            return Err(bad_input(format!(
+                "teams: empty service or team name ({service:?} = {team:?})"
+            )));
+        }
+        match team_of.get(service) {
+            Some(other) if other != team => Err(bad_input(format!(
+                "teams: service {service:?} is owned by both {other:?} and {team:?}"
+            ))),
+            _ => {
+                team_of.insert(service.to_string(), team.to_string());
+                Ok(())
+            }
+        }
+    };
+    for (key, entry) in &teams {
+        match entry {
+            TeamEntry::ServiceTeam(team) => assign(key, team)?,
+            TeamEntry::Team(table) => {
+                for service in &table.services {
+                    assign(service, key)?;
+                }
+            }
+        }
+    }
+    for (team, entry) in teams {
+        if let TeamEntry::Team(TeamTable {
+            tribe: Some(tribe), ..
+        }) = entry
+        {
+            let tribe = tribe.trim();
+            if tribe.is_empty() {
+                return Err(bad_input(format!("teams.{team}.tribe: must not be empty")));
+            }
+            tribe_of.insert(team, tribe.to_string());
+        }
+    }
+    Ok((team_of, tribe_of))
 }
 
 /// A commented default file, printed by `loopwise config default`.
@@ -106,8 +204,14 @@ default_environment = "production"
 # "acme/checkout-api" = "checkout"
 
 [teams]
-# Service → team (squad), shown in reports.
+# Who owns what, for reports (team, tribe), their team= and tribe= filters and the leaderboard.
+# A team (squad) with its tribe and the services it owns:
+# [teams.payments]
+# tribe = "commerce"
+# services = ["checkout", "billing"]
+# The short form maps one service to its team (no tribe):
 # checkout = "payments"
+# Services no team owns are grouped as "unassigned" on the leaderboard.
 
 [mirror]
 # Where bare mirrors of the [repositories] below are kept. Default: mirrors/ beside the database.
@@ -262,6 +366,7 @@ pub fn resolve(
         .iter()
         .map(|(repository, service)| (service.clone(), repository.clone()))
         .collect();
+    let (teams, tribes) = ownership(file.teams)?;
     let server = ServerConfig {
         github_webhook_secret: env("GITHUB_WEBHOOK_SECRET")
             .or(file.github_webhook_secret)
@@ -272,7 +377,8 @@ pub fn resolve(
         webhooks,
         body_limit_bytes,
         public_reads,
-        teams: file.teams.into_iter().collect(),
+        teams,
+        tribes,
         service_repositories,
         mirrors,
     };
@@ -500,6 +606,63 @@ mod tests {
             toml::from_str::<FileConfig>("[repositories.\"a/b\"]\nclone_ur = \"x\"\n").is_err(),
             "unknown keys are errors"
         );
+    }
+
+    #[test]
+    fn teams_own_services_in_both_forms() {
+        let file: FileConfig = toml::from_str(
+            "[teams]\nlegacy = \"ops\"\n[teams.payments]\ntribe = \"commerce\"\nservices = [\"checkout\", \"billing\"]\n\
+             [teams.storefront]\ntribe = \"commerce\"\nservices = [\"web\"]\n",
+        )
+        .unwrap();
+        let settings = resolve(None, None, file, &environment(&[])).unwrap();
+        let teams = &settings.server.teams;
+        assert_eq!(teams.len(), 4);
+        assert_eq!(teams["checkout"], "payments");
+        assert_eq!(teams["billing"], "payments");
+        assert_eq!(teams["web"], "storefront");
+        assert_eq!(teams["legacy"], "ops");
+        let tribes = &settings.server.tribes;
+        assert_eq!(tribes.len(), 2, "ops has no tribe");
+        assert_eq!(tribes["payments"], "commerce");
+        assert_eq!(tribes["storefront"], "commerce");
+        // The short form and a table agreeing on a service is fine.
+        let agreeing: FileConfig = toml::from_str(
+            "[teams]\ncheckout = \"payments\"\n[teams.payments]\nservices = [\"checkout\"]\n",
+        )
+        .unwrap();
+        assert!(resolve(None, None, agreeing, &environment(&[])).is_ok());
+    }
+
+    #[test]
+    fn bad_ownership_is_named() {
+        let twice: FileConfig = toml::from_str(
+            "[teams]\ncheckout = \"growth\"\n[teams.payments]\nservices = [\"checkout\"]\n",
+        )
+        .unwrap();
+        let error = resolve(None, None, twice, &environment(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"checkout\"")
+                && error.contains("\"growth\"")
+                && error.contains("\"payments\""),
+            "{error}"
+        );
+        let error = toml::from_str::<FileConfig>("[teams.payments]\ntrib = \"commerce\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `trib`"), "{error}");
+        let error = toml::from_str::<FileConfig>("[teams]\ncheckout = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("a team name"), "{error}");
+        let empty: FileConfig =
+            toml::from_str("[teams.payments]\ntribe = \" \"\nservices = [\"a\"]\n").unwrap();
+        let error = resolve(None, None, empty, &environment(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("teams.payments.tribe"), "{error}");
     }
 
     #[test]

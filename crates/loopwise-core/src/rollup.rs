@@ -1,0 +1,846 @@
+//! Figures over several chains or over parts of a window: metric series by day, week or month,
+//! and leaderboard rows per squad, tribe, service or environment.
+//!
+//! Each analysed chain is read once: [`chain_facts`] turns it into the dated facts the report
+//! counts (a deployment, a change's lead time, an incident's time to restore), with the same
+//! selection rules as [`crate::report::service_report`]. The facts are then dropped into
+//! buckets or groups ([`Sample`]), and [`Sample::figures`] computes the report's figures for one
+//! bucket or group. So a series costs one pass over the facts, not one report per bucket, and a
+//! bucket or group that holds a single chain's whole window has exactly that chain's report
+//! figures (property-tested in `tests/rollup.rs`).
+
+use crate::benchmark::{
+    Benchmark, MIN_CHANGES_FOR_TIER, MIN_DEPLOYMENTS_FOR_TIER, MIN_RECOVERIES_FOR_TIER,
+    MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER, Measured, Overall,
+};
+use crate::graph::CommitGraph;
+use crate::metrics::ChainAnalysis;
+use crate::report::{
+    ChangeFailureFigures, DeploymentFigures, LeadTimeFigures, RecoveryFigures, RestoreFigures,
+    ReworkFigures, deploy_days_per_week_median,
+};
+use crate::stats::Summary;
+use crate::time::{SECONDS_PER_DAY, Timestamp, Window, WindowText};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One dated fact of a chain, as the report counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fact {
+    /// A deployment in the window (dated by its deployment time).
+    Deployment {
+        succeeded: bool,
+        failed: bool,
+        rework: bool,
+        /// Start to finish, for successful deployments that know both.
+        duration_seconds: Option<i64>,
+        /// For failed deployments with a remediation.
+        recovery_seconds: Option<i64>,
+    },
+    /// A change shipped by a successful deployment (dated by that deployment's time).
+    Change(ChangeLead),
+    /// An incident that started in the window (dated by its impact start).
+    Incident { restore_seconds: Option<i64> },
+}
+
+/// What a shipped change contributes to lead time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChangeLead {
+    /// Shipped by the chain's first deployment: no baseline, no lead time.
+    Baseline,
+    /// Authored after its deployment (clock skew): left out and counted.
+    Negative,
+    Seconds(i64),
+}
+
+/// Calls `emit(time, fact)` for every fact of `analysis` that falls in `window`, selected as
+/// [`crate::report::service_report`] selects them.
+pub fn chain_facts(
+    graph: &CommitGraph,
+    analysis: &ChainAnalysis,
+    window: Window,
+    mut emit: impl FnMut(Timestamp, Fact),
+) {
+    for facts in analysis
+        .deployments
+        .iter()
+        .filter(|facts| window.contains(facts.time))
+    {
+        let succeeded = facts.succeeded();
+        let failed = facts.failed();
+        emit(
+            facts.time,
+            Fact::Deployment {
+                succeeded,
+                failed,
+                rework: facts.is_rework(),
+                duration_seconds: succeeded
+                    .then(|| facts.deployment.duration_seconds())
+                    .flatten(),
+                recovery_seconds: failed.then_some(facts.recovery_seconds).flatten(),
+            },
+        );
+        if !succeeded {
+            continue;
+        }
+        for &change in &facts.shipped {
+            let lead = if facts.baseline {
+                ChangeLead::Baseline
+            } else {
+                let seconds = facts.time.saturating_sub(graph.author_time(change));
+                if seconds < 0 {
+                    ChangeLead::Negative
+                } else {
+                    ChangeLead::Seconds(seconds)
+                }
+            };
+            emit(facts.time, Fact::Change(lead));
+        }
+    }
+    for facts in analysis
+        .incidents
+        .iter()
+        .filter(|facts| window.contains(facts.incident.started_at))
+    {
+        let restore_seconds = facts
+            .incident
+            .resolved_at
+            .map(|resolved| resolved.saturating_sub(facts.incident.started_at))
+            .filter(|&seconds| seconds >= 0);
+        emit(
+            facts.incident.started_at,
+            Fact::Incident { restore_seconds },
+        );
+    }
+}
+
+/// The facts of one bucket or group, ready to become figures.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// Whether any chain in it has deployments at all (in or out of the window): without any,
+    /// there is nothing to rate deployment frequency on.
+    pub has_history: bool,
+    pub deployments: usize,
+    pub successful_times: Vec<Timestamp>,
+    pub failed: usize,
+    pub rework: usize,
+    pub durations: Vec<f64>,
+    pub recoveries: Vec<f64>,
+    pub lead_times: Vec<f64>,
+    pub baseline_changes: usize,
+    pub negative_excluded: usize,
+    pub incidents: usize,
+    pub restores: Vec<f64>,
+}
+
+/// The report's figures of one bucket or group.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Figures {
+    pub deployments: DeploymentFigures,
+    pub lead_time: LeadTimeFigures,
+    pub change_failure_rate: ChangeFailureFigures,
+    pub recovery_time: RecoveryFigures,
+    pub time_to_restore: RestoreFigures,
+    pub rework_rate: ReworkFigures,
+    pub overall: Overall,
+}
+
+impl Sample {
+    pub fn add(&mut self, time: Timestamp, fact: Fact) {
+        match fact {
+            Fact::Deployment {
+                succeeded,
+                failed,
+                rework,
+                duration_seconds,
+                recovery_seconds,
+            } => {
+                self.deployments += 1;
+                if succeeded {
+                    self.successful_times.push(time);
+                }
+                self.failed += usize::from(failed);
+                self.rework += usize::from(rework);
+                self.durations.extend(duration_seconds.map(|s| s as f64));
+                self.recoveries.extend(recovery_seconds.map(|s| s as f64));
+            }
+            Fact::Change(ChangeLead::Baseline) => self.baseline_changes += 1,
+            Fact::Change(ChangeLead::Negative) => self.negative_excluded += 1,
+            Fact::Change(ChangeLead::Seconds(seconds)) => self.lead_times.push(seconds as f64),
+            Fact::Incident { restore_seconds } => {
+                self.incidents += 1;
+                self.restores.extend(restore_seconds.map(|s| s as f64));
+            }
+        }
+    }
+
+    /// The figures over `window` (the bucket or the whole window), with the report's tier
+    /// rules and minimum sample sizes.
+    pub fn figures(&self, window: Window, benchmark: &Benchmark) -> Figures {
+        let days = window.length_days();
+        let count = self.successful_times.len();
+        let per_day = count as f64 / days;
+        let per_week = per_day * 7.0;
+        let deploy_days_per_week_median =
+            deploy_days_per_week_median(window, self.successful_times.iter().copied());
+        let effective_deploys_per_week = if deploy_days_per_week_median >= 1.0 {
+            deploy_days_per_week_median
+        } else {
+            per_week
+        };
+        let average_duration_seconds = (!self.durations.is_empty())
+            .then(|| self.durations.iter().sum::<f64>() / self.durations.len() as f64);
+        let frequency_rated = days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && self.has_history;
+        let deployments = DeploymentFigures {
+            count,
+            per_day,
+            per_week,
+            deploy_days_per_week_median,
+            effective_deploys_per_week,
+            average_duration_seconds,
+            tier: frequency_rated
+                .then(|| benchmark.rate_deployment_frequency(effective_deploys_per_week)),
+        };
+        let lead = Summary::of(self.lead_times.clone());
+        let changes = lead.map_or(0, |s| s.count);
+        let lead_time = LeadTimeFigures {
+            changes,
+            baseline_changes: self.baseline_changes,
+            negative_excluded: self.negative_excluded,
+            median_seconds: lead.map(|s| s.median),
+            p90_seconds: lead.map(|s| s.p90),
+            mean_seconds: lead.map(|s| s.mean),
+            tier: lead
+                .filter(|_| changes >= MIN_CHANGES_FOR_TIER)
+                .map(|s| benchmark.rate_lead_time(s.median)),
+        };
+        let total = self.deployments;
+        let rate = (total > 0).then(|| self.failed as f64 / total as f64);
+        let change_failure_rate = ChangeFailureFigures {
+            failed: self.failed,
+            deployments: total,
+            rate,
+            tier: rate
+                .filter(|_| total >= MIN_DEPLOYMENTS_FOR_TIER)
+                .map(|r| benchmark.rate_change_failure_rate(r)),
+        };
+        let recovery = Summary::of(self.recoveries.clone());
+        let recovery_time = RecoveryFigures {
+            failures: self.failed,
+            recovered: recovery.map_or(0, |s| s.count),
+            median_seconds: recovery.map(|s| s.median),
+            p90_seconds: recovery.map(|s| s.p90),
+            tier: recovery
+                .filter(|s| s.count >= MIN_RECOVERIES_FOR_TIER)
+                .map(|s| benchmark.rate_recovery_time(s.median)),
+        };
+        let restore = Summary::of(self.restores.clone());
+        let time_to_restore = RestoreFigures {
+            incidents: self.incidents,
+            median_seconds: restore.map(|s| s.median),
+            p90_seconds: restore.map(|s| s.p90),
+        };
+        let rework_rate = ReworkFigures {
+            rework: self.rework,
+            deployments: total,
+            rate: (total > 0).then(|| self.rework as f64 / total as f64),
+        };
+        let measured = Measured {
+            deploys_per_week: deployments.tier.map(|_| effective_deploys_per_week),
+            lead_time_median_seconds: lead_time.tier.and(lead_time.median_seconds),
+            change_failure_rate: change_failure_rate.tier.and(change_failure_rate.rate),
+            recovery_median_seconds: recovery_time.tier.and(recovery_time.median_seconds),
+        };
+        let overall = benchmark.overall(&measured);
+        Figures {
+            deployments,
+            lead_time,
+            change_failure_rate,
+            recovery_time,
+            time_to_restore,
+            rework_rate,
+            overall,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendar buckets
+
+/// The width of a series' buckets. Buckets are UTC calendar days, ISO weeks (starting Monday)
+/// or calendar months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+}
+
+impl Interval {
+    pub const NAMES: [&'static str; 3] = ["day", "week", "month"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "day" => Some(Self::Day),
+            "week" => Some(Self::Week),
+            "month" => Some(Self::Month),
+            _ => None,
+        }
+    }
+}
+
+/// Most buckets a series may have (a decade of days), so a wide window cannot make the server
+/// build millions of empty points.
+pub const MAX_SERIES_POINTS: usize = 3_700;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let shifted_month = (month + 9) % 12; // March is 0
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The proleptic Gregorian (year, month, day) of a day number (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The start of the bucket holding `instant`.
+pub fn bucket_start(instant: Timestamp, interval: Interval) -> Timestamp {
+    let day = instant.div_euclid(SECONDS_PER_DAY);
+    let first_day = match interval {
+        Interval::Day => day,
+        // 1970-01-01 was a Thursday: day + 3 counts from a Monday.
+        Interval::Week => day - (day + 3).rem_euclid(7),
+        Interval::Month => {
+            let (year, month, _) = civil_from_days(day);
+            days_from_civil(year, month, 1)
+        }
+    };
+    first_day.saturating_mul(SECONDS_PER_DAY)
+}
+
+/// The start of the bucket after the one starting at `start`.
+fn next_bucket_start(start: Timestamp, interval: Interval) -> Timestamp {
+    match interval {
+        Interval::Day => start.saturating_add(SECONDS_PER_DAY),
+        Interval::Week => start.saturating_add(7 * SECONDS_PER_DAY),
+        Interval::Month => {
+            let (year, month, _) = civil_from_days(start.div_euclid(SECONDS_PER_DAY));
+            let (year, month) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+            days_from_civil(year, month, 1).saturating_mul(SECONDS_PER_DAY)
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of the UTC day holding `instant`.
+pub fn format_date(instant: Timestamp) -> String {
+    let (year, month, day) = civil_from_days(instant.div_euclid(SECONDS_PER_DAY));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// One bucket of a series: where it starts on the calendar, and the part of the window it
+/// covers (the first and last buckets may be cut by the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub start: Timestamp,
+    pub window: Window,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the window holds more than {max} {interval:?} buckets; choose a wider interval or a shorter window"
+)]
+pub struct TooManyBuckets {
+    pub interval: Interval,
+    pub max: usize,
+}
+
+/// The buckets covering `window`, in order, each cut to the window.
+pub fn buckets(window: Window, interval: Interval) -> Result<Vec<Bucket>, TooManyBuckets> {
+    let mut buckets = Vec::new();
+    let mut start = bucket_start(window.since, interval);
+    while start < window.until {
+        if buckets.len() == MAX_SERIES_POINTS {
+            return Err(TooManyBuckets {
+                interval,
+                max: MAX_SERIES_POINTS,
+            });
+        }
+        let next = next_bucket_start(start, interval);
+        if next <= start {
+            break; // saturated at the end of time
+        }
+        buckets.push(Bucket {
+            start,
+            window: Window {
+                since: start.max(window.since),
+                until: next.min(window.until),
+            },
+        });
+        start = next;
+    }
+    Ok(buckets)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Series
+
+/// The metrics a series can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesMetric {
+    /// Successful deployments in the bucket.
+    DeploymentFrequency,
+    /// Median seconds from author time to deployment of the changes deployed in the bucket.
+    LeadTime,
+    /// Failed ÷ all deployments in the bucket.
+    ChangeFailureRate,
+    /// Median recovery seconds of the failed deployments in the bucket.
+    RecoveryTime,
+    /// Median seconds from impact start to resolution of the incidents that started in the bucket.
+    TimeToRestore,
+    /// Remediation ÷ all deployments in the bucket.
+    ReworkRate,
+}
+
+impl SeriesMetric {
+    pub const ALL: [SeriesMetric; 6] = [
+        Self::DeploymentFrequency,
+        Self::LeadTime,
+        Self::ChangeFailureRate,
+        Self::RecoveryTime,
+        Self::TimeToRestore,
+        Self::ReworkRate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DeploymentFrequency => "deployment_frequency",
+            Self::LeadTime => "lead_time",
+            Self::ChangeFailureRate => "change_failure_rate",
+            Self::RecoveryTime => "recovery_time",
+            Self::TimeToRestore => "time_to_restore",
+            Self::ReworkRate => "rework_rate",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|metric| metric.name() == name)
+    }
+}
+
+/// One point of a series. `value` is `null` where the bucket has no data for the metric (no
+/// deployments for a rate, no changes for lead time, …), never 0; the count fields say what the
+/// value was computed from and appear only for the metrics they belong to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeriesPoint {
+    /// The bucket's start on the calendar (UTC; weeks start on Monday), `YYYY-MM-DD`.
+    pub date: String,
+    pub value: Option<f64>,
+    /// deployment_frequency: successful deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// change_failure_rate, rework_rate: all deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<usize>,
+    /// change_failure_rate: failed deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<usize>,
+    /// rework_rate: remediation deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rework: Option<usize>,
+    /// lead_time: changes with a lead time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<usize>,
+    /// recovery_time: failed deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<usize>,
+    /// recovery_time: failed deployments with a measured recovery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<usize>,
+    /// time_to_restore: incidents that started in the bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incidents: Option<usize>,
+    /// lead_time, recovery_time, time_to_restore: the bucket's p90.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p90_seconds: Option<f64>,
+}
+
+impl SeriesPoint {
+    fn of(date: String, metric: SeriesMetric, figures: &Figures) -> Self {
+        let mut point = SeriesPoint {
+            date,
+            value: None,
+            count: None,
+            deployments: None,
+            failed: None,
+            rework: None,
+            changes: None,
+            failures: None,
+            recovered: None,
+            incidents: None,
+            p90_seconds: None,
+        };
+        match metric {
+            SeriesMetric::DeploymentFrequency => {
+                let count = figures.deployments.count;
+                point.value = Some(count as f64);
+                point.count = Some(count);
+            }
+            SeriesMetric::LeadTime => {
+                point.value = figures.lead_time.median_seconds;
+                point.changes = Some(figures.lead_time.changes);
+                point.p90_seconds = figures.lead_time.p90_seconds;
+            }
+            SeriesMetric::ChangeFailureRate => {
+                point.value = figures.change_failure_rate.rate;
+                point.failed = Some(figures.change_failure_rate.failed);
+                point.deployments = Some(figures.change_failure_rate.deployments);
+            }
+            SeriesMetric::RecoveryTime => {
+                point.value = figures.recovery_time.median_seconds;
+                point.failures = Some(figures.recovery_time.failures);
+                point.recovered = Some(figures.recovery_time.recovered);
+                point.p90_seconds = figures.recovery_time.p90_seconds;
+            }
+            SeriesMetric::TimeToRestore => {
+                point.value = figures.time_to_restore.median_seconds;
+                point.incidents = Some(figures.time_to_restore.incidents);
+                point.p90_seconds = figures.time_to_restore.p90_seconds;
+            }
+            SeriesMetric::ReworkRate => {
+                point.value = figures.rework_rate.rate;
+                point.rework = Some(figures.rework_rate.rework);
+                point.deployments = Some(figures.rework_rate.deployments);
+            }
+        }
+        point
+    }
+}
+
+/// Collects the facts of many chains into the buckets of one series.
+#[derive(Debug, Clone)]
+pub struct SeriesBuilder {
+    window: Window,
+    interval: Interval,
+    buckets: Vec<Bucket>,
+    samples: Vec<Sample>,
+    has_history: bool,
+}
+
+impl SeriesBuilder {
+    pub fn new(window: Window, interval: Interval) -> Result<Self, TooManyBuckets> {
+        let buckets = buckets(window, interval)?;
+        let samples = vec![Sample::default(); buckets.len()];
+        Ok(Self {
+            window,
+            interval,
+            buckets,
+            samples,
+            has_history: false,
+        })
+    }
+
+    pub fn interval(&self) -> Interval {
+        self.interval
+    }
+
+    /// Adds one analysed chain: each fact goes to the bucket holding its time.
+    pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis) {
+        // Set once here, not per bucket: a chain costs its facts, not the number of buckets.
+        self.has_history |= !analysis.deployments.is_empty();
+        let buckets = &self.buckets;
+        let samples = &mut self.samples;
+        chain_facts(graph, analysis, self.window, |time, fact| {
+            // The last bucket starting at or before `time`; facts are in the window, so
+            // there is one.
+            let position = buckets.partition_point(|bucket| bucket.start <= time);
+            if let Some(sample) = position.checked_sub(1).and_then(|i| samples.get_mut(i)) {
+                sample.add(time, fact);
+            }
+        });
+    }
+
+    /// The points of `metric`, one per bucket, oldest first.
+    pub fn points(&self, metric: SeriesMetric, benchmark: &Benchmark) -> Vec<SeriesPoint> {
+        self.buckets
+            .iter()
+            .zip(&self.samples)
+            .map(|(bucket, sample)| {
+                let sample = Sample {
+                    has_history: self.has_history,
+                    ..sample.clone()
+                };
+                let figures = sample.figures(bucket.window, benchmark);
+                SeriesPoint::of(format_date(bucket.start), metric, &figures)
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaderboard
+
+/// What a leaderboard groups chains by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Squad,
+    Tribe,
+    Service,
+    Environment,
+}
+
+impl GroupBy {
+    pub const NAMES: [&'static str; 4] = ["squad", "tribe", "service", "environment"];
+
+    /// `team` is accepted for `squad`, as the command line calls it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "squad" | "team" => Some(Self::Squad),
+            "tribe" => Some(Self::Tribe),
+            "service" => Some(Self::Service),
+            "environment" => Some(Self::Environment),
+            _ => None,
+        }
+    }
+}
+
+/// The group of chains without an owner (no squad, or a squad without a tribe).
+pub const UNASSIGNED: &str = "unassigned";
+
+/// The group a chain belongs to: its squad, its squad's tribe, its service or its environment;
+/// [`UNASSIGNED`] where the ownership configuration says nothing.
+pub fn group_of(group_by: GroupBy, labels: &crate::report::ChainLabels) -> &str {
+    match group_by {
+        GroupBy::Squad => labels.team.as_deref().unwrap_or(UNASSIGNED),
+        GroupBy::Tribe => labels.tribe.as_deref().unwrap_or(UNASSIGNED),
+        GroupBy::Service => &labels.service,
+        GroupBy::Environment => &labels.environment,
+    }
+}
+
+/// One (service, environment) in a leaderboard row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChainName {
+    pub service: String,
+    pub environment: String,
+}
+
+/// One row of the leaderboard: a group's figures over the window, pooled over its chains
+/// (rates are failed ÷ deployments over all of them, medians over all their values).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaderboardRow {
+    /// 1-based position in the sort order.
+    pub rank: usize,
+    /// The squad, tribe, service or environment; `unassigned` for chains without an owner.
+    pub group: String,
+    pub chains: Vec<ChainName>,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+pub const LEADERBOARD_SCHEMA: &str = "loopwise.leaderboard.v1";
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Leaderboard {
+    /// `loopwise.leaderboard.v1`.
+    pub schema: &'static str,
+    pub window: WindowText,
+    pub benchmark: String,
+    pub group_by: GroupBy,
+    /// By successful deployments, most first; ties by group name.
+    pub rows: Vec<LeaderboardRow>,
+}
+
+/// Collects analysed chains into leaderboard groups.
+#[derive(Debug, Clone)]
+pub struct LeaderboardBuilder {
+    window: Window,
+    group_by: GroupBy,
+    groups: BTreeMap<String, (Vec<ChainName>, Sample)>,
+}
+
+impl LeaderboardBuilder {
+    pub fn new(window: Window, group_by: GroupBy) -> Self {
+        Self {
+            window,
+            group_by,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    pub fn group_by(&self) -> GroupBy {
+        self.group_by
+    }
+
+    /// Adds one analysed chain to `group`.
+    pub fn add_chain(
+        &mut self,
+        group: &str,
+        chain: ChainName,
+        graph: &CommitGraph,
+        analysis: &ChainAnalysis,
+    ) {
+        let (chains, sample) = self.groups.entry(group.to_string()).or_default();
+        chains.push(chain);
+        sample.has_history |= !analysis.deployments.is_empty();
+        chain_facts(graph, analysis, self.window, |time, fact| {
+            sample.add(time, fact)
+        });
+    }
+
+    pub fn finish(self, benchmark: &Benchmark) -> Leaderboard {
+        let window = self.window;
+        let mut rows: Vec<LeaderboardRow> = self
+            .groups
+            .into_iter()
+            .map(|(group, (mut chains, sample))| {
+                chains.sort();
+                LeaderboardRow {
+                    rank: 0,
+                    group,
+                    chains,
+                    figures: sample.figures(window, benchmark),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.figures
+                .deployments
+                .count
+                .cmp(&a.figures.deployments.count)
+                .then_with(|| a.group.cmp(&b.group))
+        });
+        for (position, row) in rows.iter_mut().enumerate() {
+            row.rank = position + 1;
+        }
+        Leaderboard {
+            schema: LEADERBOARD_SCHEMA,
+            window: window.into(),
+            benchmark: benchmark.name.to_string(),
+            group_by: self.group_by,
+            rows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        crate::time::parse_instant(text).unwrap()
+    }
+
+    #[test]
+    fn calendar_conversion_matches_jiff() {
+        // Every day from 1899 to 2101, against jiff's calendar.
+        let start = at("1899-01-01").div_euclid(SECONDS_PER_DAY);
+        let end = at("2101-01-01").div_euclid(SECONDS_PER_DAY);
+        for day in start..end {
+            let date = jiff::Timestamp::from_second(day * SECONDS_PER_DAY)
+                .unwrap()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            let expected = (
+                i64::from(date.year()),
+                i64::from(date.month()),
+                i64::from(date.day()),
+            );
+            assert_eq!(civil_from_days(day), expected, "day {day}");
+            assert_eq!(days_from_civil(expected.0, expected.1, expected.2), day);
+        }
+    }
+
+    #[test]
+    fn buckets_start_on_days_mondays_and_firsts() {
+        let instant = at("2024-05-01T13:45:00Z"); // a Wednesday
+        assert_eq!(bucket_start(instant, Interval::Day), at("2024-05-01"));
+        assert_eq!(bucket_start(instant, Interval::Week), at("2024-04-29"));
+        assert_eq!(bucket_start(instant, Interval::Month), at("2024-05-01"));
+        let sunday = at("2024-05-05T23:59:59Z");
+        assert_eq!(bucket_start(sunday, Interval::Week), at("2024-04-29"));
+        assert_eq!(
+            bucket_start(at("2024-05-06"), Interval::Week),
+            at("2024-05-06")
+        );
+        assert_eq!(
+            bucket_start(at("2024-02-29T12:00:00Z"), Interval::Month),
+            at("2024-02-01")
+        );
+        assert_eq!(bucket_start(-1, Interval::Day), -SECONDS_PER_DAY);
+        assert_eq!(format_date(at("2024-02-29T23:00:00Z")), "2024-02-29");
+    }
+
+    #[test]
+    fn buckets_cover_the_window_and_are_cut_by_it() {
+        let window = Window::new(at("2024-01-15"), at("2024-03-10")).unwrap();
+        let months = buckets(window, Interval::Month).unwrap();
+        let starts: Vec<String> = months.iter().map(|b| format_date(b.start)).collect();
+        assert_eq!(starts, ["2024-01-01", "2024-02-01", "2024-03-01"]);
+        assert_eq!(months[0].window.since, at("2024-01-15"));
+        assert_eq!(months[0].window.until, at("2024-02-01"));
+        assert_eq!(months[2].window.until, at("2024-03-10"));
+        let december = Window::new(at("2024-12-20"), at("2025-01-02")).unwrap();
+        let starts: Vec<String> = buckets(december, Interval::Month)
+            .unwrap()
+            .iter()
+            .map(|b| format_date(b.start))
+            .collect();
+        assert_eq!(starts, ["2024-12-01", "2025-01-01"]);
+        let days = buckets(
+            Window::new(at("2024-01-01"), at("2024-01-08")).unwrap(),
+            Interval::Day,
+        )
+        .unwrap();
+        assert_eq!(days.len(), 7);
+        let wide = Window::new(at("1900-01-01"), at("2024-01-01")).unwrap();
+        assert!(buckets(wide, Interval::Day).is_err());
+        assert_eq!(buckets(wide, Interval::Month).unwrap().len(), 124 * 12);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for metric in SeriesMetric::ALL {
+            assert_eq!(SeriesMetric::from_name(metric.name()), Some(metric));
+        }
+        assert_eq!(SeriesMetric::from_name("velocity"), None);
+        assert_eq!(Interval::from_name("Week"), Some(Interval::Week));
+        assert_eq!(Interval::from_name("year"), None);
+        assert_eq!(GroupBy::from_name("team"), Some(GroupBy::Squad));
+        assert_eq!(GroupBy::from_name("org"), None);
+    }
+}

@@ -1,0 +1,603 @@
+//! The metric series and the leaderboard over a small posted history, with every expected
+//! value worked out by hand in the comments. Real SQLite store, requests through the router.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use loopwise_server::auth::hash_token;
+use loopwise_server::{AppState, ServerConfig, router};
+use loopwise_store::{Store, TokenScope};
+use loopwise_store_sqlite::SqliteStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const INGEST: &str = "lw_ingest_reads";
+const READ: &str = "lw_read_reads";
+const WINDOW: &str = "since=2024-04-01&until=2024-05-06";
+
+fn pairs(items: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Two tribes, three squads: commerce = payments (checkout, billing) + storefront (web);
+/// growth = discovery (search). `legacy` has no owner.
+fn config() -> ServerConfig {
+    ServerConfig {
+        teams: pairs(&[
+            ("checkout", "payments"),
+            ("billing", "payments"),
+            ("web", "storefront"),
+            ("search", "discovery"),
+        ]),
+        tribes: pairs(&[
+            ("payments", "commerce"),
+            ("storefront", "commerce"),
+            ("discovery", "growth"),
+        ]),
+        ..ServerConfig::default()
+    }
+}
+
+async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+    (status, value)
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+async fn read(state: &AppState, path: &str) -> Value {
+    let (status, body) = call(state, get(path, Some(READ))).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+fn sha(letter: char) -> String {
+    letter.to_string().repeat(40)
+}
+
+fn deployment(id: &str, service: &str, sha: &str, finished: &str) -> Value {
+    json!({"type": "deployment", "id": id, "service": service, "sha": sha, "finished_at": finished})
+}
+
+/// The history (all times UTC; 2024-04-01 is a Monday):
+///
+/// checkout, commits a (04-01 00:00) ← b (04-02 00:00) ← c (04-08 12:00) ← d (04-09 00:00):
+/// - d1 a at 04-01 06:00, started 05:50 (600 s): the baseline.
+/// - d2 b at 04-03 00:00, started 04-02 23:40 (1200 s): ships b, lead time 1 day = 86 400 s.
+/// - d3 d at 04-10 00:00, failure.
+/// - d4 d at 04-10 06:00, hotfix: ships c (1.75 d = 151 200 s) and d (1.25 d = 108 000 s);
+///   remediates d3, whose recovery is 6 h = 21 600 s.
+/// - d5 d at 05-02 00:00: ships nothing new.
+/// - a staging deployment on 04-04, which production figures leave out.
+/// - incident inc-1 from 04-20 10:00 to 12:30 (9 000 s); no deployment in the 72 h before.
+///
+/// billing: b1 at 04-02 00:00 started 04-01 23:50 (600 s); b2 at 04-16, failure.
+/// web: w1..w5 on 04-05, 04-12, 04-19, 04-26, 05-03. search: s1 04-04 03:00 → 04:00 (3600 s).
+/// legacy: l1 04-06, l2 04-07.
+async fn posted() -> (tempfile::TempDir, AppState) {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&directory.path().join("reads.db")).unwrap());
+    store
+        .create_token("ci", TokenScope::Ingest, &hash_token(INGEST), 0)
+        .unwrap();
+    store
+        .create_token("dash", TokenScope::Read, &hash_token(READ), 0)
+        .unwrap();
+    let state = AppState::new(store, config());
+    let (a, b, c, d) = (sha('a'), sha('b'), sha('c'), sha('d'));
+    let change = |sha: &str, parent: Option<&str>, time: &str| {
+        json!({"type": "change", "repository": "acme/checkout", "sha": sha,
+               "parents": parent.map(|p| vec![p]).unwrap_or_default(), "author_time": time})
+    };
+    let mut d1 = deployment("d1", "checkout", &a, "2024-04-01T06:00:00Z");
+    d1["started_at"] = json!("2024-04-01T05:50:00Z");
+    let mut d2 = deployment("d2", "checkout", &b, "2024-04-03T00:00:00Z");
+    d2["started_at"] = json!("2024-04-02T23:40:00Z");
+    let mut d3 = deployment("d3", "checkout", &d, "2024-04-10T00:00:00Z");
+    d3["status"] = json!("failure");
+    let mut d4 = deployment("d4", "checkout", &d, "2024-04-10T06:00:00Z");
+    d4["kind"] = json!("hotfix");
+    let mut staging = deployment("st1", "checkout", &d, "2024-04-04T00:00:00Z");
+    staging["environment"] = json!("staging");
+    let mut b1 = deployment("b1", "billing", &sha('e'), "2024-04-02T00:00:00Z");
+    b1["started_at"] = json!("2024-04-01T23:50:00Z");
+    let mut b2 = deployment("b2", "billing", &sha('e'), "2024-04-16T00:00:00Z");
+    b2["status"] = json!("failure");
+    let mut s1 = deployment("s1", "search", &sha('f'), "2024-04-04T04:00:00Z");
+    s1["started_at"] = json!("2024-04-04T03:00:00Z");
+    let mut events = vec![
+        change(&a, None, "2024-04-01T00:00:00Z"),
+        change(&b, Some(&a), "2024-04-02T00:00:00Z"),
+        change(&c, Some(&b), "2024-04-08T12:00:00Z"),
+        change(&d, Some(&c), "2024-04-09T00:00:00Z"),
+        d1,
+        d2,
+        d3,
+        d4,
+        deployment("d5", "checkout", &d, "2024-05-02T00:00:00Z"),
+        staging,
+        json!({"type": "incident", "id": "inc-1", "service": "checkout",
+               "started_at": "2024-04-20T10:00:00Z", "resolved_at": "2024-04-20T12:30:00Z"}),
+        b1,
+        b2,
+        s1,
+        deployment("l1", "legacy", &sha('9'), "2024-04-06T00:00:00Z"),
+        deployment("l2", "legacy", &sha('9'), "2024-04-07T00:00:00Z"),
+    ];
+    for (i, day) in ["05", "12", "19", "26"].iter().enumerate() {
+        events.push(deployment(
+            &format!("w{}", i + 1),
+            "web",
+            &sha('7'),
+            &format!("2024-04-{day}T12:00:00Z"),
+        ));
+    }
+    events.push(deployment("w5", "web", &sha('7'), "2024-05-03T12:00:00Z"));
+    let request = Request::post("/api/v1/events")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {INGEST}"))
+        .body(Body::from(Value::Array(events.clone()).to_string()))
+        .unwrap();
+    let (status, answer) = call(&state, request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], events.len(), "{answer}");
+    (directory, state)
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    value
+        .as_f64()
+        .is_some_and(|v| (v - expected).abs() <= 1e-9 * expected.abs().max(1.0))
+}
+
+fn values(points: &Value) -> Vec<Value> {
+    points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].clone())
+        .collect()
+}
+
+fn dates(points: &Value) -> Vec<&str> {
+    points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["date"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn deployment_frequency_by_day_week_and_month() {
+    let (_directory, state) = posted().await;
+    let path = |interval: &str| {
+        format!(
+            "/api/v1/metrics/deployment_frequency?service=checkout&interval={interval}&{WINDOW}"
+        )
+    };
+    let days = read(&state, &path("day")).await;
+    // 04-01 … 05-05: 35 days; successful checkout deployments on 04-01, 04-03, 04-10 (d4;
+    // d3 failed) and 05-02; the staging one on 04-04 is not production.
+    assert_eq!(days.as_array().unwrap().len(), 35);
+    assert_eq!(dates(&days)[0], "2024-04-01");
+    assert_eq!(dates(&days)[34], "2024-05-05");
+    for (i, point) in days.as_array().unwrap().iter().enumerate() {
+        let expected = if [0, 2, 9, 31].contains(&i) { 1 } else { 0 };
+        assert_eq!(point["value"], json!(expected as f64), "day {i}: {point}");
+        assert_eq!(point["count"], json!(expected), "day {i}");
+    }
+    let weeks = read(&state, &path("week")).await;
+    assert_eq!(
+        dates(&weeks),
+        [
+            "2024-04-01",
+            "2024-04-08",
+            "2024-04-15",
+            "2024-04-22",
+            "2024-04-29"
+        ]
+    );
+    assert_eq!(
+        values(&weeks),
+        [json!(2.0), json!(1.0), json!(0.0), json!(0.0), json!(1.0)]
+    );
+    let months = read(&state, &path("month")).await;
+    assert_eq!(dates(&months), ["2024-04-01", "2024-05-01"]);
+    assert_eq!(values(&months), [json!(3.0), json!(1.0)]);
+    // The default interval is the week.
+    let default = read(
+        &state,
+        &format!("/api/v1/metrics/deployment_frequency?service=checkout&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(default, weeks);
+    // A window starting mid-week: the first bucket is dated by its Monday.
+    let cut = read(
+        &state,
+        "/api/v1/metrics/deployment_frequency?service=checkout&interval=week&since=2024-04-03&until=2024-04-11",
+    )
+    .await;
+    assert_eq!(dates(&cut), ["2024-04-01", "2024-04-08"]);
+    assert_eq!(
+        values(&cut),
+        [json!(1.0), json!(1.0)],
+        "d1 is before the window"
+    );
+}
+
+#[tokio::test]
+async fn lead_time_failure_rate_recovery_restore_and_rework_series() {
+    let (_directory, state) = posted().await;
+    let series = |metric: &str, interval: &str| {
+        format!("/api/v1/metrics/{metric}?service=checkout&interval={interval}&{WINDOW}")
+    };
+    let lead = read(&state, &series("lead_time", "week")).await;
+    // Week 04-01: b, 86 400 s (a is the baseline). Week 04-08: c 151 200 and d 108 000 →
+    // median 129 600. No changes after.
+    assert_eq!(
+        values(&lead),
+        [
+            json!(86_400.0),
+            json!(129_600.0),
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+    assert_eq!(lead[1]["changes"], 2);
+    assert_eq!(lead[2]["changes"], 0);
+    // p90 of {108 000, 151 200}: 108 000 + 0.9 × 43 200 = 146 880.
+    assert!(close(&lead[1]["p90_seconds"], 146_880.0), "{}", lead[1]);
+
+    let failure = read(&state, &series("change_failure_rate", "week")).await;
+    // Week 04-01: 0 of 2 (a real zero); 04-08: d3 of d3, d4; none in 04-15 and 04-22.
+    assert_eq!(
+        values(&failure),
+        [json!(0.0), json!(0.5), Value::Null, Value::Null, json!(0.0)]
+    );
+    assert_eq!(
+        (
+            failure[1]["failed"].clone(),
+            failure[1]["deployments"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+    assert_eq!(failure[2]["deployments"], 0);
+
+    let recovery = read(&state, &series("recovery_time", "week")).await;
+    assert_eq!(
+        values(&recovery),
+        [
+            Value::Null,
+            json!(21_600.0),
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+    assert_eq!(
+        (
+            recovery[1]["failures"].clone(),
+            recovery[1]["recovered"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+
+    let restore = read(&state, &series("time_to_restore", "week")).await;
+    assert_eq!(
+        values(&restore),
+        [
+            Value::Null,
+            Value::Null,
+            json!(9_000.0),
+            Value::Null,
+            Value::Null
+        ]
+    );
+    assert_eq!(restore[2]["incidents"], 1);
+
+    let rework = read(&state, &series("rework_rate", "month")).await;
+    // April: d4 of d1, d2, d3, d4; May: 0 of d5.
+    assert_eq!(values(&rework), [json!(0.25), json!(0.0)]);
+    assert_eq!(rework[0]["rework"], 1);
+
+    // The monthly counts add up to the report's figures over the same window.
+    let report = read(&state, &format!("/api/v1/report?service=checkout&{WINDOW}")).await;
+    let service = &report["services"][0];
+    assert_eq!(service["deployments"]["count"], 4);
+    assert_eq!(service["change_failure_rate"]["deployments"], 5);
+    assert_eq!(service["rework_rate"]["rework"], 1);
+}
+
+#[tokio::test]
+async fn series_pool_the_chains_the_filters_select() {
+    let (_directory, state) = posted().await;
+    // Squad payments: checkout and billing. Week 04-01: d1, d2, b1; 04-08: d4; 04-15: none
+    // successful (b2 failed); 04-29: d5.
+    let payments = read(
+        &state,
+        &format!("/api/v1/metrics/deployment_frequency?team=payments&interval=week&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        values(&payments),
+        [json!(3.0), json!(1.0), json!(0.0), json!(0.0), json!(1.0)]
+    );
+    let failure = read(
+        &state,
+        &format!("/api/v1/metrics/change_failure_rate?team=payments&interval=week&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        values(&failure),
+        [json!(0.0), json!(0.5), json!(1.0), Value::Null, json!(0.0)]
+    );
+    // Tribe growth: search only, one deployment on 04-04.
+    let growth = read(
+        &state,
+        &format!("/api/v1/metrics/deployment_frequency?tribe=growth&interval=month&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(values(&growth), [json!(1.0), json!(0.0)]);
+    // The staging environment alone.
+    let staging = read(
+        &state,
+        &format!(
+            "/api/v1/metrics/deployment_frequency?environment=staging&interval=month&{WINDOW}"
+        ),
+    )
+    .await;
+    assert_eq!(values(&staging), [json!(1.0), json!(0.0)]);
+    // Every production deployment: 4 checkout + 1 billing + 5 web + 1 search + 2 legacy.
+    let all = read(
+        &state,
+        &format!("/api/v1/metrics/deployment_frequency?interval=month&{WINDOW}"),
+    )
+    .await;
+    let total: f64 = values(&all).iter().map(|v| v.as_f64().unwrap()).sum();
+    assert_eq!(total, 13.0);
+}
+
+fn row<'a>(board: &'a Value, group: &str) -> &'a Value {
+    board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["group"] == group)
+        .unwrap_or_else(|| panic!("no row {group} in {board}"))
+}
+
+fn groups(board: &Value) -> Vec<&str> {
+    board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["group"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_leaderboard_groups_by_squad_tribe_service_and_environment() {
+    let (_directory, state) = posted().await;
+    let board = read(
+        &state,
+        &format!("/api/v1/leaderboard?group_by=squad&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(board["schema"], "loopwise.leaderboard.v1");
+    assert_eq!(board["group_by"], "squad");
+    // Successful deployments: payments 5 (d1, d2, d4, d5, b1), storefront 5, unassigned 2
+    // (legacy), discovery 1; the tie is broken by name.
+    assert_eq!(
+        groups(&board),
+        ["payments", "storefront", "unassigned", "discovery"]
+    );
+    let ranks: Vec<i64> = board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rank"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ranks, [1, 2, 3, 4]);
+    let payments = row(&board, "payments");
+    assert_eq!(
+        payments["chains"],
+        json!([{"service": "billing", "environment": "production"},
+               {"service": "checkout", "environment": "production"}])
+    );
+    assert_eq!(payments["deployments"]["count"], 5);
+    // Durations of successful deployments with both times: d1 600, d2 1200, b1 600 → 800.
+    assert_eq!(payments["deployments"]["average_duration_seconds"], 800.0);
+    // All deployments 7 (with d3 and b2), failed 2.
+    assert_eq!(payments["change_failure_rate"]["deployments"], 7);
+    assert_eq!(payments["change_failure_rate"]["failed"], 2);
+    assert_eq!(payments["change_failure_rate"]["rate"], 2.0 / 7.0);
+    assert_eq!(payments["rework_rate"]["rate"], 1.0 / 7.0);
+    // Lead times 86 400, 151 200, 108 000 (billing has no history) → median 108 000.
+    assert_eq!(payments["lead_time"]["median_seconds"], 108_000.0);
+    assert_eq!(payments["lead_time"]["changes"], 3);
+    assert_eq!(payments["recovery_time"]["median_seconds"], 21_600.0);
+    assert_eq!(payments["time_to_restore"]["median_seconds"], 9_000.0);
+    // 5 deployments over 35 days: 1.0 per week. Days with a deployment per week: 3 (04-01,
+    // 04-02, 04-03), 1, 0, 0, 1 → median 1.
+    assert!(close(&payments["deployments"]["per_week"], 1.0));
+    assert_eq!(payments["deployments"]["deploy_days_per_week_median"], 1.0);
+    assert!(payments["deployments"]["tier"].is_string());
+    assert!(payments["overall"]["reason"].is_string());
+    let storefront = row(&board, "storefront");
+    assert_eq!(
+        storefront["deployments"]["average_duration_seconds"],
+        Value::Null
+    );
+    assert_eq!(storefront["change_failure_rate"]["rate"], 0.0);
+    assert_eq!(storefront["lead_time"]["median_seconds"], Value::Null);
+    assert_eq!(
+        row(&board, "discovery")["deployments"]["average_duration_seconds"],
+        3600.0
+    );
+    assert_eq!(
+        row(&board, "unassigned")["chains"],
+        json!([{"service": "legacy", "environment": "production"}])
+    );
+
+    let tribes = read(
+        &state,
+        &format!("/api/v1/leaderboard?group_by=tribe&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(groups(&tribes), ["commerce", "unassigned", "growth"]);
+    let commerce = row(&tribes, "commerce");
+    assert_eq!(commerce["deployments"]["count"], 10);
+    assert_eq!(commerce["change_failure_rate"]["deployments"], 12);
+    assert_eq!(commerce["chains"].as_array().unwrap().len(), 3);
+
+    let services = read(
+        &state,
+        &format!("/api/v1/leaderboard?group_by=service&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        groups(&services),
+        ["web", "checkout", "legacy", "billing", "search"]
+    );
+    let environments = read(
+        &state,
+        &format!("/api/v1/leaderboard?group_by=environment&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(groups(&environments), ["production"]);
+    assert_eq!(row(&environments, "production")["deployments"]["count"], 13);
+
+    // Filters select chains before grouping; `team` is accepted for `squad`.
+    let commerce_squads = read(
+        &state,
+        &format!("/api/v1/leaderboard?group_by=team&tribe=commerce&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(groups(&commerce_squads), ["payments", "storefront"]);
+    // The default grouping is by squad.
+    let default = read(&state, &format!("/api/v1/leaderboard?{WINDOW}")).await;
+    assert_eq!(default["group_by"], "squad");
+}
+
+#[tokio::test]
+async fn the_report_carries_tribes_and_filters_by_them() {
+    let (_directory, state) = posted().await;
+    let report = read(&state, &format!("/api/v1/report?tribe=commerce&{WINDOW}")).await;
+    let services: Vec<(&str, &str, &str)> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["service"].as_str().unwrap(),
+                s["team"].as_str().unwrap(),
+                s["tribe"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("billing", "payments", "commerce"),
+            ("checkout", "payments", "commerce"),
+            ("web", "storefront", "commerce")
+        ]
+    );
+    let legacy = read(&state, &format!("/api/v1/report?service=legacy&{WINDOW}")).await;
+    assert_eq!(legacy["services"][0]["team"], Value::Null);
+    assert_eq!(legacy["services"][0]["tribe"], Value::Null);
+}
+
+#[tokio::test]
+async fn bad_reads_are_named_errors() {
+    let (_directory, state) = posted().await;
+    let (status, body) = call(
+        &state,
+        get("/api/v1/metrics/velocity?interval=week", Some(READ)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_metric");
+    assert_eq!(body["error"]["field"], "metric");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"velocity\"") && message.contains("lead_time"),
+        "{message}"
+    );
+    for (path, field) in [
+        ("/api/v1/metrics/lead_time?interval=year", "interval"),
+        (
+            "/api/v1/metrics/lead_time?interval=day&since=1990-01-01&until=2024-01-01",
+            "interval",
+        ),
+        ("/api/v1/metrics/lead_time?since=yesterday", "since"),
+        ("/api/v1/metrics/lead_time?benchmark=dora-1999", "benchmark"),
+        ("/api/v1/metrics/lead_time?colour=red", "colour"),
+        ("/api/v1/leaderboard?group_by=org", "group_by"),
+        (
+            "/api/v1/leaderboard?since=2024-05-01&until=2024-04-01",
+            "since",
+        ),
+        ("/api/v1/leaderboard?colour=red", "colour"),
+    ] {
+        let (status, body) = call(&state, get(path, Some(READ))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() > 10);
+    }
+    for path in ["/api/v1/metrics/lead_time", "/api/v1/leaderboard"] {
+        let (status, body) = call(&state, get(path, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        let (status, _) = call(&state, get(path, Some(INGEST))).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{path}: an ingest token cannot read"
+        );
+    }
+}
+
+#[tokio::test]
+async fn public_reads_open_series_and_leaderboard() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&directory.path().join("public.db")).unwrap());
+    let state = AppState::new(
+        store,
+        ServerConfig {
+            public_reads: true,
+            ..ServerConfig::default()
+        },
+    );
+    let (status, series) = call(
+        &state,
+        get(
+            "/api/v1/metrics/change_failure_rate?interval=month&since=2024-01-01&until=2024-03-01",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Nothing stored: rates are null, not 0.
+    assert_eq!(values(&series), [Value::Null, Value::Null]);
+    assert_eq!(series[0]["deployments"], 0);
+    let (status, board) = call(&state, get("/api/v1/leaderboard", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(board["rows"], json!([]));
+}
