@@ -41,6 +41,8 @@ impl Server {
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         while stderr.read_line(&mut line).expect("read stderr") > 0 {
+            // stderr is a pipe here: plain text, no terminal colour codes.
+            assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
             if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
                 let address = address.to_string();
                 // Keep draining stderr so the server never blocks on a full pipe.
