@@ -21,6 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_events.sql"),
+    include_str!("../migrations/0003_cheap_checks.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -541,13 +542,12 @@ impl Store for SqliteStore {
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
         let connection = self.connection();
+        // Called on every authenticated request: the statement is compiled once and cached.
         let row = connection
-            .query_row(
+            .prepare_cached(
                 "SELECT id, name, scope, created_at, revoked_at FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
-                [hash],
-                read_token,
             )
-            .optional()
+            .and_then(|mut statement| statement.query_row([hash], read_token).optional())
             .map_err(database_error)?;
         row.transpose()
     }
@@ -598,26 +598,25 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
 }
 
-/// Inserts, updates or leaves a JSON-bodied record keyed by `key_sql`'s parameters.
+/// Inserts, updates or leaves a JSON-bodied record. `insert_sql` inserts unless the key exists;
+/// `update_sql` (same parameters) rewrites the row only where its stored body differs. The
+/// change counts tell inserted, updated and unchanged apart without reading the row first.
 fn upsert_body(
     transaction: &Transaction<'_>,
-    select_sql: &str,
-    key: &[&dyn rusqlite::ToSql],
-    upsert_sql: &str,
+    insert_sql: &str,
+    update_sql: &str,
     values: &[&dyn rusqlite::ToSql],
-    body: &str,
 ) -> rusqlite::Result<EventOutcome> {
-    let existing: Option<String> = transaction
-        .prepare_cached(select_sql)?
-        .query_row(key, |row| row.get(0))
-        .optional()?;
-    let outcome = match existing {
-        Some(stored) if stored == body => return Ok(EventOutcome::Unchanged),
-        Some(_) => EventOutcome::Updated,
-        None => EventOutcome::Inserted,
-    };
-    transaction.prepare_cached(upsert_sql)?.execute(values)?;
-    Ok(outcome)
+    if transaction.prepare_cached(insert_sql)?.execute(values)? == 1 {
+        return Ok(EventOutcome::Inserted);
+    }
+    Ok(
+        if transaction.prepare_cached(update_sql)?.execute(values)? == 1 {
+            EventOutcome::Updated
+        } else {
+            EventOutcome::Unchanged
+        },
+    )
 }
 
 fn write_events(
@@ -625,22 +624,13 @@ fn write_events(
     events: &[Event],
 ) -> Result<Vec<EventOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(events.len());
+    // Prepared on the first deployment and kept for the rest of the batch.
+    let mut deployments: Option<DeploymentWriter<'_>> = None;
     for event in events {
         let outcome = match event {
             Event::Change(pushed) => {
-                transaction
-                    .execute(
-                        "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
-                        [&pushed.repository],
-                    )
-                    .map_err(database_error)?;
-                let repository: RepositoryId = transaction
-                    .query_row(
-                        "SELECT id FROM repositories WHERE locator = ?1",
-                        [&pushed.repository],
-                        |row| row.get(0),
-                    )
-                    .map_err(database_error)?;
+                let repository =
+                    register_repository(transaction, &pushed.repository).map_err(database_error)?;
                 let mut counts = WriteCounts::default();
                 insert_changes(
                     transaction,
@@ -656,15 +646,12 @@ fn write_events(
                 }
             }
             Event::Deployment(deployment) => {
-                let counts = write_deployments(transaction, std::slice::from_ref(deployment), None)
-                    .map_err(database_error)?;
-                if counts.inserted == 1 {
-                    EventOutcome::Inserted
-                } else if counts.updated == 1 {
-                    EventOutcome::Updated
-                } else {
-                    EventOutcome::Unchanged
-                }
+                let writer = match &mut deployments {
+                    Some(writer) => writer,
+                    None => deployments
+                        .insert(DeploymentWriter::new(transaction).map_err(database_error)?),
+                };
+                writer.write(deployment).map_err(database_error)?
             }
             Event::PullRequest(newer) => {
                 let number = newer.number as i64;
@@ -690,13 +677,11 @@ fn write_events(
                 let body = to_json(&pull)?;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM pull_requests WHERE source = ?1 AND repository = ?2 AND number = ?3",
-                    &[&pull.source.as_str(), &pull.repository, &number],
                     "INSERT INTO pull_requests (source, repository, number, merge_sha, merged_at, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, number) DO UPDATE SET \
-                     merge_sha = excluded.merge_sha, merged_at = excluded.merged_at, body = excluded.body",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, number) DO NOTHING",
+                    "UPDATE pull_requests SET merge_sha = ?4, merged_at = ?5, body = ?6 \
+                     WHERE source = ?1 AND repository = ?2 AND number = ?3 AND body IS NOT ?6",
                     &[&pull.source.as_str(), &pull.repository, &number, &pull.merge_sha, &pull.merged_at, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -705,14 +690,11 @@ fn write_events(
                 let number = review.number as i64;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM pull_request_reviews WHERE source = ?1 AND id = ?2",
-                    &[&review.source.as_str(), &review.id],
                     "INSERT INTO pull_request_reviews (source, id, repository, number, submitted_at, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, id) DO UPDATE SET \
-                     repository = excluded.repository, number = excluded.number, \
-                     submitted_at = excluded.submitted_at, body = excluded.body",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, id) DO NOTHING",
+                    "UPDATE pull_request_reviews SET repository = ?3, number = ?4, submitted_at = ?5, body = ?6 \
+                     WHERE source = ?1 AND id = ?2 AND body IS NOT ?6",
                     &[&review.source.as_str(), &review.id, &review.repository, &number, &review.submitted_at, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -720,13 +702,11 @@ fn write_events(
                 let body = to_json(incident)?;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM incidents WHERE source = ?1 AND id = ?2",
-                    &[&incident.source.as_str(), &incident.id],
                     "INSERT INTO incidents (source, id, service, started_at, body) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (source, id) DO UPDATE SET service = excluded.service, \
-                     started_at = excluded.started_at, body = excluded.body",
+                     ON CONFLICT (source, id) DO NOTHING",
+                    "UPDATE incidents SET service = ?3, started_at = ?4, body = ?5 \
+                     WHERE source = ?1 AND id = ?2 AND body IS NOT ?5",
                     &[&incident.source.as_str(), &incident.id, &incident.service, &incident.started_at, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -735,12 +715,11 @@ fn write_events(
                 let attempt = i64::from(run.attempt);
                 upsert_body(
                     transaction,
-                    "SELECT body FROM ci_runs WHERE source = ?1 AND id = ?2 AND attempt = ?3",
-                    &[&run.source.as_str(), &run.id, &attempt],
                     "INSERT INTO ci_runs (source, id, attempt, sha, body) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (source, id, attempt) DO UPDATE SET sha = excluded.sha, body = excluded.body",
+                     ON CONFLICT (source, id, attempt) DO NOTHING",
+                    "UPDATE ci_runs SET sha = ?4, body = ?5 \
+                     WHERE source = ?1 AND id = ?2 AND attempt = ?3 AND body IS NOT ?5",
                     &[&run.source.as_str(), &run.id, &attempt, &run.sha, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -748,6 +727,18 @@ fn write_events(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// The id of a repository, registered on first sight.
+fn register_repository(connection: &Connection, locator: &str) -> rusqlite::Result<RepositoryId> {
+    connection
+        .prepare_cached(
+            "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
+        )?
+        .execute([locator])?;
+    connection
+        .prepare_cached("SELECT id FROM repositories WHERE locator = ?1")?
+        .query_row([locator], |row| row.get(0))
 }
 
 fn insert_changes(
@@ -848,74 +839,71 @@ fn upsert_path_touches(
     Ok(())
 }
 
+/// The two statements of a deployment upsert, prepared once per transaction.
+///
+/// An insert that ignores an existing key, then (only when the key exists) an update that
+/// applies only when some column differs: SQLite's change count tells the three outcomes
+/// apart without reading the stored row first.
+struct DeploymentWriter<'t> {
+    insert: rusqlite::CachedStatement<'t>,
+    update: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> DeploymentWriter<'t> {
+    fn new(transaction: &'t Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            insert: transaction.prepare_cached(
+                "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, \
+                 finished_at, status, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (source, source_id) DO NOTHING",
+            )?,
+            // `IS NOT` compares NULLs as values, so a start time that went away is a change.
+            update: transaction.prepare_cached(
+                "UPDATE deployments SET service = ?3, environment = ?4, sha = ?5, started_at = ?6, \
+                 finished_at = ?7, status = ?8, kind = ?9 \
+                 WHERE source = ?1 AND source_id = ?2 AND (service IS NOT ?3 OR environment IS NOT ?4 \
+                 OR sha IS NOT ?5 OR started_at IS NOT ?6 OR finished_at IS NOT ?7 \
+                 OR status IS NOT ?8 OR kind IS NOT ?9)",
+            )?,
+        })
+    }
+
+    fn write(&mut self, deployment: &Deployment) -> rusqlite::Result<EventOutcome> {
+        let values = params![
+            deployment.source.as_str(),
+            deployment.id,
+            deployment.service,
+            deployment.environment,
+            deployment.sha,
+            deployment.started_at,
+            deployment.finished_at,
+            deployment.status.as_str(),
+            deployment.kind.as_str(),
+        ];
+        if self.insert.execute(values)? == 1 {
+            return Ok(EventOutcome::Inserted);
+        }
+        Ok(if self.update.execute(values)? == 1 {
+            EventOutcome::Updated
+        } else {
+            EventOutcome::Unchanged
+        })
+    }
+}
+
 fn write_deployments(
     transaction: &Transaction<'_>,
     deployments: &[Deployment],
     replace: Option<&DeploymentScope>,
 ) -> rusqlite::Result<WriteCounts> {
     let mut counts = WriteCounts::default();
-    let mut find = transaction.prepare_cached(
-        "SELECT service, environment, sha, started_at, finished_at, status, kind FROM deployments \
-         WHERE source = ?1 AND source_id = ?2",
-    )?;
-    let mut insert = transaction.prepare_cached(
-        "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, finished_at, status, kind) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT (source, source_id) DO UPDATE SET service = excluded.service, \
-         environment = excluded.environment, sha = excluded.sha, started_at = excluded.started_at, \
-         finished_at = excluded.finished_at, status = excluded.status, kind = excluded.kind",
-    )?;
+    let mut writer = DeploymentWriter::new(transaction)?;
     for deployment in deployments {
-        type Row = (
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            String,
-            String,
-        );
-        let existing: Option<Row> = find
-            .query_row(params![deployment.source.as_str(), deployment.id], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                ))
-            })
-            .optional()?;
-        let wanted: Row = (
-            deployment.service.clone(),
-            deployment.environment.clone(),
-            deployment.sha.clone(),
-            deployment.started_at,
-            deployment.finished_at,
-            deployment.status.as_str().to_string(),
-            deployment.kind.as_str().to_string(),
-        );
-        match existing {
-            Some(row) if row == wanted => {
-                counts.unchanged += 1;
-                continue;
-            }
-            Some(_) => counts.updated += 1,
-            None => counts.inserted += 1,
+        match writer.write(deployment)? {
+            EventOutcome::Inserted => counts.inserted += 1,
+            EventOutcome::Updated => counts.updated += 1,
+            EventOutcome::Unchanged => counts.unchanged += 1,
         }
-        insert.execute(params![
-            deployment.source.as_str(),
-            deployment.id,
-            wanted.0,
-            wanted.1,
-            wanted.2,
-            wanted.3,
-            wanted.4,
-            wanted.5,
-            wanted.6,
-        ])?;
     }
     if let Some(scope) = replace {
         let keep: HashSet<&str> = deployments
