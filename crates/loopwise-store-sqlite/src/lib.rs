@@ -4,6 +4,10 @@
 //! user. WAL journaling keeps readers unblocked; every write is one transaction, so an
 //! interrupted import leaves the file as it was. Migrations are the numbered SQL files in
 //! `migrations/`, tracked with `PRAGMA user_version`.
+//!
+//! Small event batches (the server's single-event requests) are group-committed: concurrent
+//! callers share one transaction, each in its own savepoint, and each is answered only after
+//! that transaction committed.
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, Incident, PullRequest, PullRequestReview};
@@ -15,7 +19,7 @@ use loopwise_store::{
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// The migrations, in order; version N is `MIGRATIONS[N - 1]`.
 const MIGRATIONS: &[&str] = &[
@@ -30,6 +34,66 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     location: String,
     connection: Mutex<Connection>,
+    group: GroupCommit,
+}
+
+/// Event batches up to this size take part in group commit; larger ones amortise a commit on
+/// their own and are not copied.
+const GROUP_COMMIT_MAX_EVENTS: usize = 64;
+
+/// Group commit for small event batches: callers that arrive while a transaction is being
+/// written queue their events; the next caller to find no transaction in progress becomes the
+/// leader and writes everything queued in one transaction, each caller's events inside their
+/// own savepoint (a failing batch is rolled back alone). Nobody gets an answer before the
+/// transaction holding their events has committed; if the commit fails, every caller in it
+/// gets the error.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    state: Mutex<GroupState>,
+    finished: Condvar,
+}
+
+type BatchResult = Result<Vec<EventOutcome>, StoreError>;
+
+#[derive(Debug, Default)]
+struct GroupState {
+    next_ticket: u64,
+    queued: Vec<(u64, Vec<Event>)>,
+    answers: HashMap<u64, BatchResult>,
+    writing: bool,
+}
+
+/// Hands out the leader's answers and lets the next leader in, even if writing panicked.
+struct LeaderGuard<'a> {
+    group: &'a GroupCommit,
+    tickets: Vec<u64>,
+    answers: Vec<(u64, BatchResult)>,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self
+            .group
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut answered = HashSet::new();
+        for (ticket, answer) in self.answers.drain(..) {
+            answered.insert(ticket);
+            state.answers.insert(ticket, answer);
+        }
+        for ticket in &self.tickets {
+            if !answered.contains(ticket) {
+                state.answers.insert(
+                    *ticket,
+                    Err(StoreError::Database("the write was interrupted".into())),
+                );
+            }
+        }
+        state.writing = false;
+        drop(state);
+        self.group.finished.notify_all();
+    }
 }
 
 fn database_error(error: rusqlite::Error) -> StoreError {
@@ -76,6 +140,7 @@ impl SqliteStore {
         Ok(Self {
             location,
             connection: Mutex::new(connection),
+            group: GroupCommit::default(),
         })
     }
 
@@ -90,6 +155,94 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+impl SqliteStore {
+    /// Queues a small batch for the next group transaction and waits for its own answer,
+    /// writing the group itself when no other caller is.
+    fn apply_in_group(&self, events: &[Event]) -> BatchResult {
+        let lock = || {
+            self.group
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let mut state = lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queued.push((ticket, events.to_vec()));
+        loop {
+            if let Some(answer) = state.answers.remove(&ticket) {
+                return answer;
+            }
+            if state.writing {
+                state = self
+                    .group
+                    .finished
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            state.writing = true;
+            let batches = std::mem::take(&mut state.queued);
+            drop(state);
+            let mut guard = LeaderGuard {
+                group: &self.group,
+                tickets: batches.iter().map(|(ticket, _)| *ticket).collect(),
+                answers: Vec::new(),
+            };
+            guard.answers = write_group(&mut self.connection(), batches);
+            drop(guard);
+            state = lock();
+        }
+    }
+}
+
+/// Writes several callers' batches in one transaction, each in its own savepoint, and commits.
+fn write_group(
+    connection: &mut Connection,
+    batches: Vec<(u64, Vec<Event>)>,
+) -> Vec<(u64, BatchResult)> {
+    let everyone_fails = |batches: &[(u64, Vec<Event>)], reason: String| {
+        batches
+            .iter()
+            .map(|(ticket, _)| (*ticket, Err(StoreError::Database(reason.clone()))))
+            .collect()
+    };
+    let mut transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(error) => return everyone_fails(&batches, error.to_string()),
+    };
+    let mut results = Vec::with_capacity(batches.len());
+    for (ticket, events) in &batches {
+        let result = if batches.len() == 1 {
+            write_events(&transaction, events)
+        } else {
+            write_in_savepoint(&mut transaction, events)
+        };
+        // Some errors make SQLite roll back the whole transaction; then the batches before
+        // this one are gone too, and nobody may be told otherwise.
+        if result.is_err() && transaction.is_autocommit() {
+            return everyone_fails(&batches, "the transaction was rolled back".into());
+        }
+        results.push((*ticket, result));
+    }
+    if batches.len() == 1 && results[0].1.is_err() {
+        // Dropping the transaction rolls it back.
+        return results;
+    }
+    match transaction.commit() {
+        Ok(()) => results,
+        Err(error) => everyone_fails(&batches, error.to_string()),
+    }
+}
+
+fn write_in_savepoint(transaction: &mut Transaction<'_>, events: &[Event]) -> BatchResult {
+    let savepoint = transaction.savepoint().map_err(database_error)?;
+    // Dropping the savepoint without committing it rolls back this batch only.
+    let outcomes = write_events(&savepoint, events)?;
+    savepoint.commit().map_err(database_error)?;
+    Ok(outcomes)
 }
 
 /// The path of a `sqlite://` URL or a plain path.
@@ -409,11 +562,14 @@ impl Store for SqliteStore {
     }
 
     fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction().map_err(database_error)?;
-        let outcomes = write_events(&transaction, events)?;
-        transaction.commit().map_err(database_error)?;
-        Ok(outcomes)
+        if events.len() > GROUP_COMMIT_MAX_EVENTS {
+            let mut connection = self.connection();
+            let transaction = connection.transaction().map_err(database_error)?;
+            let outcomes = write_events(&transaction, events)?;
+            transaction.commit().map_err(database_error)?;
+            return Ok(outcomes);
+        }
+        self.apply_in_group(events)
     }
 
     fn apply_delivery(
@@ -602,7 +758,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 /// `update_sql` (same parameters) rewrites the row only where its stored body differs. The
 /// change counts tell inserted, updated and unchanged apart without reading the row first.
 fn upsert_body(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     insert_sql: &str,
     update_sql: &str,
     values: &[&dyn rusqlite::ToSql],
@@ -620,7 +776,7 @@ fn upsert_body(
 }
 
 fn write_events(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     events: &[Event],
 ) -> Result<Vec<EventOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(events.len());
@@ -742,7 +898,7 @@ fn register_repository(connection: &Connection, locator: &str) -> rusqlite::Resu
 }
 
 fn insert_changes(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     repository: RepositoryId,
     changes: &[Change],
     counts: &mut WriteCounts,
@@ -850,7 +1006,7 @@ struct DeploymentWriter<'t> {
 }
 
 impl<'t> DeploymentWriter<'t> {
-    fn new(transaction: &'t Transaction<'_>) -> rusqlite::Result<Self> {
+    fn new(transaction: &'t Connection) -> rusqlite::Result<Self> {
         Ok(Self {
             insert: transaction.prepare_cached(
                 "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, \
@@ -927,4 +1083,156 @@ fn write_deployments(
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loopwise_core::entities::{DeploymentKind, DeploymentStatus};
+    use loopwise_core::events::PullRequestState;
+
+    fn deployment(id: &str) -> Event {
+        Event::Deployment(Deployment {
+            source: Source::Api,
+            id: id.into(),
+            service: "api".into(),
+            environment: "production".into(),
+            sha: "abcd".into(),
+            started_at: None,
+            finished_at: Some(100),
+            status: DeploymentStatus::Success,
+            kind: DeploymentKind::Normal,
+        })
+    }
+
+    fn pull_request(number: u64) -> Event {
+        Event::PullRequest(PullRequest {
+            source: Source::Api,
+            repository: "acme/api".into(),
+            number,
+            title: "t".into(),
+            author: "a".into(),
+            state: PullRequestState::Open,
+            created_at: 10,
+            merged_at: None,
+            closed_at: None,
+            merge_sha: None,
+            head_sha: None,
+            base_branch: None,
+            additions: None,
+            deletions: None,
+        })
+    }
+
+    fn stored_ids(store: &SqliteStore) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .deployments(&DeploymentFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_failing_batch_in_a_group_is_rolled_back_alone() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        // A stored pull request whose body cannot be read: updating it fails.
+        store
+            .connection()
+            .execute(
+                "INSERT INTO pull_requests (source, repository, number, body) VALUES ('api', 'acme/api', 7, 'not json')",
+                [],
+            )
+            .unwrap();
+        let answers = write_group(
+            &mut store.connection(),
+            vec![
+                (1, vec![deployment("d1")]),
+                // Its deployment comes first, so it was written before the failure.
+                (2, vec![deployment("d2"), pull_request(7)]),
+                (3, vec![deployment("d3"), deployment("d1")]),
+            ],
+        );
+        let summary: Vec<(u64, Result<Vec<EventOutcome>, String>)> = answers
+            .into_iter()
+            .map(|(ticket, answer)| (ticket, answer.map_err(|e| e.to_string())))
+            .collect();
+        assert_eq!(summary.len(), 3);
+        assert_eq!(summary[0], (1, Ok(vec![EventOutcome::Inserted])));
+        assert_eq!(summary[1].0, 2);
+        let error = summary[1].1.clone().unwrap_err();
+        assert!(
+            error.contains("stored pull request is not valid"),
+            "{error}"
+        );
+        assert_eq!(
+            summary[2],
+            (3, Ok(vec![EventOutcome::Inserted, EventOutcome::Unchanged]))
+        );
+        assert_eq!(stored_ids(&store), ["d1", "d3"], "d2 went with its batch");
+        assert!(store.connection().is_autocommit(), "the group committed");
+    }
+
+    #[test]
+    fn a_lone_failing_batch_writes_nothing() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store
+            .connection()
+            .execute(
+                "INSERT INTO pull_requests (source, repository, number, body) VALUES ('api', 'acme/api', 7, '{')",
+                [],
+            )
+            .unwrap();
+        let error = store
+            .apply_events(&[deployment("d1"), pull_request(7)])
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+        assert!(stored_ids(&store).is_empty());
+        assert_eq!(
+            store.apply_events(&[deployment("d1")]).unwrap(),
+            [EventOutcome::Inserted],
+            "the store keeps working"
+        );
+    }
+
+    #[test]
+    fn concurrent_callers_each_get_their_own_answers() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("group.db")).unwrap();
+        let threads = 16;
+        let rounds = 40;
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let store = &store;
+                scope.spawn(move || {
+                    for round in 0..rounds {
+                        let id = format!("t{thread:02}-{round:03}");
+                        let first = store.apply_events(&[deployment(&id)]).unwrap();
+                        assert_eq!(first, [EventOutcome::Inserted], "{id}");
+                        let again = store
+                            .apply_events(&[deployment(&id), deployment(&format!("{id}-b"))])
+                            .unwrap();
+                        assert_eq!(again, [EventOutcome::Unchanged, EventOutcome::Inserted]);
+                        let Event::Deployment(mut changed) = deployment(&id) else {
+                            unreachable!()
+                        };
+                        changed.status = DeploymentStatus::Failure;
+                        let updated = store.apply_events(&[Event::Deployment(changed)]).unwrap();
+                        assert_eq!(updated, [EventOutcome::Updated], "{id}");
+                    }
+                });
+            }
+        });
+        let stored = store.deployments(&DeploymentFilter::default()).unwrap();
+        assert_eq!(stored.len(), threads * rounds * 2);
+        let failures = stored
+            .iter()
+            .filter(|d| d.status == DeploymentStatus::Failure)
+            .count();
+        assert_eq!(failures, threads * rounds);
+        let state = store.group.state.lock().unwrap();
+        assert!(state.queued.is_empty() && state.answers.is_empty() && !state.writing);
+    }
 }
