@@ -761,6 +761,15 @@ fn print_phase(title: &str, phase: Phase, result: &PhaseResult) {
         cpu(result.server_cpu),
         cpu(result.bench_cpu)
     );
+    if let Some(cpu) = result.server_cpu.filter(|_| result.acknowledged > 0) {
+        // Less sensitive to other work on the machine than the throughput.
+        println!(
+            "  {:<34} {:.2} us (server CPU time / {} events acknowledged in the whole phase)",
+            "server CPU per event",
+            cpu.as_secs_f64() * 1e6 / result.acknowledged as f64,
+            result.acknowledged
+        );
+    }
     if let Some(m) = result.machine {
         // What else ran: a busy machine or a noisy host makes the figures above unreliable.
         let other = m

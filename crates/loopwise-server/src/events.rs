@@ -170,24 +170,32 @@ fn source(value: &Option<String>) -> Result<Source, Invalid> {
     }
 }
 
-fn non_empty(field: &str, value: &str) -> Result<String, Invalid> {
+/// The trimmed text; the wire's own string when it needs no trimming (no copy).
+fn non_empty(field: &str, value: String) -> Result<String, Invalid> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         Err(invalid(field, "must not be empty"))
+    } else if trimmed.len() == value.len() {
+        Ok(value)
     } else {
         Ok(trimmed.to_string())
     }
 }
 
-fn commit_id(field: &str, value: &str) -> Result<String, Invalid> {
-    let sha = value.trim().to_ascii_lowercase();
-    if sha.len() < 4 || sha.len() > 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// A commit id in lowercase hex; the wire's own string when it is already in that form.
+fn commit_id(field: &str, value: String) -> Result<String, Invalid> {
+    let trimmed = value.trim();
+    if trimmed.len() < 4 || trimmed.len() > 64 || !trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid(
             field,
             format!("{value:?} is not a commit id (hexadecimal)"),
         ));
     }
-    Ok(sha)
+    if trimmed.len() == value.len() && !trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Ok(value)
+    } else {
+        Ok(trimmed.to_ascii_lowercase())
+    }
 }
 
 fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid> {
@@ -221,15 +229,14 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
             };
             Event::Deployment(Deployment {
                 source: source(&d.source)?,
-                id: non_empty("id", &d.id)?,
-                service: non_empty("service", &d.service)?,
+                id: non_empty("id", d.id)?,
+                service: non_empty("service", d.service)?,
                 environment: d
                     .environment
-                    .as_deref()
                     .map(|e| non_empty("environment", e))
                     .transpose()?
                     .unwrap_or_else(|| default_environment.to_string()),
-                sha: commit_id("sha", &d.sha)?,
+                sha: commit_id("sha", d.sha)?,
                 started_at,
                 finished_at,
                 status,
@@ -240,14 +247,14 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
             let author_time = time("author_time", &c.author_time)?;
             let message = c.message.unwrap_or_default();
             let mut parents = Vec::with_capacity(c.parents.len());
-            for (i, parent) in c.parents.iter().enumerate() {
+            for (i, parent) in c.parents.into_iter().enumerate() {
                 parents.push(commit_id(&format!("parents[{i}]"), parent)?);
             }
             Event::Change(PushedChange {
-                repository: non_empty("repository", &c.repository)?,
+                repository: non_empty("repository", c.repository)?,
                 branch: c.branch,
                 change: Change {
-                    sha: commit_id("sha", &c.sha)?,
+                    sha: commit_id("sha", c.sha)?,
                     parents,
                     author_time,
                     committer_time: optional_time("committer_time", &c.committer_time)?
@@ -280,7 +287,7 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
             }
             Event::PullRequest(PullRequest {
                 source: source(&p.source)?,
-                repository: non_empty("repository", &p.repository)?,
+                repository: non_empty("repository", p.repository)?,
                 number: p.number,
                 title: p.title.unwrap_or_default(),
                 author: p.author.unwrap_or_default(),
@@ -288,16 +295,8 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
                 created_at: time("created_at", &p.created_at)?,
                 merged_at,
                 closed_at: optional_time("closed_at", &p.closed_at)?,
-                merge_sha: p
-                    .merge_sha
-                    .as_deref()
-                    .map(|s| commit_id("merge_sha", s))
-                    .transpose()?,
-                head_sha: p
-                    .head_sha
-                    .as_deref()
-                    .map(|s| commit_id("head_sha", s))
-                    .transpose()?,
+                merge_sha: p.merge_sha.map(|s| commit_id("merge_sha", s)).transpose()?,
+                head_sha: p.head_sha.map(|s| commit_id("head_sha", s)).transpose()?,
                 base_branch: p.base_branch,
                 additions: p.additions,
                 deletions: p.deletions,
@@ -325,7 +324,7 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
             }
             Event::Incident(Incident {
                 source: source(&i.source)?,
-                id: non_empty("id", &i.id)?,
+                id: non_empty("id", i.id)?,
                 service: i.service,
                 title: i.title.unwrap_or_default(),
                 severity: i.severity,
@@ -339,13 +338,13 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
     })
 }
 
-fn event_id(event: &Event) -> String {
+fn event_id(event: Event) -> String {
     match event {
-        Event::Change(pushed) => pushed.change.sha.clone(),
+        Event::Change(pushed) => pushed.change.sha,
         Event::PullRequest(pull) => format!("{}#{}", pull.repository, pull.number),
-        Event::PullRequestReview(review) => review.id.clone(),
-        Event::Deployment(deployment) => deployment.id.clone(),
-        Event::Incident(incident) => incident.id.clone(),
+        Event::PullRequestReview(review) => review.id,
+        Event::Deployment(deployment) => deployment.id,
+        Event::Incident(incident) => incident.id,
         Event::CiRun(run) => format!("{}:{}", run.id, run.attempt),
         Event::FlagChange(flag) => {
             format!("{}:{}@{}", flag.repository, flag.flag_id, flag.changed_at)
@@ -353,8 +352,25 @@ fn event_id(event: &Event) -> String {
     }
 }
 
-/// One item of the body before validation: its position and its JSON, or why it is not JSON.
-type Item = (usize, Option<usize>, Result<serde_json::Value, String>);
+/// One item of the body before validation: its position and its wire event, or why it is not one.
+type Item = (usize, Option<usize>, Result<WireEvent, Invalid>);
+
+/// One event's JSON text as a wire event, parsed once in the usual case.
+///
+/// Text that does not parse straight into [`WireEvent`] goes the long way (a
+/// `serde_json::Value` first, then the wire type), which decides what happens to it: that way a
+/// refused event gets the same reason and field as always (syntax errors say "invalid JSON",
+/// type errors carry no position), and the rare text that only the long way accepts (a repeated
+/// key, where the last one wins) is still accepted.
+fn parse_item(text: &str) -> Result<WireEvent, Invalid> {
+    serde_json::from_str::<WireEvent>(text).or_else(|_| {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Invalid {
+            reason: format!("invalid JSON: {e}"),
+            field: None,
+        })?;
+        serde_json::from_value(value).map_err(wire_error)
+    })
+}
 
 fn split_body(body: &str, ndjson: bool) -> Result<Vec<Item>, AppError> {
     if ndjson {
@@ -363,21 +379,36 @@ fn split_body(body: &str, ndjson: bool) -> Result<Vec<Item>, AppError> {
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"));
-            items.push((items.len(), Some(line_index + 1), parsed));
+            items.push((items.len(), Some(line_index + 1), parse_item(line)));
         }
         return Ok(items);
+    }
+    // The usual case, a whole array (or one object) of valid events, is parsed in one pass.
+    let fast = if body.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<WireEvent>>(body).ok()
+    } else {
+        serde_json::from_str::<WireEvent>(body)
+            .ok()
+            .map(|wire| vec![wire])
+    };
+    if let Some(wires) = fast {
+        return Ok(wires
+            .into_iter()
+            .enumerate()
+            .map(|(i, wire)| (i, None, Ok(wire)))
+            .collect());
     }
     let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
         AppError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
     })?;
+    let from_value = |value| serde_json::from_value::<WireEvent>(value).map_err(wire_error);
     Ok(match value {
         serde_json::Value::Array(values) => values
             .into_iter()
             .enumerate()
-            .map(|(i, v)| (i, None, Ok(v)))
+            .map(|(i, v)| (i, None, from_value(v)))
             .collect(),
-        object => vec![(0, None, Ok(object))],
+        object => vec![(0, None, from_value(object))],
     })
 }
 
@@ -468,17 +499,16 @@ pub async fn post_events(
         return Err(AppError::bad_request("empty", "the body holds no events"));
     }
     let mut rejected = Vec::new();
-    let mut valid: Vec<(usize, Event)> = Vec::new();
+    let mut positions: Vec<usize> = Vec::with_capacity(items.len());
+    let mut events: Vec<Event> = Vec::with_capacity(items.len());
     for (index, line, parsed) in items {
-        let outcome = parsed
-            .map_err(|reason| Invalid {
-                reason,
-                field: None,
-            })
-            .and_then(|value| serde_json::from_value::<WireEvent>(value).map_err(wire_error))
-            .and_then(|wire| to_event(wire, &state.config.webhooks.default_environment));
+        let outcome =
+            parsed.and_then(|wire| to_event(wire, &state.config.webhooks.default_environment));
         match outcome {
-            Ok(event) => valid.push((index, event)),
+            Ok(event) => {
+                positions.push(index);
+                events.push(event);
+            }
             Err(Invalid { reason, field }) => rejected.push(Rejection {
                 index,
                 line,
@@ -487,22 +517,26 @@ pub async fn post_events(
             }),
         }
     }
-    let events: Vec<Event> = valid.iter().map(|(_, event)| event.clone()).collect();
     let store = state.store.clone();
-    let outcomes = if events.is_empty() {
-        Vec::new()
+    // The events travel to the blocking thread and back, so they are not copied.
+    let (events, outcomes) = if events.is_empty() {
+        (events, Vec::new())
     } else {
-        tokio::task::spawn_blocking(move || store.apply_events(&events))
-            .await
-            .map_err(AppError::internal)??
+        tokio::task::spawn_blocking(move || {
+            let outcomes = store.apply_events(&events);
+            (events, outcomes)
+        })
+        .await
+        .map(|(events, outcomes)| outcomes.map(|outcomes| (events, outcomes)))
+        .map_err(AppError::internal)??
     };
     let mut answer = IngestAnswer {
         accepted: 0,
         duplicates: 0,
         rejected,
-        results: Vec::new(),
+        results: Vec::with_capacity(events.len()),
     };
-    for ((index, event), outcome) in valid.iter().zip(outcomes) {
+    for ((index, event), outcome) in positions.into_iter().zip(events).zip(outcomes) {
         let status = match outcome {
             EventOutcome::Inserted => "inserted",
             EventOutcome::Updated => "updated",
@@ -514,7 +548,7 @@ pub async fn post_events(
             answer.accepted += 1;
         }
         answer.results.push(EventResult {
-            index: *index,
+            index,
             kind: event.kind(),
             id: event_id(event),
             status,

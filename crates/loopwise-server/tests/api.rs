@@ -487,3 +487,98 @@ async fn metrics_expose_dora_figures_and_request_counts() {
     );
     assert!(text.contains("# TYPE loopwise_http_request_duration_seconds histogram"));
 }
+
+/// Events are parsed once, straight into the wire types; what is refused keeps the reasons of a
+/// two-step parse (JSON first, then the event), with no JSON position in type errors.
+#[tokio::test]
+async fn single_pass_parsing_keeps_every_reason() {
+    let h = harness(ServerConfig::default());
+    let mut missing_sha = deployment("d2");
+    missing_sha.as_object_mut().unwrap().remove("sha");
+    let lines = [
+        deployment("d1").to_string(),
+        missing_sha.to_string(),
+        // Unknown type, then broken JSON: the line is not JSON, whatever its type says.
+        r#"{"type": "meteor", "id": "#.to_string(),
+        format!(
+            r#"{{"type": "pull_request", "repository": "acme/a", "number": "twelve", "state": "open", "created_at": "2024-05-01", "merge_sha": "{SHA}"}}"#
+        ),
+        // A repeated key: the last one wins, as JSON parsers commonly do.
+        format!(
+            r#"{{"type": "deployment", "id": "first", "id": "d3", "service": "checkout", "sha": "{SHA}", "finished_at": 1714557960}}"#
+        ),
+        r#"{"type": "deployment", "id": "d4", "service": "checkout", "sha": "XYZ", "finished_at": 1714557900}"#.to_string(),
+    ];
+    let ndjson = lines.join("\n");
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/x-ndjson", ndjson),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ids: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["d1", "d3"], "{answer}");
+    let rejected: Vec<(u64, u64, &str, Option<&str>)> = answer["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["field"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (1, 2, "missing field `sha`", Some("sha")),
+            (
+                2,
+                3,
+                "invalid JSON: EOF while parsing a value at line 1 column 25",
+                None
+            ),
+            (3, 4, "invalid type: string \"twelve\", expected u64", None),
+            (
+                5,
+                6,
+                "\"XYZ\" is not a commit id (hexadecimal)",
+                Some("sha")
+            ),
+        ],
+        "{answer}"
+    );
+
+    // The same events as a JSON array: the same reasons, no lines.
+    let array = format!(
+        "[{}, {}, {}]",
+        deployment("d5"),
+        missing_sha,
+        r#"{"type": "deployment", "id": "d6", "service": " ", "sha": "abcd", "finished_at": 1}"#
+    );
+    let (status, answer) = call(
+        &h.state,
+        events_request(Some(INGEST), "application/json", array),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert_eq!(
+        answer["rejected"],
+        json!([
+            {"index": 1, "reason": "missing field `sha`", "field": "sha"},
+            {"index": 2, "reason": "must not be empty", "field": "service"},
+        ])
+    );
+    let stored = h.store.deployments(&DeploymentFilter::default()).unwrap();
+    let stored_ids: Vec<&str> = stored.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(stored_ids, ["d1", "d5", "d3"], "ordered by finish time");
+}

@@ -4,6 +4,10 @@
 //! user. WAL journaling keeps readers unblocked; every write is one transaction, so an
 //! interrupted import leaves the file as it was. Migrations are the numbered SQL files in
 //! `migrations/`, tracked with `PRAGMA user_version`.
+//!
+//! Small event batches (the server's single-event requests) are group-committed: concurrent
+//! callers share one transaction, each in its own savepoint, and each is answered only after
+//! that transaction committed.
 
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
@@ -15,13 +19,14 @@ use loopwise_store::{
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// The migrations, in order; version N is `MIGRATIONS[N - 1]`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_events.sql"),
     include_str!("../migrations/0003_flag_changes.sql"),
+    include_str!("../migrations/0004_cheap_checks.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -30,6 +35,66 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     location: String,
     connection: Mutex<Connection>,
+    group: GroupCommit,
+}
+
+/// Event batches up to this size take part in group commit; larger ones amortise a commit on
+/// their own and are not copied.
+const GROUP_COMMIT_MAX_EVENTS: usize = 64;
+
+/// Group commit for small event batches: callers that arrive while a transaction is being
+/// written queue their events; the next caller to find no transaction in progress becomes the
+/// leader and writes everything queued in one transaction, each caller's events inside their
+/// own savepoint (a failing batch is rolled back alone). Nobody gets an answer before the
+/// transaction holding their events has committed; if the commit fails, every caller in it
+/// gets the error.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    state: Mutex<GroupState>,
+    finished: Condvar,
+}
+
+type BatchResult = Result<Vec<EventOutcome>, StoreError>;
+
+#[derive(Debug, Default)]
+struct GroupState {
+    next_ticket: u64,
+    queued: Vec<(u64, Vec<Event>)>,
+    answers: HashMap<u64, BatchResult>,
+    writing: bool,
+}
+
+/// Hands out the leader's answers and lets the next leader in, even if writing panicked.
+struct LeaderGuard<'a> {
+    group: &'a GroupCommit,
+    tickets: Vec<u64>,
+    answers: Vec<(u64, BatchResult)>,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self
+            .group
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut answered = HashSet::new();
+        for (ticket, answer) in self.answers.drain(..) {
+            answered.insert(ticket);
+            state.answers.insert(ticket, answer);
+        }
+        for ticket in &self.tickets {
+            if !answered.contains(ticket) {
+                state.answers.insert(
+                    *ticket,
+                    Err(StoreError::Database("the write was interrupted".into())),
+                );
+            }
+        }
+        state.writing = false;
+        drop(state);
+        self.group.finished.notify_all();
+    }
 }
 
 fn database_error(error: rusqlite::Error) -> StoreError {
@@ -76,6 +141,7 @@ impl SqliteStore {
         Ok(Self {
             location,
             connection: Mutex::new(connection),
+            group: GroupCommit::default(),
         })
     }
 
@@ -90,6 +156,94 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+impl SqliteStore {
+    /// Queues a small batch for the next group transaction and waits for its own answer,
+    /// writing the group itself when no other caller is.
+    fn apply_in_group(&self, events: &[Event]) -> BatchResult {
+        let lock = || {
+            self.group
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let mut state = lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queued.push((ticket, events.to_vec()));
+        loop {
+            if let Some(answer) = state.answers.remove(&ticket) {
+                return answer;
+            }
+            if state.writing {
+                state = self
+                    .group
+                    .finished
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            state.writing = true;
+            let batches = std::mem::take(&mut state.queued);
+            drop(state);
+            let mut guard = LeaderGuard {
+                group: &self.group,
+                tickets: batches.iter().map(|(ticket, _)| *ticket).collect(),
+                answers: Vec::new(),
+            };
+            guard.answers = write_group(&mut self.connection(), batches);
+            drop(guard);
+            state = lock();
+        }
+    }
+}
+
+/// Writes several callers' batches in one transaction, each in its own savepoint, and commits.
+fn write_group(
+    connection: &mut Connection,
+    batches: Vec<(u64, Vec<Event>)>,
+) -> Vec<(u64, BatchResult)> {
+    let everyone_fails = |batches: &[(u64, Vec<Event>)], reason: String| {
+        batches
+            .iter()
+            .map(|(ticket, _)| (*ticket, Err(StoreError::Database(reason.clone()))))
+            .collect()
+    };
+    let mut transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(error) => return everyone_fails(&batches, error.to_string()),
+    };
+    let mut results = Vec::with_capacity(batches.len());
+    for (ticket, events) in &batches {
+        let result = if batches.len() == 1 {
+            write_events(&transaction, events, Source::Api)
+        } else {
+            write_in_savepoint(&mut transaction, events)
+        };
+        // Some errors make SQLite roll back the whole transaction; then the batches before
+        // this one are gone too, and nobody may be told otherwise.
+        if result.is_err() && transaction.is_autocommit() {
+            return everyone_fails(&batches, "the transaction was rolled back".into());
+        }
+        results.push((*ticket, result));
+    }
+    if batches.len() == 1 && results[0].1.is_err() {
+        // Dropping the transaction rolls it back.
+        return results;
+    }
+    match transaction.commit() {
+        Ok(()) => results,
+        Err(error) => everyone_fails(&batches, error.to_string()),
+    }
+}
+
+fn write_in_savepoint(transaction: &mut Transaction<'_>, events: &[Event]) -> BatchResult {
+    let savepoint = transaction.savepoint().map_err(database_error)?;
+    // Dropping the savepoint without committing it rolls back this batch only.
+    let outcomes = write_events(&savepoint, events, Source::Api)?;
+    savepoint.commit().map_err(database_error)?;
+    Ok(outcomes)
 }
 
 /// The path of a `sqlite://` URL or a plain path.
@@ -431,11 +585,14 @@ impl Store for SqliteStore {
     }
 
     fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction().map_err(database_error)?;
-        let outcomes = write_events(&transaction, events, Source::Api)?;
-        transaction.commit().map_err(database_error)?;
-        Ok(outcomes)
+        if events.len() > GROUP_COMMIT_MAX_EVENTS {
+            let mut connection = self.connection();
+            let transaction = connection.transaction().map_err(database_error)?;
+            let outcomes = write_events(&transaction, events, Source::Api)?;
+            transaction.commit().map_err(database_error)?;
+            return Ok(outcomes);
+        }
+        self.apply_in_group(events)
     }
 
     fn apply_delivery(
@@ -574,13 +731,12 @@ impl Store for SqliteStore {
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
         let connection = self.connection();
+        // Called on every authenticated request: the statement is compiled once and cached.
         let row = connection
-            .query_row(
+            .prepare_cached(
                 "SELECT id, name, scope, created_at, revoked_at FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
-                [hash],
-                read_token,
             )
-            .optional()
+            .and_then(|mut statement| statement.query_row([hash], read_token).optional())
             .map_err(database_error)?;
         row.transpose()
     }
@@ -631,51 +787,41 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Database(format!("cannot encode a record: {e}")))
 }
 
-/// Inserts, updates or leaves a JSON-bodied record keyed by `key_sql`'s parameters.
+/// Inserts, updates or leaves a JSON-bodied record. `insert_sql` inserts unless the key exists;
+/// `update_sql` (same parameters) rewrites the row only where its stored body differs. The
+/// change counts tell inserted, updated and unchanged apart without reading the row first.
 fn upsert_body(
-    transaction: &Transaction<'_>,
-    select_sql: &str,
-    key: &[&dyn rusqlite::ToSql],
-    upsert_sql: &str,
+    transaction: &Connection,
+    insert_sql: &str,
+    update_sql: &str,
     values: &[&dyn rusqlite::ToSql],
-    body: &str,
 ) -> rusqlite::Result<EventOutcome> {
-    let existing: Option<String> = transaction
-        .prepare_cached(select_sql)?
-        .query_row(key, |row| row.get(0))
-        .optional()?;
-    let outcome = match existing {
-        Some(stored) if stored == body => return Ok(EventOutcome::Unchanged),
-        Some(_) => EventOutcome::Updated,
-        None => EventOutcome::Inserted,
-    };
-    transaction.prepare_cached(upsert_sql)?.execute(values)?;
-    Ok(outcome)
+    if transaction.prepare_cached(insert_sql)?.execute(values)? == 1 {
+        return Ok(EventOutcome::Inserted);
+    }
+    Ok(
+        if transaction.prepare_cached(update_sql)?.execute(values)? == 1 {
+            EventOutcome::Updated
+        } else {
+            EventOutcome::Unchanged
+        },
+    )
 }
 
 /// `change_source`: the source recorded with pushed commits (the delivery's, or `api`).
 fn write_events(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     events: &[Event],
     change_source: Source,
 ) -> Result<Vec<EventOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(events.len());
+    // Prepared on the first deployment and kept for the rest of the batch.
+    let mut deployments: Option<DeploymentWriter<'_>> = None;
     for event in events {
         let outcome = match event {
             Event::Change(pushed) => {
-                transaction
-                    .execute(
-                        "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
-                        [&pushed.repository],
-                    )
-                    .map_err(database_error)?;
-                let repository: RepositoryId = transaction
-                    .query_row(
-                        "SELECT id FROM repositories WHERE locator = ?1",
-                        [&pushed.repository],
-                        |row| row.get(0),
-                    )
-                    .map_err(database_error)?;
+                let repository =
+                    register_repository(transaction, &pushed.repository).map_err(database_error)?;
                 if insert_pushed_change(transaction, repository, &pushed.change, change_source)
                     .map_err(database_error)?
                 {
@@ -685,15 +831,12 @@ fn write_events(
                 }
             }
             Event::Deployment(deployment) => {
-                let counts = write_deployments(transaction, std::slice::from_ref(deployment), None)
-                    .map_err(database_error)?;
-                if counts.inserted == 1 {
-                    EventOutcome::Inserted
-                } else if counts.updated == 1 {
-                    EventOutcome::Updated
-                } else {
-                    EventOutcome::Unchanged
-                }
+                let writer = match &mut deployments {
+                    Some(writer) => writer,
+                    None => deployments
+                        .insert(DeploymentWriter::new(transaction).map_err(database_error)?),
+                };
+                writer.write(deployment).map_err(database_error)?
             }
             Event::PullRequest(newer) => {
                 let number = newer.number as i64;
@@ -719,13 +862,11 @@ fn write_events(
                 let body = to_json(&pull)?;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM pull_requests WHERE source = ?1 AND repository = ?2 AND number = ?3",
-                    &[&pull.source.as_str(), &pull.repository, &number],
                     "INSERT INTO pull_requests (source, repository, number, merge_sha, merged_at, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, number) DO UPDATE SET \
-                     merge_sha = excluded.merge_sha, merged_at = excluded.merged_at, body = excluded.body",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, number) DO NOTHING",
+                    "UPDATE pull_requests SET merge_sha = ?4, merged_at = ?5, body = ?6 \
+                     WHERE source = ?1 AND repository = ?2 AND number = ?3 AND body IS NOT ?6",
                     &[&pull.source.as_str(), &pull.repository, &number, &pull.merge_sha, &pull.merged_at, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -734,14 +875,11 @@ fn write_events(
                 let number = review.number as i64;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM pull_request_reviews WHERE source = ?1 AND id = ?2",
-                    &[&review.source.as_str(), &review.id],
                     "INSERT INTO pull_request_reviews (source, id, repository, number, submitted_at, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, id) DO UPDATE SET \
-                     repository = excluded.repository, number = excluded.number, \
-                     submitted_at = excluded.submitted_at, body = excluded.body",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, id) DO NOTHING",
+                    "UPDATE pull_request_reviews SET repository = ?3, number = ?4, submitted_at = ?5, body = ?6 \
+                     WHERE source = ?1 AND id = ?2 AND body IS NOT ?6",
                     &[&review.source.as_str(), &review.id, &review.repository, &number, &review.submitted_at, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -749,13 +887,11 @@ fn write_events(
                 let body = to_json(incident)?;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM incidents WHERE source = ?1 AND id = ?2",
-                    &[&incident.source.as_str(), &incident.id],
                     "INSERT INTO incidents (source, id, service, started_at, body) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (source, id) DO UPDATE SET service = excluded.service, \
-                     started_at = excluded.started_at, body = excluded.body",
+                     ON CONFLICT (source, id) DO NOTHING",
+                    "UPDATE incidents SET service = ?3, started_at = ?4, body = ?5 \
+                     WHERE source = ?1 AND id = ?2 AND body IS NOT ?5",
                     &[&incident.source.as_str(), &incident.id, &incident.service, &incident.started_at, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -764,12 +900,11 @@ fn write_events(
                 let attempt = i64::from(run.attempt);
                 upsert_body(
                     transaction,
-                    "SELECT body FROM ci_runs WHERE source = ?1 AND id = ?2 AND attempt = ?3",
-                    &[&run.source.as_str(), &run.id, &attempt],
                     "INSERT INTO ci_runs (source, id, attempt, sha, body) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (source, id, attempt) DO UPDATE SET sha = excluded.sha, body = excluded.body",
+                     ON CONFLICT (source, id, attempt) DO NOTHING",
+                    "UPDATE ci_runs SET sha = ?4, body = ?5 \
+                     WHERE source = ?1 AND id = ?2 AND attempt = ?3 AND body IS NOT ?5",
                     &[&run.source.as_str(), &run.id, &attempt, &run.sha, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -777,14 +912,12 @@ fn write_events(
                 let body = to_json(flag)?;
                 upsert_body(
                     transaction,
-                    "SELECT body FROM flag_changes WHERE source = ?1 AND repository = ?2 \
-                     AND flag_id = ?3 AND changed_at = ?4",
-                    &[&flag.source.as_str(), &flag.repository, &flag.flag_id, &flag.changed_at],
                     "INSERT INTO flag_changes (source, repository, flag_id, changed_at, flag_key, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, repository, flag_id, changed_at) \
-                     DO UPDATE SET flag_key = excluded.flag_key, body = excluded.body",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (source, repository, flag_id, changed_at) DO NOTHING",
+                    "UPDATE flag_changes SET flag_key = ?5, body = ?6 WHERE source = ?1 \
+                     AND repository = ?2 AND flag_id = ?3 AND changed_at = ?4 AND body IS NOT ?6",
                     &[&flag.source.as_str(), &flag.repository, &flag.flag_id, &flag.changed_at, &flag.key, &body],
-                    &body,
                 )
                 .map_err(database_error)?
             }
@@ -794,8 +927,20 @@ fn write_events(
     Ok(outcomes)
 }
 
+/// The id of a repository, registered on first sight.
+fn register_repository(connection: &Connection, locator: &str) -> rusqlite::Result<RepositoryId> {
+    connection
+        .prepare_cached(
+            "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
+        )?
+        .execute([locator])?;
+    connection
+        .prepare_cached("SELECT id FROM repositories WHERE locator = ?1")?
+        .query_row([locator], |row| row.get(0))
+}
+
 fn insert_changes(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     repository: RepositoryId,
     changes: &[Change],
     counts: &mut WriteCounts,
@@ -840,7 +985,7 @@ fn insert_changes(
 /// takes the git import's fields. Runs only on a conflict, which a walk that stops at known
 /// commits rarely meets, so the import's fast path is untouched.
 fn upgrade_pushed_change(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     repository: RepositoryId,
     change: &Change,
     parents: &str,
@@ -868,7 +1013,7 @@ fn upgrade_pushed_change(
 /// A commit from a push payload or change event, stored under its source. Never overwrites a
 /// stored commit: a git-imported one is exact, and the first push of a commit saw its chain.
 fn insert_pushed_change(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     repository: RepositoryId,
     change: &Change,
     source: Source,
@@ -952,74 +1097,71 @@ fn upsert_path_touches(
     Ok(())
 }
 
+/// The two statements of a deployment upsert, prepared once per transaction.
+///
+/// An insert that ignores an existing key, then (only when the key exists) an update that
+/// applies only when some column differs: SQLite's change count tells the three outcomes
+/// apart without reading the stored row first.
+struct DeploymentWriter<'t> {
+    insert: rusqlite::CachedStatement<'t>,
+    update: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> DeploymentWriter<'t> {
+    fn new(transaction: &'t Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            insert: transaction.prepare_cached(
+                "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, \
+                 finished_at, status, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (source, source_id) DO NOTHING",
+            )?,
+            // `IS NOT` compares NULLs as values, so a start time that went away is a change.
+            update: transaction.prepare_cached(
+                "UPDATE deployments SET service = ?3, environment = ?4, sha = ?5, started_at = ?6, \
+                 finished_at = ?7, status = ?8, kind = ?9 \
+                 WHERE source = ?1 AND source_id = ?2 AND (service IS NOT ?3 OR environment IS NOT ?4 \
+                 OR sha IS NOT ?5 OR started_at IS NOT ?6 OR finished_at IS NOT ?7 \
+                 OR status IS NOT ?8 OR kind IS NOT ?9)",
+            )?,
+        })
+    }
+
+    fn write(&mut self, deployment: &Deployment) -> rusqlite::Result<EventOutcome> {
+        let values = params![
+            deployment.source.as_str(),
+            deployment.id,
+            deployment.service,
+            deployment.environment,
+            deployment.sha,
+            deployment.started_at,
+            deployment.finished_at,
+            deployment.status.as_str(),
+            deployment.kind.as_str(),
+        ];
+        if self.insert.execute(values)? == 1 {
+            return Ok(EventOutcome::Inserted);
+        }
+        Ok(if self.update.execute(values)? == 1 {
+            EventOutcome::Updated
+        } else {
+            EventOutcome::Unchanged
+        })
+    }
+}
+
 fn write_deployments(
     transaction: &Transaction<'_>,
     deployments: &[Deployment],
     replace: Option<&DeploymentScope>,
 ) -> rusqlite::Result<WriteCounts> {
     let mut counts = WriteCounts::default();
-    let mut find = transaction.prepare_cached(
-        "SELECT service, environment, sha, started_at, finished_at, status, kind FROM deployments \
-         WHERE source = ?1 AND source_id = ?2",
-    )?;
-    let mut insert = transaction.prepare_cached(
-        "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, finished_at, status, kind) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT (source, source_id) DO UPDATE SET service = excluded.service, \
-         environment = excluded.environment, sha = excluded.sha, started_at = excluded.started_at, \
-         finished_at = excluded.finished_at, status = excluded.status, kind = excluded.kind",
-    )?;
+    let mut writer = DeploymentWriter::new(transaction)?;
     for deployment in deployments {
-        type Row = (
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            String,
-            String,
-        );
-        let existing: Option<Row> = find
-            .query_row(params![deployment.source.as_str(), deployment.id], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                ))
-            })
-            .optional()?;
-        let wanted: Row = (
-            deployment.service.clone(),
-            deployment.environment.clone(),
-            deployment.sha.clone(),
-            deployment.started_at,
-            deployment.finished_at,
-            deployment.status.as_str().to_string(),
-            deployment.kind.as_str().to_string(),
-        );
-        match existing {
-            Some(row) if row == wanted => {
-                counts.unchanged += 1;
-                continue;
-            }
-            Some(_) => counts.updated += 1,
-            None => counts.inserted += 1,
+        match writer.write(deployment)? {
+            EventOutcome::Inserted => counts.inserted += 1,
+            EventOutcome::Updated => counts.updated += 1,
+            EventOutcome::Unchanged => counts.unchanged += 1,
         }
-        insert.execute(params![
-            deployment.source.as_str(),
-            deployment.id,
-            wanted.0,
-            wanted.1,
-            wanted.2,
-            wanted.3,
-            wanted.4,
-            wanted.5,
-            wanted.6,
-        ])?;
     }
     if let Some(scope) = replace {
         let keep: HashSet<&str> = deployments
@@ -1043,4 +1185,156 @@ fn write_deployments(
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loopwise_core::entities::{DeploymentKind, DeploymentStatus};
+    use loopwise_core::events::PullRequestState;
+
+    fn deployment(id: &str) -> Event {
+        Event::Deployment(Deployment {
+            source: Source::Api,
+            id: id.into(),
+            service: "api".into(),
+            environment: "production".into(),
+            sha: "abcd".into(),
+            started_at: None,
+            finished_at: Some(100),
+            status: DeploymentStatus::Success,
+            kind: DeploymentKind::Normal,
+        })
+    }
+
+    fn pull_request(number: u64) -> Event {
+        Event::PullRequest(PullRequest {
+            source: Source::Api,
+            repository: "acme/api".into(),
+            number,
+            title: "t".into(),
+            author: "a".into(),
+            state: PullRequestState::Open,
+            created_at: 10,
+            merged_at: None,
+            closed_at: None,
+            merge_sha: None,
+            head_sha: None,
+            base_branch: None,
+            additions: None,
+            deletions: None,
+        })
+    }
+
+    fn stored_ids(store: &SqliteStore) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .deployments(&DeploymentFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_failing_batch_in_a_group_is_rolled_back_alone() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        // A stored pull request whose body cannot be read: updating it fails.
+        store
+            .connection()
+            .execute(
+                "INSERT INTO pull_requests (source, repository, number, body) VALUES ('api', 'acme/api', 7, 'not json')",
+                [],
+            )
+            .unwrap();
+        let answers = write_group(
+            &mut store.connection(),
+            vec![
+                (1, vec![deployment("d1")]),
+                // Its deployment comes first, so it was written before the failure.
+                (2, vec![deployment("d2"), pull_request(7)]),
+                (3, vec![deployment("d3"), deployment("d1")]),
+            ],
+        );
+        let summary: Vec<(u64, Result<Vec<EventOutcome>, String>)> = answers
+            .into_iter()
+            .map(|(ticket, answer)| (ticket, answer.map_err(|e| e.to_string())))
+            .collect();
+        assert_eq!(summary.len(), 3);
+        assert_eq!(summary[0], (1, Ok(vec![EventOutcome::Inserted])));
+        assert_eq!(summary[1].0, 2);
+        let error = summary[1].1.clone().unwrap_err();
+        assert!(
+            error.contains("stored pull request is not valid"),
+            "{error}"
+        );
+        assert_eq!(
+            summary[2],
+            (3, Ok(vec![EventOutcome::Inserted, EventOutcome::Unchanged]))
+        );
+        assert_eq!(stored_ids(&store), ["d1", "d3"], "d2 went with its batch");
+        assert!(store.connection().is_autocommit(), "the group committed");
+    }
+
+    #[test]
+    fn a_lone_failing_batch_writes_nothing() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store
+            .connection()
+            .execute(
+                "INSERT INTO pull_requests (source, repository, number, body) VALUES ('api', 'acme/api', 7, '{')",
+                [],
+            )
+            .unwrap();
+        let error = store
+            .apply_events(&[deployment("d1"), pull_request(7)])
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+        assert!(stored_ids(&store).is_empty());
+        assert_eq!(
+            store.apply_events(&[deployment("d1")]).unwrap(),
+            [EventOutcome::Inserted],
+            "the store keeps working"
+        );
+    }
+
+    #[test]
+    fn concurrent_callers_each_get_their_own_answers() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("group.db")).unwrap();
+        let threads = 16;
+        let rounds = 40;
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let store = &store;
+                scope.spawn(move || {
+                    for round in 0..rounds {
+                        let id = format!("t{thread:02}-{round:03}");
+                        let first = store.apply_events(&[deployment(&id)]).unwrap();
+                        assert_eq!(first, [EventOutcome::Inserted], "{id}");
+                        let again = store
+                            .apply_events(&[deployment(&id), deployment(&format!("{id}-b"))])
+                            .unwrap();
+                        assert_eq!(again, [EventOutcome::Unchanged, EventOutcome::Inserted]);
+                        let Event::Deployment(mut changed) = deployment(&id) else {
+                            unreachable!()
+                        };
+                        changed.status = DeploymentStatus::Failure;
+                        let updated = store.apply_events(&[Event::Deployment(changed)]).unwrap();
+                        assert_eq!(updated, [EventOutcome::Updated], "{id}");
+                    }
+                });
+            }
+        });
+        let stored = store.deployments(&DeploymentFilter::default()).unwrap();
+        assert_eq!(stored.len(), threads * rounds * 2);
+        let failures = stored
+            .iter()
+            .filter(|d| d.status == DeploymentStatus::Failure)
+            .count();
+        assert_eq!(failures, threads * rounds);
+        let state = store.group.state.lock().unwrap();
+        assert!(state.queued.is_empty() && state.answers.is_empty() && !state.writing);
+    }
 }

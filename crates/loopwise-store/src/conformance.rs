@@ -31,6 +31,7 @@ macro_rules! store_conformance_tests {
             an_import_stream_commits_all_batches_together,
             an_aborted_import_registers_no_repository,
             events_are_stored_once_and_updates_are_told_apart,
+            deployment_events_tell_every_changed_column,
             a_redelivered_webhook_changes_nothing,
             tokens_are_created_listed_found_and_revoked,
             a_report_is_built_from_stored_events,
@@ -603,6 +604,55 @@ pub fn flag_changes_are_a_history_stored_once(store: &dyn Store) {
         vec![described, off, other]
     );
     assert!(store.flag_changes(Some("acme/none")).unwrap().is_empty());
+}
+
+/// Each column of a deployment, changed alone, makes a re-sent event `Updated`; sending the
+/// same content again is `Unchanged`; within one batch the outcomes follow the order.
+pub fn deployment_events_tell_every_changed_column(store: &dyn Store) {
+    let base = deployment(Source::Api, "d1", "api", "production", 1_000);
+    let apply = |deployments: &[&Deployment]| {
+        let events: Vec<Event> = deployments
+            .iter()
+            .map(|d| Event::Deployment((*d).clone()))
+            .collect();
+        store.apply_events(&events).unwrap()
+    };
+    use EventOutcome::{Inserted, Unchanged, Updated};
+    assert_eq!(apply(&[&base, &base]), [Inserted, Unchanged]);
+    type Edit = fn(&mut Deployment);
+    let edits: Vec<(&str, Edit)> = vec![
+        ("service", |d| d.service = "api-v2".into()),
+        ("environment", |d| d.environment = "staging".into()),
+        ("sha", |d| d.sha = "b".repeat(40)),
+        ("started_at to none", |d| d.started_at = None),
+        ("started_at from none", |d| d.started_at = Some(900)),
+        ("finished_at", |d| d.finished_at = Some(1_001)),
+        ("finished_at to none", |d| d.finished_at = None),
+        ("status", |d| d.status = DeploymentStatus::Failure),
+        ("kind", |d| d.kind = DeploymentKind::Rollback),
+        ("kind again", |d| d.kind = DeploymentKind::Hotfix),
+    ];
+    let mut current = base.clone();
+    for (what, edit) in edits {
+        edit(&mut current);
+        assert_eq!(apply(&[&current]), [Updated], "{what}");
+        assert_eq!(apply(&[&current]), [Unchanged], "{what}, sent again");
+        let stored = store
+            .deployments(&DeploymentFilter {
+                source: Some(Source::Api),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(stored, vec![current.clone()], "{what}");
+    }
+    let other = deployment(Source::Api, "d2", "api", "production", 2_000);
+    let mut back = current.clone();
+    back.service = "api".into();
+    assert_eq!(
+        apply(&[&other, &current, &back, &back, &other]),
+        [Inserted, Unchanged, Updated, Unchanged, Unchanged]
+    );
+    assert_eq!(store.counts().unwrap().deployments, 2);
 }
 
 pub fn a_redelivered_webhook_changes_nothing(store: &dyn Store) {
