@@ -176,54 +176,81 @@ fn serves_events_with_cli_tokens_and_stops_gracefully() {
 
 #[test]
 fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
+    const SENDERS: usize = 4;
+    const PER_SENDER: usize = 100_000;
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("kill.db");
     let token = create_token(directory.path(), &db);
     let server = Server::start(directory.path(), &db);
-    let address = server.address.clone();
-    let sender_token = token.clone();
-    // A client sends events one by one and remembers which were acknowledged, until the server
-    // dies under it.
-    let sender = std::thread::spawn(move || {
-        let mut acknowledged = Vec::new();
-        for id in 0..100_000 {
-            let attempt = std::panic::catch_unwind(|| {
-                post(
-                    &address,
-                    "/api/v1/events",
-                    &sender_token,
-                    "application/json",
-                    &deployment(id),
-                )
-            });
-            match attempt {
-                Ok((200, _)) => acknowledged.push(id),
-                _ => break,
-            }
-        }
-        acknowledged
-    });
-    std::thread::sleep(Duration::from_millis(700));
+    // Concurrent clients (so the store commits their events in shared groups) send events one
+    // by one, each its own ids, and remember which were acknowledged and the last one tried,
+    // until the server dies under them.
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            let address = server.address.clone();
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                let mut tried = 0;
+                for id in sender * PER_SENDER..(sender + 1) * PER_SENDER {
+                    tried = id;
+                    let attempt = std::panic::catch_unwind(|| {
+                        post(
+                            &address,
+                            "/api/v1/events",
+                            &token,
+                            "application/json",
+                            &deployment(id),
+                        )
+                    });
+                    match attempt {
+                        Ok((200, _)) => acknowledged.push(id),
+                        _ => break,
+                    }
+                }
+                (acknowledged, tried)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
     let mut server = server;
     server.child.kill().unwrap(); // SIGKILL: no chance to clean up
     server.child.wait().unwrap();
-    let acknowledged = sender.join().unwrap();
+    let results: Vec<(Vec<usize>, usize)> =
+        senders.into_iter().map(|s| s.join().unwrap()).collect();
+    let acknowledged: Vec<usize> = results.iter().flat_map(|(ids, _)| ids.clone()).collect();
     assert!(
-        acknowledged.len() > 10,
-        "the load ran before the kill: {}",
-        acknowledged.len()
+        results.iter().all(|(ids, _)| ids.len() > 10),
+        "every sender ran before the kill: {:?}",
+        results.iter().map(|(ids, _)| ids.len()).collect::<Vec<_>>()
     );
 
-    let stored = stored_deployments(&db);
-    assert!(
-        stored >= acknowledged.len() as i64,
-        "every acknowledged event survived: {stored} < {}",
-        acknowledged.len()
-    );
-    // Re-sending everything up to the last attempt creates no duplicates.
+    let stored: std::collections::HashSet<String> = {
+        let connection = rusqlite::Connection::open(&db).unwrap();
+        let mut statement = connection
+            .prepare("SELECT source_id FROM deployments")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let lost: Vec<&usize> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(&format!("d{id}")))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+
+    // Re-sending everything each sender tried, the unanswered last ones included, creates no
+    // duplicates.
     let restarted = Server::start(directory.path(), &db);
-    let last = acknowledged.last().copied().unwrap_or_default() + 1;
-    let batch: Vec<String> = (0..=last).map(deployment).collect();
+    let resent: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .flat_map(|(sender, (_, tried))| sender * PER_SENDER..=*tried)
+        .collect();
+    let batch: Vec<String> = resent.iter().map(|id| deployment(*id)).collect();
     let (status, answer) = restarted.post(
         "/api/v1/events",
         &token,
@@ -233,12 +260,12 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["accepted"].as_u64().unwrap() + answer["duplicates"].as_u64().unwrap(),
-        last as u64 + 1
+        resent.len() as u64
     );
     assert!(answer["duplicates"].as_u64().unwrap() >= acknowledged.len() as u64);
     assert_eq!(
         stored_deployments(&db),
-        last as i64 + 1,
+        resent.len() as i64,
         "each event stored exactly once"
     );
 }
