@@ -149,6 +149,28 @@ impl SqliteStore {
         &self.location
     }
 
+    /// Sets how far on disk a transaction is when a write returns (see [`Synchronous`]).
+    pub fn set_synchronous(&self, synchronous: Synchronous) -> Result<(), StoreError> {
+        self.connection()
+            .pragma_update(None, "synchronous", synchronous.pragma())
+            .map_err(database_error)
+    }
+
+    /// The synchronous setting in force, as SQLite reports it.
+    pub fn synchronous(&self) -> Result<Synchronous, StoreError> {
+        let level: i64 = self
+            .connection()
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .map_err(database_error)?;
+        match level {
+            1 => Ok(Synchronous::Normal),
+            2 => Ok(Synchronous::Full),
+            other => Err(StoreError::Database(format!(
+                "unexpected synchronous level {other}"
+            ))),
+        }
+    }
+
     fn connection(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back
         // on drop), so the connection is still sound.
@@ -244,6 +266,39 @@ fn write_in_savepoint(transaction: &mut Transaction<'_>, events: &[Event]) -> Ba
     let outcomes = write_events(&savepoint, events, Source::Api)?;
     savepoint.commit().map_err(database_error)?;
     Ok(outcomes)
+}
+
+/// SQLite's `synchronous` setting, in WAL mode: what a returned write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// The default: a committed transaction is in the WAL file, so it survives the process
+    /// being killed (`kill -9`, a crash), but the last commits can be lost to a power cut or an
+    /// operating-system crash. No fsync per commit.
+    #[default]
+    Normal,
+    /// Every commit is fsynced before the write returns: it survives a power cut too, at the
+    /// cost of one fsync per transaction (group commit shares it among concurrent writers).
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            other => Err(format!("{other:?} is not normal or full")),
+        }
+    }
 }
 
 /// The path of a `sqlite://` URL or a plain path.

@@ -26,6 +26,22 @@ fn a_file_database_keeps_its_data_across_opens() {
 }
 
 #[test]
+fn synchronous_is_normal_by_default_and_full_on_request() {
+    use loopwise_store_sqlite::Synchronous;
+    let directory = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&directory.path().join("sync.db")).unwrap();
+    assert_eq!(store.synchronous().unwrap(), Synchronous::Normal);
+    store.set_synchronous(Synchronous::Full).unwrap();
+    assert_eq!(store.synchronous().unwrap(), Synchronous::Full);
+    assert_eq!("FULL".parse(), Ok(Synchronous::Full));
+    assert_eq!(" normal".parse(), Ok(Synchronous::Normal));
+    assert!(
+        "off".parse::<Synchronous>().is_err(),
+        "no setting that loses commits"
+    );
+}
+
+#[test]
 fn a_newer_schema_is_refused_untouched() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("future.db");

@@ -37,9 +37,18 @@ pub struct FileConfig {
     pub services: BTreeMap<String, String>,
     #[serde(default)]
     pub mirror: FileMirror,
+    #[serde(default)]
+    pub sqlite: FileSqlite,
     /// Repository (`owner/name` or project path, as webhooks name it) → how to mirror it.
     #[serde(default)]
     pub repositories: BTreeMap<String, FileRepository>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSqlite {
+    /// `normal` or `full`.
+    pub synchronous: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +222,12 @@ default_environment = "production"
 # checkout = "payments"
 # Services no team owns are grouped as "unassigned" on the leaderboard.
 
+[sqlite]
+# What an acknowledged event survives. "normal": the process being killed or crashing (WAL,
+# no fsync per commit; the fastest). "full": also a power cut or an operating-system crash
+# (one fsync per commit, shared by concurrent writers).
+synchronous = "normal"
+
 [mirror]
 # Where bare mirrors of the [repositories] below are kept. Default: mirrors/ beside the database.
 # directory = "/var/lib/loopwise/mirrors"
@@ -302,6 +317,7 @@ fn boolean(name: &str, text: &str) -> anyhow::Result<bool> {
 pub struct ServeSettings {
     pub listen: String,
     pub db: Option<String>,
+    pub sqlite_synchronous: loopwise_store_sqlite::Synchronous,
     pub server: ServerConfig,
 }
 
@@ -382,7 +398,23 @@ pub fn resolve(
         service_repositories,
         mirrors,
     };
-    Ok(ServeSettings { listen, db, server })
+    let sqlite_synchronous = match env("SQLITE_SYNCHRONOUS") {
+        Some(text) => text
+            .parse()
+            .map_err(|e| bad_input(format!("LOOPWISE_SQLITE_SYNCHRONOUS: {e}")))?,
+        None => match file.sqlite.synchronous {
+            Some(text) => text
+                .parse()
+                .map_err(|e| bad_input(format!("sqlite.synchronous: {e}")))?,
+            None => loopwise_store_sqlite::Synchronous::default(),
+        },
+    };
+    Ok(ServeSettings {
+        listen,
+        db,
+        sqlite_synchronous,
+        server,
+    })
 }
 
 fn seconds(
@@ -684,5 +716,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("deployment_workflows"), "{error}");
+    }
+
+    #[test]
+    fn sqlite_synchronous_layers_like_every_setting() {
+        use loopwise_store_sqlite::Synchronous;
+        let default = resolve(None, None, FileConfig::default(), &environment(&[])).unwrap();
+        assert_eq!(default.sqlite_synchronous, Synchronous::Normal);
+        let file = || toml::from_str::<FileConfig>("[sqlite]\nsynchronous = \"full\"\n").unwrap();
+        let from_file = resolve(None, None, file(), &environment(&[])).unwrap();
+        assert_eq!(from_file.sqlite_synchronous, Synchronous::Full);
+        let env = environment(&[("LOOPWISE_SQLITE_SYNCHRONOUS", "normal")]);
+        assert_eq!(
+            resolve(None, None, file(), &env)
+                .unwrap()
+                .sqlite_synchronous,
+            Synchronous::Normal,
+            "the environment wins over the file"
+        );
+        let env = environment(&[("LOOPWISE_SQLITE_SYNCHRONOUS", "off")]);
+        let error = resolve(None, None, FileConfig::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("LOOPWISE_SQLITE_SYNCHRONOUS") && error.contains("off"),
+            "{error}"
+        );
+        let bad = toml::from_str::<FileConfig>("[sqlite]\nsynchronous = \"extra\"\n").unwrap();
+        let error = resolve(None, None, bad, &environment(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sqlite.synchronous"), "{error}");
     }
 }

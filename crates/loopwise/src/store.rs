@@ -3,7 +3,7 @@
 use crate::errors::bad_input;
 use anyhow::Context;
 use loopwise_store::Store;
-use loopwise_store_sqlite::SqliteStore;
+use loopwise_store_sqlite::{SqliteStore, Synchronous};
 use std::path::PathBuf;
 
 /// The default database: `loopwise.db` in the user's data directory.
@@ -15,6 +15,11 @@ pub fn default_database() -> anyhow::Result<PathBuf> {
 
 /// Opens the store named by `url`: a SQLite path or `sqlite://` URL.
 pub fn open(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
+    open_with(url, Synchronous::default())
+}
+
+/// [`open`], with SQLite's durability setting.
+pub fn open_with(url: Option<&str>, synchronous: Synchronous) -> anyhow::Result<Box<dyn Store>> {
     let url = match url {
         Some(url) if !url.trim().is_empty() => url.trim().to_string(),
         Some(_) => return Err(bad_input("--db is empty")),
@@ -34,6 +39,11 @@ pub fn open(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
     }
     let path = loopwise_store_sqlite::path_from_url(&url);
     let store = SqliteStore::open(&path)?;
-    tracing::debug!(location = store.location(), "opened SQLite store");
+    store.set_synchronous(synchronous)?;
+    tracing::debug!(
+        location = store.location(),
+        ?synchronous,
+        "opened SQLite store"
+    );
     Ok(Box::new(store))
 }
