@@ -238,6 +238,12 @@ pub fn parse_header(
             ),
         ));
     }
+    if loopwise_core::time::parse_instant(&header.exported_at).is_err() {
+        return Err(RecordError::new(
+            "exported_at",
+            format!("{:?} is not a time (RFC 3339 expected)", header.exported_at),
+        ));
+    }
     if header.schema_version < 1 {
         return Err(RecordError::new("schema_version", "must be at least 1"));
     }
@@ -462,6 +468,8 @@ mod tests {
         );
         let typo = good.replace("schema_version\":4", "schema_version\":\"4\"");
         assert_eq!(parse_header(&typo, 4).unwrap_err().field, "schema_version");
+        let undated = good.replace("2026-01-01T00:00:00Z", "yesterday");
+        assert_eq!(parse_header(&undated, 4).unwrap_err().field, "exported_at");
     }
 
     #[test]

@@ -287,7 +287,10 @@ fn report_counts(name: &str, counts: &ImportCounts) {
         total.updated,
         total.unchanged
     );
-    for (kind, kind_counts) in &counts.by_kind {
+    let in_export_order = ExportRecord::KINDS
+        .iter()
+        .filter_map(|kind| counts.by_kind.get(kind).map(|c| (kind, c)));
+    for (kind, kind_counts) in in_export_order {
         eprintln!(
             "  {kind}: {} new, {} updated, {} unchanged",
             kind_counts.inserted, kind_counts.updated, kind_counts.unchanged
