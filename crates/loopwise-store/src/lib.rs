@@ -363,7 +363,9 @@ pub trait Store: Send + Sync + Debug {
     /// unchanged, so importing the same file twice stores nothing twice. Records merge with
     /// what is stored by the same rules as ordinary writes: a change takes its record's source
     /// and git history wins over pushed commits; tags and path touches are upserted (never
-    /// deleted); pull requests merge snapshots ([`PullRequest::updated_with`]); a token whose
+    /// deleted); deployments, reviews, incidents, CI runs and flag changes are upserted by their
+    /// keys as [`Store::apply_events`] does (the record's content wins); pull requests merge
+    /// snapshots ([`PullRequest::updated_with`]); deliveries are kept once; a token whose
     /// name exists with another hash is a [`StoreError::Conflict`], and a revocation in the
     /// file is applied to a live stored token.
     fn import(
