@@ -1,8 +1,9 @@
 //! The export format: every stored entity as NDJSON, so a store can be moved to another
 //! backend (SQLite → PostgreSQL and back) without loss.
 //!
-//! A file is a header line ([`ExportHeader`]) and then one [`ExportRecord`] per line, each a
-//! JSON object whose `"kind"` names what it is. Records are built from the core's entities, so
+//! A file is a header line ([`ExportHeader`]), then one [`ExportRecord`] per line, each a
+//! JSON object whose `"kind"` names what it is, then an end line ([`ExportEnd`]) with the
+//! record count, so a truncated file is recognised. Records are built from the core's entities, so
 //! this module is the one place the shapes live; backends produce them with
 //! [`crate::Store::export`] and consume them with [`crate::Store::import`]. A backend exports in
 //! the canonical order of [`ExportRecord::KINDS`], each kind sorted by its key (see each
@@ -250,9 +251,39 @@ pub fn parse_header(
     Ok(header)
 }
 
+/// The last line of a complete export: `{"kind":"end","records":N}`, N the number of record
+/// lines between header and end. A file cut short, even at a line boundary, lacks it, so an
+/// import can tell a truncated file from a whole one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportEnd {
+    pub records: u64,
+}
+
+impl ExportEnd {
+    pub fn to_line(self) -> String {
+        format!(r#"{{"kind":"end","records":{}}}"#, self.records)
+    }
+}
+
+/// A line after the header: a record or the end line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportLine {
+    Record(ExportRecord),
+    End(ExportEnd),
+}
+
 /// Parses one record line and checks it: every field of the right type, no unknown field, key
 /// fields not empty.
 pub fn parse_record(line: &str) -> Result<ExportRecord, RecordError> {
+    match parse_line(line)? {
+        ExportLine::Record(record) => Ok(record),
+        ExportLine::End(_) => Err(RecordError::new("kind", "an end line is not a record")),
+    }
+}
+
+/// Parses a line after the header: a record (checked as [`parse_record`] does) or the end line.
+pub fn parse_line(line: &str) -> Result<ExportLine, RecordError> {
     let mut object = parse_object(line)?;
     let kind = match object.remove("kind") {
         Some(serde_json::Value::String(kind)) => kind,
@@ -261,6 +292,7 @@ pub fn parse_record(line: &str) -> Result<ExportRecord, RecordError> {
     };
     let value = serde_json::Value::Object(object);
     let record = match kind.as_str() {
+        "end" => return Ok(ExportLine::End(typed(value, "")?)),
         "repository" => ExportRecord::Repository(typed(value, "")?),
         "change" => ExportRecord::Change(typed(value, "")?),
         "tag" => ExportRecord::Tag(typed(value, "")?),
@@ -296,7 +328,7 @@ pub fn parse_record(line: &str) -> Result<ExportRecord, RecordError> {
         }
     };
     check_keys(&record)?;
-    Ok(record)
+    Ok(ExportLine::Record(record))
 }
 
 fn parse_object(line: &str) -> Result<serde_json::Map<String, serde_json::Value>, RecordError> {
@@ -470,6 +502,16 @@ mod tests {
         assert_eq!(parse_header(&typo, 4).unwrap_err().field, "schema_version");
         let undated = good.replace("2026-01-01T00:00:00Z", "yesterday");
         assert_eq!(parse_header(&undated, 4).unwrap_err().field, "exported_at");
+    }
+
+    #[test]
+    fn the_end_line_counts_records() {
+        let end = ExportEnd { records: 21 };
+        assert_eq!(end.to_line(), r#"{"kind":"end","records":21}"#);
+        assert_eq!(parse_line(&end.to_line()), Ok(ExportLine::End(end)));
+        assert_eq!(parse_record(&end.to_line()).unwrap_err().field, "kind");
+        let error = parse_line(r#"{"kind":"end","records":-1}"#).unwrap_err();
+        assert_eq!(error.field, "records");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::errors::bad_input;
 use crate::store;
 use anyhow::Context;
 use loopwise_store::export::{
-    EXPORT_SCHEMA, ExportHeader, ExportRecord, parse_header, parse_record,
+    EXPORT_SCHEMA, ExportEnd, ExportHeader, ExportLine, ExportRecord, parse_header, parse_line,
 };
 use loopwise_store::{ImportCounts, StoreError};
 use std::collections::BTreeMap;
@@ -96,14 +96,26 @@ fn export(db: Option<&str>, output: &Path) -> anyhow::Result<()> {
             }
         }
     });
+    let total: usize = counts.values().sum();
     let finished = match (write_failure, result) {
         (Some(error), _) => Err(anyhow::Error::new(error).context("writing the export")),
         (None, Err(error)) => Err(error.into()),
-        (None, Ok(())) => writer
-            .into_inner()
-            .map_err(|e| anyhow::Error::new(e.into_error()))
-            .and_then(|mut sink| Ok(sink.flush()?))
-            .context("writing the export"),
+        (None, Ok(())) => writeln!(
+            writer,
+            "{}",
+            ExportEnd {
+                records: total as u64
+            }
+            .to_line()
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            writer
+                .into_inner()
+                .map_err(|e| anyhow::Error::new(e.into_error()))
+        })
+        .and_then(|mut sink| Ok(sink.flush()?))
+        .context("writing the export"),
     };
     if let Err(error) = finished {
         if !to_stdout {
@@ -115,7 +127,6 @@ fn export(db: Option<&str>, output: &Path) -> anyhow::Result<()> {
         std::fs::rename(&partial, output)
             .with_context(|| format!("cannot rename {} to its name", partial.display()))?;
     }
-    let total: usize = counts.values().sum();
     let detail = ExportRecord::KINDS
         .iter()
         .map(|kind| format!("{} {kind}", counts.get(kind).copied().unwrap_or(0)))
@@ -170,6 +181,7 @@ fn read_export<R: BufRead>(
     let mut buffer = Vec::new();
     let mut header_seen = false;
     let mut records = 0;
+    let mut end_line = None;
     while let Some(number) = lines.next_line(&mut buffer).map_err(ReadError::Io)? {
         if buffer.iter().all(u8::is_ascii_whitespace) {
             // Blank lines carry nothing; an editor may add one at the end.
@@ -183,13 +195,42 @@ fn read_export<R: BufRead>(
             header_seen = true;
             continue;
         }
-        let record = parse_record(text).map_err(|e| ReadError::Bad(line_error(name, number, e)))?;
-        records += 1;
-        each(record);
+        if let Some(end) = end_line {
+            return Err(ReadError::Bad(line_error(
+                name,
+                number,
+                format!("a line after the end line (line {end})"),
+            )));
+        }
+        match parse_line(text).map_err(|e| ReadError::Bad(line_error(name, number, e)))? {
+            ExportLine::Record(record) => {
+                records += 1;
+                each(record);
+            }
+            ExportLine::End(end) => {
+                if end.records != records as u64 {
+                    return Err(ReadError::Bad(line_error(
+                        name,
+                        number,
+                        format!(
+                            "field records: the end line counts {} records, the file has {records}",
+                            end.records
+                        ),
+                    )));
+                }
+                end_line = Some(number);
+            }
+        }
     }
     if !header_seen {
         return Err(ReadError::Bad(format!(
             "{name}: empty; an export starts with the header line {{\"schema\":\"{EXPORT_SCHEMA}\",…}}"
+        )));
+    }
+    if end_line.is_none() {
+        return Err(ReadError::Bad(format!(
+            "{name}:{}: the file ends without its end line {{\"kind\":\"end\",…}}: it is truncated",
+            lines.number
         )));
     }
     Ok(records)
@@ -313,8 +354,24 @@ mod tests {
 
     #[test]
     fn lines_are_numbered_and_blank_ones_skipped() {
-        let text = format!("{HEADER}\r\n\n{{\"kind\":\"repository\",\"locator\":\"a\"}}\n");
+        let text = format!(
+            "{HEADER}\r\n\n{{\"kind\":\"repository\",\"locator\":\"a\"}}\n{{\"kind\":\"end\",\"records\":1}}\n\n"
+        );
         assert_eq!(read(text.as_bytes()), Ok(1));
+        let cut = text.replace("{\"kind\":\"end\",\"records\":1}", "");
+        assert_eq!(
+            read(cut.as_bytes()).unwrap_err(),
+            "f.ndjson:5: the file ends without its end line {\"kind\":\"end\",…}: it is truncated"
+        );
+        let miscounted = text.replace("\"records\":1", "\"records\":2");
+        assert!(read(miscounted.as_bytes()).unwrap_err().starts_with(
+            "f.ndjson:4: field records: the end line counts 2 records, the file has 1"
+        ),);
+        let after = format!("{text}{{\"kind\":\"repository\",\"locator\":\"b\"}}\n");
+        assert_eq!(
+            read(after.as_bytes()).unwrap_err(),
+            "f.ndjson:6: a line after the end line (line 4)"
+        );
         let text = format!(
             "{HEADER}\n{{\"kind\":\"repository\",\"locator\":\"a\"}}\n{{\"kind\":\"repository\",\"locator\":7}}"
         );
@@ -332,7 +389,7 @@ mod tests {
     #[test]
     fn mutated_exports_never_panic() {
         let valid = format!(
-            "{HEADER}\n{}\n{}\n",
+            "{HEADER}\n{}\n{}\n{{\"kind\":\"end\",\"records\":2}}\n",
             r#"{"kind":"change","repository":"r","source":"git","change":{"sha":"a1","parents":["b2"],"author_time":1,"committer_time":2,"author_name":"A","author_email":"a@x","subject":"s","reverts":null}}"#,
             r#"{"kind":"token","name":"ci","scope":"ingest","hash":"h","created_at":5,"revoked_at":null}"#
         );

@@ -293,7 +293,11 @@ fn sqlite_to_sqlite_and_back_loses_nothing() {
         loopwise_store_sqlite::SCHEMA_VERSION
     );
     assert_eq!(header["exported_at"], "2026-01-01T00:00:00Z");
+    let end = text_a.lines().last().unwrap();
+    let records = text_a.lines().count() - 2;
+    assert_eq!(end, format!(r#"{{"kind":"end","records":{records}}}"#));
     let kinds: BTreeSet<String> = lines
+        .take(records)
         .map(|line| {
             let record: serde_json::Value = serde_json::from_str(line).unwrap();
             record["kind"].as_str().unwrap().to_string()
@@ -312,7 +316,6 @@ fn sqlite_to_sqlite_and_back_loses_nothing() {
         None,
     );
     assert_eq!(imported.status, 0, "{}", imported.stderr);
-    let records = text_a.lines().count() - 1;
     assert!(
         imported.stderr.contains(&format!(
             "{records} records: {records} new, 0 updated, 0 unchanged"
@@ -400,6 +403,8 @@ fn bad_files_exit_2_naming_line_and_field_and_change_nothing() {
 
     let lines: Vec<&str> = good.lines().collect();
     let last = lines.len();
+    let cut_at_a_line = lines[..last - 1].join("\n") + "\n";
+    let after_the_end = format!("{good}{}\n", lines[1]);
     let deployment_line = 1 + lines
         .iter()
         .position(|l| l.starts_with(r#"{"kind":"deployment""#))
@@ -414,6 +419,16 @@ fn bad_files_exit_2_naming_line_and_field_and_change_nothing() {
             "truncated last line",
             truncated,
             format!(":{last}: not valid JSON"),
+        ),
+        (
+            "cut at a line boundary",
+            cut_at_a_line,
+            format!(":{}: the file ends without its end line", last - 1),
+        ),
+        (
+            "a line after the end",
+            after_the_end,
+            format!(":{}: a line after the end line (line {last})", last + 1),
         ),
         (
             "unknown kind",
