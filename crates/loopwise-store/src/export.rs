@@ -267,6 +267,8 @@ impl ExportEnd {
 }
 
 /// A line after the header: a record or the end line.
+// One value per line, moved straight on: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportLine {
     Record(ExportRecord),
