@@ -352,7 +352,9 @@ pub trait Store: Send + Sync + Debug {
 
     /// Hands every stored entity to `sink`, one record at a time, from one consistent snapshot
     /// (one read transaction), in the canonical order of the [`export`](crate::export) module: kinds in
-    /// [`ExportRecord::KINDS`] order, each sorted by the key its variant documents. Records are
+    /// [`ExportRecord::KINDS`] order, each sorted by the key its variant documents (text by its
+    /// UTF-8 bytes, e.g. PostgreSQL's `COLLATE "C"`; numbers numerically), so every backend
+    /// writes the same bytes for the same data. Records are
     /// streamed from the database, never collected first, so memory stays bounded whatever the
     /// store's size. Nothing is written. An error from `sink` ends the export with that error.
     fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError>;
