@@ -12,9 +12,14 @@
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
+use loopwise_store::export::{
+    ChangeRecord, DeliveryRecord, ExportRecord, PathTouchRecord, RepositoryRecord, TagRecord,
+    TokenRecord,
+};
 use loopwise_store::{
-    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, GitImportMessage, PathTouch,
-    RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope, WriteCounts,
+    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportMessage,
+    ImportCounts, PathTouch, RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope,
+    WriteCounts,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
@@ -299,6 +304,23 @@ impl std::str::FromStr for Synchronous {
             other => Err(format!("{other:?} is not normal or full")),
         }
     }
+}
+
+/// The schema version of the database file at `path` as it is, without migrating it; `None`
+/// when there is no such file yet.
+pub fn stored_schema_version(path: &Path) -> Result<Option<i64>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| StoreError::Open {
+            location: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map(Some)
+        .map_err(database_error)
 }
 
 /// The path of a `sqlite://` URL or a plain path.
@@ -795,6 +817,38 @@ impl Store for SqliteStore {
             .map_err(database_error)?;
         row.transpose()
     }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.connection()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(database_error)
+    }
+
+    fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        // One read transaction: a consistent snapshot even while the server writes (WAL).
+        let snapshot = connection.transaction().map_err(database_error)?;
+        export_all(&snapshot, sink)
+        // Dropping the transaction ends it; it wrote nothing.
+    }
+
+    fn import(
+        &self,
+        records: &mut dyn Iterator<Item = Result<ExportRecord, StoreError>>,
+    ) -> Result<ImportCounts, StoreError> {
+        let started = std::time::Instant::now();
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(database_error)?;
+        let mut counts = ImportCounts::default();
+        for record in records {
+            let record = record?;
+            let outcome = import_record(&transaction, &record)?;
+            counts.add(record.kind(), outcome);
+        }
+        transaction.commit().map_err(database_error)?;
+        tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");
+        Ok(counts)
+    }
 }
 
 type TokenRow = Result<Token, StoreError>;
@@ -980,6 +1034,401 @@ fn write_events(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Streams every entity to `sink` in the canonical export order. Text keys sort by their bytes
+/// (SQLite's BINARY collation), numbers numerically.
+fn export_all(connection: &Connection, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
+    stream(
+        connection,
+        "SELECT locator FROM repositories ORDER BY locator",
+        |row| {
+            Ok(ExportRecord::Repository(RepositoryRecord {
+                locator: row.get(0)?,
+            }))
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT r.locator, c.source, c.sha, c.parents, c.author_time, c.committer_time, c.author_name, \
+         c.author_email, c.subject, c.reverts FROM changes c JOIN repositories r ON r.id = c.repository_id \
+         ORDER BY r.locator, c.sha",
+        |row| {
+            let source: String = row.get(1)?;
+            let parents: String = row.get(3)?;
+            Ok(ExportRecord::Change(ChangeRecord {
+                repository: row.get(0)?,
+                source: stored_source(&source)?,
+                change: Change {
+                    sha: row.get(2)?,
+                    parents: parents
+                        .split_ascii_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    author_time: row.get(4)?,
+                    committer_time: row.get(5)?,
+                    author_name: row.get(6)?,
+                    author_email: row.get(7)?,
+                    subject: row.get(8)?,
+                    reverts: row.get(9)?,
+                },
+            }))
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT r.locator, t.name, t.commit_sha, t.time, t.annotated FROM tags t \
+         JOIN repositories r ON r.id = t.repository_id ORDER BY r.locator, t.name",
+        |row| {
+            Ok(ExportRecord::Tag(TagRecord {
+                repository: row.get(0)?,
+                tag: Tag {
+                    name: row.get(1)?,
+                    commit: row.get(2)?,
+                    time: row.get(3)?,
+                    annotated: row.get(4)?,
+                },
+            }))
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT r.locator, p.paths_key, p.sha, p.touched FROM path_touches p \
+         JOIN repositories r ON r.id = p.repository_id ORDER BY r.locator, p.paths_key, p.sha",
+        |row| {
+            Ok(ExportRecord::PathTouch(PathTouchRecord {
+                repository: row.get(0)?,
+                paths_key: row.get(1)?,
+                sha: row.get(2)?,
+                touched: row.get(3)?,
+            }))
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT source, source_id, service, environment, sha, started_at, finished_at, status, kind \
+         FROM deployments ORDER BY source, source_id",
+        |row| {
+            let source: String = row.get(0)?;
+            let status: String = row.get(7)?;
+            let kind: String = row.get(8)?;
+            Ok(ExportRecord::Deployment {
+                deployment: Deployment {
+                    source: stored_source(&source)?,
+                    id: row.get(1)?,
+                    service: row.get(2)?,
+                    environment: row.get(3)?,
+                    sha: row.get(4)?,
+                    started_at: row.get(5)?,
+                    finished_at: row.get(6)?,
+                    status: status.parse().map_err(conversion_error)?,
+                    kind: kind.parse().map_err(conversion_error)?,
+                },
+            })
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT body FROM pull_requests ORDER BY source, repository, number",
+        |row| {
+            Ok(ExportRecord::PullRequest {
+                pull_request: stored_body(row)?,
+            })
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT body FROM pull_request_reviews ORDER BY source, id",
+        |row| {
+            Ok(ExportRecord::PullRequestReview {
+                review: stored_body(row)?,
+            })
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT body FROM incidents ORDER BY source, id",
+        |row| {
+            Ok(ExportRecord::Incident {
+                incident: stored_body(row)?,
+            })
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT body FROM ci_runs ORDER BY source, id, attempt",
+        |row| {
+            Ok(ExportRecord::CiRun {
+                ci_run: stored_body(row)?,
+            })
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT body FROM flag_changes ORDER BY source, repository, flag_id, changed_at",
+        |row| {
+            Ok(ExportRecord::FlagChange {
+                flag_change: stored_body(row)?,
+            })
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT source, delivery_id, event, received_at FROM deliveries ORDER BY source, delivery_id",
+        |row| {
+            let source: String = row.get(0)?;
+            Ok(ExportRecord::Delivery(DeliveryRecord {
+                source: stored_source(&source)?,
+                id: row.get(1)?,
+                event: row.get(2)?,
+                received_at: row.get(3)?,
+            }))
+        },
+        sink,
+    )?;
+    stream(
+        connection,
+        "SELECT name, scope, hash, created_at, revoked_at FROM tokens ORDER BY created_at, name",
+        |row| {
+            let scope: String = row.get(1)?;
+            Ok(ExportRecord::Token(TokenRecord {
+                name: row.get(0)?,
+                scope: scope.parse().map_err(|reason: String| {
+                    conversion_error(StoreError::Corrupt {
+                        what: "token scope",
+                        reason,
+                    })
+                })?,
+                hash: row.get(2)?,
+                created_at: row.get(3)?,
+                revoked_at: row.get(4)?,
+            }))
+        },
+        sink,
+    )
+}
+
+/// Runs `sql` and hands each row, as a record, to `sink` as it is read.
+fn stream(
+    connection: &Connection,
+    sql: &str,
+    record: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<ExportRecord>,
+    sink: &mut ExportSink<'_>,
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare(sql).map_err(database_error)?;
+    let mut rows = statement.query([]).map_err(database_error)?;
+    while let Some(row) = rows.next().map_err(database_error)? {
+        sink(record(row).map_err(stored_value_error)?)?;
+    }
+    Ok(())
+}
+
+/// A stored value that does not convert to its entity, carried through rusqlite's error type.
+fn conversion_error(error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+}
+
+fn stored_value_error(error: rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::FromSqlConversionFailure(_, _, cause) => StoreError::Corrupt {
+            what: "exported record",
+            reason: cause.to_string(),
+        },
+        other => database_error(other),
+    }
+}
+
+fn stored_source(text: &str) -> rusqlite::Result<Source> {
+    text.parse().map_err(conversion_error)
+}
+
+fn stored_body<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>) -> rusqlite::Result<T> {
+    let body: String = row.get(0)?;
+    serde_json::from_str(&body).map_err(conversion_error)
+}
+
+/// Writes one imported record under the rules of [`Store::import`].
+fn import_record(
+    transaction: &Connection,
+    record: &ExportRecord,
+) -> Result<EventOutcome, StoreError> {
+    let event = |event: Event| -> Result<EventOutcome, StoreError> {
+        Ok(write_events(transaction, &[event], Source::Import)?[0])
+    };
+    match record {
+        ExportRecord::Repository(repository) => {
+            let inserted = transaction
+                .prepare_cached(
+                    "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
+                )
+                .and_then(|mut statement| statement.execute([&repository.locator]))
+                .map_err(database_error)?;
+            Ok(if inserted == 1 {
+                EventOutcome::Inserted
+            } else {
+                EventOutcome::Unchanged
+            })
+        }
+        ExportRecord::Change(record) => {
+            let repository =
+                register_repository(transaction, &record.repository).map_err(database_error)?;
+            if record.source == Source::Git {
+                let mut counts = WriteCounts::default();
+                insert_changes(
+                    transaction,
+                    repository,
+                    std::slice::from_ref(&record.change),
+                    &mut counts,
+                )
+                .map_err(database_error)?;
+                Ok(if counts.inserted == 1 {
+                    EventOutcome::Inserted
+                } else if counts.updated == 1 {
+                    EventOutcome::Updated
+                } else {
+                    EventOutcome::Unchanged
+                })
+            } else if insert_pushed_change(transaction, repository, &record.change, record.source)
+                .map_err(database_error)?
+            {
+                Ok(EventOutcome::Inserted)
+            } else {
+                Ok(EventOutcome::Unchanged)
+            }
+        }
+        ExportRecord::Tag(record) => {
+            let repository =
+                register_repository(transaction, &record.repository).map_err(database_error)?;
+            let tag = &record.tag;
+            upsert_body(
+                transaction,
+                "INSERT INTO tags (repository_id, name, commit_sha, time, annotated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (repository_id, name) DO NOTHING",
+                "UPDATE tags SET commit_sha = ?3, time = ?4, annotated = ?5 WHERE repository_id = ?1 \
+                 AND name = ?2 AND (commit_sha IS NOT ?3 OR time IS NOT ?4 OR annotated IS NOT ?5)",
+                &[&repository, &tag.name, &tag.commit, &tag.time, &tag.annotated],
+            )
+            .map_err(database_error)
+        }
+        ExportRecord::PathTouch(record) => {
+            let repository =
+                register_repository(transaction, &record.repository).map_err(database_error)?;
+            upsert_body(
+                transaction,
+                "INSERT INTO path_touches (repository_id, paths_key, sha, touched) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (repository_id, paths_key, sha) DO NOTHING",
+                "UPDATE path_touches SET touched = ?4 WHERE repository_id = ?1 AND paths_key = ?2 \
+                 AND sha = ?3 AND touched IS NOT ?4",
+                &[&repository, &record.paths_key, &record.sha, &record.touched],
+            )
+            .map_err(database_error)
+        }
+        ExportRecord::Deployment { deployment } => event(Event::Deployment(deployment.clone())),
+        ExportRecord::PullRequest { pull_request } => {
+            event(Event::PullRequest(pull_request.clone()))
+        }
+        ExportRecord::PullRequestReview { review } => {
+            event(Event::PullRequestReview(review.clone()))
+        }
+        ExportRecord::Incident { incident } => event(Event::Incident(incident.clone())),
+        ExportRecord::CiRun { ci_run } => event(Event::CiRun(ci_run.clone())),
+        ExportRecord::FlagChange { flag_change } => event(Event::FlagChange(flag_change.clone())),
+        ExportRecord::Delivery(delivery) => {
+            let inserted = transaction
+                .prepare_cached(
+                    "INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (source, delivery_id) DO NOTHING",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        delivery.source.as_str(),
+                        delivery.id,
+                        delivery.event,
+                        delivery.received_at
+                    ])
+                })
+                .map_err(database_error)?;
+            Ok(if inserted == 1 {
+                EventOutcome::Inserted
+            } else {
+                EventOutcome::Unchanged
+            })
+        }
+        ExportRecord::Token(token) => import_token(transaction, token),
+    }
+}
+
+/// A token is inserted by name; a stored token of that name must be the same token (hash and
+/// scope), and takes the file's revocation if it is still live.
+fn import_token(transaction: &Connection, token: &TokenRecord) -> Result<EventOutcome, StoreError> {
+    let stored: Option<(String, String, Option<i64>)> = transaction
+        .query_row(
+            "SELECT hash, scope, revoked_at FROM tokens WHERE name = ?1",
+            [&token.name],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(database_error)?;
+    match stored {
+        None => {
+            let hash_taken: i64 = transaction
+                .query_row(
+                    "SELECT count(*) FROM tokens WHERE hash = ?1",
+                    [&token.hash],
+                    |row| row.get(0),
+                )
+                .map_err(database_error)?;
+            if hash_taken > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "token {:?}: a token of another name has the same hash",
+                    token.name
+                )));
+            }
+            transaction
+                .execute(
+                    "INSERT INTO tokens (name, scope, hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        token.name,
+                        token.scope.as_str(),
+                        token.hash,
+                        token.created_at,
+                        token.revoked_at
+                    ],
+                )
+                .map_err(database_error)?;
+            Ok(EventOutcome::Inserted)
+        }
+        Some((hash, scope, revoked_at)) => {
+            if hash != token.hash || scope != token.scope.as_str() {
+                return Err(StoreError::Conflict(format!(
+                    "a token named {:?} exists already with another secret or scope",
+                    token.name
+                )));
+            }
+            match (revoked_at, token.revoked_at) {
+                (None, Some(revoked)) => {
+                    transaction
+                        .execute(
+                            "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1",
+                            params![token.name, revoked],
+                        )
+                        .map_err(database_error)?;
+                    Ok(EventOutcome::Updated)
+                }
+                _ => Ok(EventOutcome::Unchanged),
+            }
+        }
+    }
 }
 
 /// The id of a repository, registered on first sight.

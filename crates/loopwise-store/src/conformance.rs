@@ -3,9 +3,10 @@
 //! A backend's integration tests call [`store_conformance_tests!`] with an expression that makes
 //! a fresh, empty store; each check then runs as its own test.
 
+use crate::export::ExportRecord;
 use crate::{
     Delivery, DeploymentFilter, DeploymentScope, EventOutcome, GitImport, GitImportMessage,
-    PathTouch, Store, StoreError, TokenScope, WriteCounts,
+    ImportCounts, PathTouch, Store, StoreError, TokenScope, WriteCounts,
 };
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source, Tag};
 use loopwise_core::events::{
@@ -37,6 +38,11 @@ macro_rules! store_conformance_tests {
             a_report_is_built_from_stored_events,
             flag_changes_are_a_history_stored_once,
             git_history_wins_over_pushed_commits,
+            the_schema_version_is_known,
+            an_export_streams_every_entity_in_canonical_order,
+            an_import_restores_an_export_and_is_idempotent,
+            an_import_merges_with_what_is_stored,
+            a_failed_import_writes_nothing,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -887,4 +893,392 @@ pub fn git_history_wins_over_pushed_commits(store: &dyn Store) {
     store.apply_events(&[push("d4", &["c3"], 400)]).unwrap();
     assert_eq!(store.pushed_change_count(repository).unwrap(), 1);
     assert_eq!(store.git_change_shas(repository).unwrap().len(), 3);
+}
+
+pub fn the_schema_version_is_known(store: &dyn Store) {
+    assert!(store.schema_version().unwrap() >= 1);
+}
+
+/// One record of every kind, in the canonical export order, as [`populate_every_kind`] stores
+/// them through the ordinary write methods.
+pub fn sample_export() -> Vec<ExportRecord> {
+    use crate::export::{
+        ChangeRecord, DeliveryRecord, PathTouchRecord, RepositoryRecord, TagRecord, TokenRecord,
+    };
+    let app = "/srv/git/app";
+    let api = "acme/api";
+    let mut pushed = change("c3", &["b2"], 300);
+    pushed.reverts = Some("b2".into());
+    let ci_run = |attempt: u32, status: CiStatus| CiRun {
+        source: Source::Github,
+        id: "run-5".into(),
+        attempt,
+        repository: api.into(),
+        pipeline: "CI".into(),
+        sha: "c3".into(),
+        branch: Some("main".into()),
+        status,
+        started_at: Some(310 + i64::from(attempt)),
+        finished_at: Some(320 + i64::from(attempt)),
+        url: Some("https://ci.example.com/run-5".into()),
+    };
+    let flag_change = |time: i64, active: bool| FlagChange {
+        source: Source::Api,
+        repository: api.into(),
+        flag_id: "f1".into(),
+        key: "new-checkout".into(),
+        description: None,
+        active,
+        changed_at: time,
+        actor: Some("ada".into()),
+    };
+    let mut failed = deployment(Source::Github, "gh-9", "api", "staging", 500);
+    failed.status = DeploymentStatus::Failure;
+    failed.started_at = None;
+    vec![
+        ExportRecord::Repository(RepositoryRecord {
+            locator: app.into(),
+        }),
+        ExportRecord::Repository(RepositoryRecord {
+            locator: api.into(),
+        }),
+        ExportRecord::Change(ChangeRecord {
+            repository: app.into(),
+            source: Source::Git,
+            change: change("a1", &[], 100),
+        }),
+        ExportRecord::Change(ChangeRecord {
+            repository: app.into(),
+            source: Source::Git,
+            change: change("b2", &["a1"], 200),
+        }),
+        ExportRecord::Change(ChangeRecord {
+            repository: api.into(),
+            source: Source::Github,
+            change: pushed,
+        }),
+        ExportRecord::Change(ChangeRecord {
+            repository: api.into(),
+            source: Source::Api,
+            change: change("d4", &["c3"], 400),
+        }),
+        ExportRecord::Tag(TagRecord {
+            repository: app.into(),
+            tag: Tag {
+                name: "v1.0.0".into(),
+                commit: "b2".into(),
+                time: 205,
+                annotated: true,
+            },
+        }),
+        ExportRecord::PathTouch(PathTouchRecord {
+            repository: app.into(),
+            paths_key: "services/api".into(),
+            sha: "a1".into(),
+            touched: true,
+        }),
+        ExportRecord::PathTouch(PathTouchRecord {
+            repository: app.into(),
+            paths_key: "services/api".into(),
+            sha: "b2".into(),
+            touched: false,
+        }),
+        ExportRecord::Deployment {
+            deployment: deployment(Source::Api, "dep-1", "api", "production", 450),
+        },
+        ExportRecord::Deployment { deployment: failed },
+        ExportRecord::PullRequest {
+            pull_request: PullRequest {
+                source: Source::Github,
+                repository: api.into(),
+                number: 7,
+                title: "Faster checkout".into(),
+                author: "ada".into(),
+                state: PullRequestState::Merged,
+                created_at: 250,
+                merged_at: Some(300),
+                closed_at: Some(300),
+                merge_sha: Some("c3".into()),
+                head_sha: Some("h7".into()),
+                base_branch: Some("main".into()),
+                additions: Some(12),
+                deletions: Some(3),
+            },
+        },
+        ExportRecord::PullRequestReview {
+            review: PullRequestReview {
+                source: Source::Github,
+                repository: api.into(),
+                number: 7,
+                id: "r1".into(),
+                reviewer: "bob".into(),
+                state: ReviewState::Approved,
+                submitted_at: 280,
+            },
+        },
+        ExportRecord::Incident {
+            incident: Incident {
+                source: Source::Api,
+                id: "inc-1".into(),
+                service: Some("api".into()),
+                title: "Checkout down".into(),
+                severity: Some("sev1".into()),
+                started_at: 600,
+                acknowledged_at: Some(610),
+                resolved_at: Some(700),
+                caused_by: Some("dep-1".into()),
+                url: None,
+            },
+        },
+        ExportRecord::CiRun {
+            ci_run: ci_run(1, CiStatus::Failure),
+        },
+        ExportRecord::CiRun {
+            ci_run: ci_run(2, CiStatus::Success),
+        },
+        ExportRecord::FlagChange {
+            flag_change: flag_change(100, true),
+        },
+        ExportRecord::FlagChange {
+            flag_change: flag_change(200, false),
+        },
+        ExportRecord::Delivery(DeliveryRecord {
+            source: Source::Github,
+            id: "del-1".into(),
+            event: "push".into(),
+            received_at: 1_000,
+        }),
+        ExportRecord::Token(TokenRecord {
+            name: "ci".into(),
+            scope: TokenScope::Ingest,
+            hash: "hash-ci".into(),
+            created_at: 10,
+            revoked_at: None,
+        }),
+        ExportRecord::Token(TokenRecord {
+            name: "old".into(),
+            scope: TokenScope::Admin,
+            hash: "hash-old".into(),
+            created_at: 20,
+            revoked_at: Some(30),
+        }),
+    ]
+}
+
+/// Stores what [`sample_export`] lists through the ordinary write methods (tokens first, in
+/// another order than the export's, so the export's order is the store's doing).
+pub fn populate_every_kind(store: &dyn Store) {
+    let records = sample_export();
+    store
+        .create_token("old", TokenScope::Admin, "hash-old", 20)
+        .unwrap();
+    store
+        .create_token("ci", TokenScope::Ingest, "hash-ci", 10)
+        .unwrap();
+    assert!(store.revoke_token("old", 30).unwrap());
+    let (mut changes, mut tags, mut touches) = (Vec::new(), Vec::new(), Vec::new());
+    let mut events = Vec::new();
+    let mut delivered = Vec::new();
+    for record in &records {
+        match record {
+            ExportRecord::Change(c) if c.source == Source::Git => changes.push(c.change.clone()),
+            ExportRecord::Change(c) => {
+                let event = Event::Change(PushedChange {
+                    repository: c.repository.clone(),
+                    branch: Some("main".into()),
+                    change: c.change.clone(),
+                });
+                if c.source == Source::Github {
+                    delivered.push(event);
+                } else {
+                    events.push(event);
+                }
+            }
+            ExportRecord::Tag(t) => tags.push(t.tag.clone()),
+            ExportRecord::PathTouch(p) => touches.push(PathTouch {
+                paths_key: p.paths_key.clone(),
+                sha: p.sha.clone(),
+                touched: p.touched,
+            }),
+            ExportRecord::Deployment { deployment } => {
+                events.push(Event::Deployment(deployment.clone()))
+            }
+            ExportRecord::PullRequest { pull_request } => {
+                events.push(Event::PullRequest(pull_request.clone()))
+            }
+            ExportRecord::PullRequestReview { review } => {
+                events.push(Event::PullRequestReview(review.clone()))
+            }
+            ExportRecord::Incident { incident } => events.push(Event::Incident(incident.clone())),
+            ExportRecord::CiRun { ci_run } => events.push(Event::CiRun(ci_run.clone())),
+            ExportRecord::FlagChange { flag_change } => {
+                events.push(Event::FlagChange(flag_change.clone()))
+            }
+            _ => {}
+        }
+    }
+    events.reverse();
+    store.apply_events(&events).unwrap();
+    for record in records.iter().filter(|r| r.kind() == "delivery") {
+        let ExportRecord::Delivery(delivery) = record else {
+            unreachable!()
+        };
+        let stored = store.apply_delivery(&delivery.into(), &delivered).unwrap();
+        assert_eq!(stored, Some(vec![EventOutcome::Inserted]));
+    }
+    store
+        .apply_git_import(GitImport {
+            locator: "/srv/git/app",
+            new_changes: &changes,
+            tags: &tags,
+            path_touches: &touches,
+        })
+        .unwrap();
+}
+
+fn exported(store: &dyn Store) -> Vec<ExportRecord> {
+    let mut records = Vec::new();
+    store
+        .export(&mut |record| {
+            records.push(record);
+            Ok(())
+        })
+        .unwrap();
+    records
+}
+
+fn import_all(store: &dyn Store, records: &[ExportRecord]) -> Result<ImportCounts, StoreError> {
+    store.import(&mut records.iter().cloned().map(Ok))
+}
+
+/// Counts of `inserted` for each kind, as [`ImportCounts`] keeps them.
+fn inserted_per_kind(records: &[ExportRecord]) -> ImportCounts {
+    let mut counts = ImportCounts::default();
+    for record in records {
+        counts.add(record.kind(), EventOutcome::Inserted);
+    }
+    counts
+}
+
+pub fn an_export_streams_every_entity_in_canonical_order(store: &dyn Store) {
+    assert_eq!(exported(store), [], "an empty store exports nothing");
+    populate_every_kind(store);
+    let records = exported(store);
+    assert_eq!(records, sample_export());
+    let kinds: Vec<&str> = records.iter().map(ExportRecord::kind).collect();
+    let mut distinct = kinds.clone();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        ExportRecord::KINDS,
+        "every kind, once each, in order"
+    );
+    // A failing sink stops the export with its error.
+    let mut seen = 0;
+    let error = store
+        .export(&mut |_| {
+            seen += 1;
+            Err(StoreError::Database("disk full".into()))
+        })
+        .unwrap_err();
+    assert_eq!(error.to_string(), "database error: disk full");
+    assert_eq!(seen, 1);
+}
+
+pub fn an_import_restores_an_export_and_is_idempotent(store: &dyn Store) {
+    let records = sample_export();
+    let counts = import_all(store, &records).unwrap();
+    assert_eq!(counts, inserted_per_kind(&records));
+    assert_eq!(counts.total().inserted, 21);
+    assert_eq!(exported(store), records);
+    // What the finer methods read agrees.
+    let app = store.find_repository("/srv/git/app").unwrap().unwrap();
+    let api = store.find_repository("acme/api").unwrap().unwrap();
+    let mut git = store.git_change_shas(app).unwrap();
+    git.sort();
+    assert_eq!(git, ["a1", "b2"]);
+    assert_eq!(store.pushed_change_count(api).unwrap(), 2);
+    assert_eq!(store.ci_runs("c3").unwrap().len(), 2);
+    assert_eq!(store.pull_request_reviews("acme/api", 7).unwrap().len(), 1);
+    assert_eq!(
+        store.token_by_hash("hash-ci").unwrap().map(|t| t.name),
+        Some("ci".into())
+    );
+    assert_eq!(
+        store.token_by_hash("hash-old").unwrap(),
+        None,
+        "still revoked"
+    );
+    let touches = store.path_touches(app, "services/api").unwrap();
+    assert_eq!(touches.get("a1"), Some(&true));
+    assert_eq!(touches.get("b2"), Some(&false));
+    // The same records again store nothing twice.
+    let again = import_all(store, &records).unwrap();
+    assert_eq!(
+        again.total(),
+        WriteCounts {
+            unchanged: 21,
+            ..WriteCounts::default()
+        }
+    );
+    assert_eq!(exported(store), records);
+    assert_eq!(store.counts().unwrap().changes, 4);
+}
+
+pub fn an_import_merges_with_what_is_stored(store: &dyn Store) {
+    use crate::export::{ChangeRecord, TokenRecord};
+    // Stored before: c3 only from a push; the file has it from git, which wins.
+    let pushed = Event::Change(PushedChange {
+        repository: "acme/api".into(),
+        branch: None,
+        change: change("c3", &[], 300),
+    });
+    store.apply_events(&[pushed]).unwrap();
+    store
+        .create_token("ci", TokenScope::Ingest, "hash-ci", 10)
+        .unwrap();
+    let git = ExportRecord::Change(ChangeRecord {
+        repository: "acme/api".into(),
+        source: Source::Git,
+        change: change("c3", &["b2"], 300),
+    });
+    let revoked = ExportRecord::Token(TokenRecord {
+        name: "ci".into(),
+        scope: TokenScope::Ingest,
+        hash: "hash-ci".into(),
+        created_at: 10,
+        revoked_at: Some(40),
+    });
+    let counts = import_all(store, &[git.clone(), revoked.clone()]).unwrap();
+    assert_eq!(counts.total().updated, 2);
+    assert_eq!(exported(store)[1..], [git, revoked]);
+    // A token of a stored name with another hash is a conflict, and nothing is written.
+    let before = exported(store);
+    let impostor = ExportRecord::Token(TokenRecord {
+        name: "ci".into(),
+        scope: TokenScope::Admin,
+        hash: "hash-other".into(),
+        created_at: 50,
+        revoked_at: None,
+    });
+    let dep = ExportRecord::Deployment {
+        deployment: deployment(Source::Api, "d9", "api", "production", 100),
+    };
+    let error = import_all(store, &[dep, impostor]).unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    assert_eq!(exported(store), before);
+}
+
+pub fn a_failed_import_writes_nothing(store: &dyn Store) {
+    let records = sample_export();
+    let mut stream = records
+        .iter()
+        .cloned()
+        .map(Ok)
+        .chain([Err(StoreError::Database("the file changed".into()))]);
+    let error = store.import(&mut stream).unwrap_err();
+    assert_eq!(error.to_string(), "database error: the file changed");
+    assert_eq!(exported(store), []);
+    assert_eq!(store.counts().unwrap(), Default::default());
+    assert_eq!(store.tokens().unwrap(), []);
 }

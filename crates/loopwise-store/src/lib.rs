@@ -8,15 +8,17 @@
 //! Every write is one transaction: a failed import leaves the store as it was. Every record is
 //! keyed by its source and source-scoped id, so writing the same thing twice stores it once.
 
+use export::ExportRecord;
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod export;
 pub mod report;
 
 /// The store's number for a repository it knows.
@@ -134,7 +136,10 @@ pub struct Delivery {
 
 /// What an API token may do. `Admin` includes the others; `Ingest` may write events; `Read`
 /// may read reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum TokenScope {
     Ingest,
     Read,
@@ -179,6 +184,39 @@ pub struct Token {
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// What an [`Store::import`] did, per record kind (see [`ExportRecord::KINDS`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub by_kind: BTreeMap<&'static str, WriteCounts>,
+}
+
+impl ImportCounts {
+    /// Counts one record of `kind` as `outcome`.
+    pub fn add(&mut self, kind: &'static str, outcome: EventOutcome) {
+        let counts = self.by_kind.entry(kind).or_default();
+        match outcome {
+            EventOutcome::Inserted => counts.inserted += 1,
+            EventOutcome::Updated => counts.updated += 1,
+            EventOutcome::Unchanged => counts.unchanged += 1,
+        }
+    }
+
+    /// The sum over every kind.
+    pub fn total(&self) -> WriteCounts {
+        self.by_kind
+            .values()
+            .fold(WriteCounts::default(), |sum, counts| WriteCounts {
+                inserted: sum.inserted + counts.inserted,
+                unchanged: sum.unchanged + counts.unchanged,
+                updated: sum.updated + counts.updated,
+                deleted: sum.deleted + counts.deleted,
+            })
+    }
+}
+
+/// Where [`Store::export`] hands each record; an error stops the export and is returned.
+pub type ExportSink<'a> = dyn FnMut(ExportRecord) -> Result<(), StoreError> + 'a;
 
 /// The storage interface every backend implements.
 ///
@@ -308,4 +346,32 @@ pub trait Store: Send + Sync + Debug {
 
     /// The live (not revoked) token whose secret hashes to `hash`.
     fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
+
+    /// The schema version of the open database (after the migrations `open` ran).
+    fn schema_version(&self) -> Result<i64, StoreError>;
+
+    /// Hands every stored entity to `sink`, one record at a time, from one consistent snapshot
+    /// (one read transaction), in the canonical order of the [`export`](crate::export) module: kinds in
+    /// [`ExportRecord::KINDS`] order, each sorted by the key its variant documents (text by its
+    /// UTF-8 bytes, e.g. PostgreSQL's `COLLATE "C"`; numbers numerically), so every backend
+    /// writes the same bytes for the same data. Records are
+    /// streamed from the database, never collected first, so memory stays bounded whatever the
+    /// store's size. Nothing is written. An error from `sink` ends the export with that error.
+    fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError>;
+
+    /// Writes records (as [`Store::export`] produces them, in any order) in ONE transaction:
+    /// the import commits when `records` ends; if it yields an `Err`, or any write fails,
+    /// nothing is written and the error is returned. Idempotent: a record stored before is
+    /// unchanged, so importing the same file twice stores nothing twice. Records merge with
+    /// what is stored by the same rules as ordinary writes: a change takes its record's source
+    /// and git history wins over pushed commits; tags and path touches are upserted (never
+    /// deleted); deployments, reviews, incidents, CI runs and flag changes are upserted by their
+    /// keys as [`Store::apply_events`] does (the record's content wins); pull requests merge
+    /// snapshots ([`PullRequest::updated_with`]); deliveries are kept once; a token whose
+    /// name exists with another hash is a [`StoreError::Conflict`], and a revocation in the
+    /// file is applied to a live stored token.
+    fn import(
+        &self,
+        records: &mut dyn Iterator<Item = Result<ExportRecord, StoreError>>,
+    ) -> Result<ImportCounts, StoreError>;
 }

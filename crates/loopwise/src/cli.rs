@@ -41,10 +41,43 @@ pub enum Command {
     Token(TokenArgs),
     /// Post one deployment, incident or change to a loopwise server (for CI scripts).
     Record(Box<RecordArgs>),
+    /// The database: migrate it, export everything as NDJSON, import an export.
+    Db(DbArgs),
     /// Configuration files.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+
+    /// The database: a SQLite path or sqlite:// URL.
+    #[arg(long, value_name = "URL", env = "LOOPWISE_DB", global = true)]
+    pub db: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Bring the database's schema up to date and print its version before and after.
+    Migrate,
+    /// Write every stored entity as NDJSON (a header line, then one record per line), in a
+    /// deterministic order: two exports of the same data are byte-identical when
+    /// SOURCE_DATE_EPOCH fixes the header's time.
+    Export {
+        /// Where to write: a file, or - for stdout (the default).
+        #[arg(long, short, value_name = "FILE", default_value = "-")]
+        output: PathBuf,
+    },
+    /// Read an export (every line checked before anything is written) and store it in one
+    /// transaction; records stored before are left as they are.
+    Import {
+        /// The export file, or - for stdin.
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
     },
 }
 

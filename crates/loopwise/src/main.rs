@@ -6,6 +6,7 @@
 mod analyze;
 mod cli;
 mod config;
+mod db;
 mod errors;
 mod output;
 mod progress;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Token(args) => token::run(args),
         cli::Command::Record(args) => record::run(*args),
+        cli::Command::Db(args) => db::run(args),
         cli::Command::Config {
             command: cli::ConfigCommand::Default,
         } => std::io::stdout()

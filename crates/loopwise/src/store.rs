@@ -20,6 +20,33 @@ pub fn open(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
 
 /// [`open`], with SQLite's durability setting.
 pub fn open_with(url: Option<&str>, synchronous: Synchronous) -> anyhow::Result<Box<dyn Store>> {
+    let path = sqlite_path(url)?;
+    let store = SqliteStore::open(&path)?;
+    store.set_synchronous(synchronous)?;
+    tracing::debug!(
+        location = store.location(),
+        ?synchronous,
+        "opened SQLite store"
+    );
+    Ok(Box::new(store))
+}
+
+/// The schema version of the database at `url` as it is, before `open` migrates it; `None`
+/// when it does not exist yet.
+pub fn stored_schema_version(url: Option<&str>) -> anyhow::Result<Option<i64>> {
+    Ok(loopwise_store_sqlite::stored_schema_version(&sqlite_path(
+        url,
+    )?)?)
+}
+
+/// The newest schema version the backend of `url` understands.
+pub fn supported_schema_version(url: Option<&str>) -> anyhow::Result<i64> {
+    sqlite_path(url)?;
+    Ok(loopwise_store_sqlite::SCHEMA_VERSION)
+}
+
+/// The SQLite file that `url` names (the default database without one).
+fn sqlite_path(url: Option<&str>) -> anyhow::Result<PathBuf> {
     let url = match url {
         Some(url) if !url.trim().is_empty() => url.trim().to_string(),
         Some(_) => return Err(bad_input("--db is empty")),
@@ -37,13 +64,5 @@ pub fn open_with(url: Option<&str>, synchronous: Synchronous) -> anyhow::Result<
             "--db: unknown database scheme {scheme:?}; expected a path or sqlite://"
         )));
     }
-    let path = loopwise_store_sqlite::path_from_url(&url);
-    let store = SqliteStore::open(&path)?;
-    store.set_synchronous(synchronous)?;
-    tracing::debug!(
-        location = store.location(),
-        ?synchronous,
-        "opened SQLite store"
-    );
-    Ok(Box::new(store))
+    Ok(loopwise_store_sqlite::path_from_url(&url))
 }
