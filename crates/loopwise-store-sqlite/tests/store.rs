@@ -3,7 +3,7 @@
 use loopwise_store::{GitImport, Store, StoreError};
 use loopwise_store_sqlite::{SCHEMA_VERSION, SqliteStore};
 
-loopwise_store::store_conformance_tests!(SqliteStore::open_in_memory().unwrap());
+loopwise_store::store_conformance_tests!(Box::new(SqliteStore::open_in_memory().unwrap()));
 
 #[test]
 fn a_file_database_keeps_its_data_across_opens() {

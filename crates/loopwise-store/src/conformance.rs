@@ -1,7 +1,8 @@
 //! The behaviour every backend must show, as plain functions over `&dyn Store`.
 //!
 //! A backend's integration tests call [`store_conformance_tests!`] with an expression that makes
-//! a fresh, empty store; each check then runs as its own test.
+//! a fresh, empty store (anything that dereferences to one); each check then runs as its own
+//! test. The expression may `return` from the test to skip it.
 
 use crate::export::ExportRecord;
 use crate::{
@@ -49,8 +50,9 @@ macro_rules! store_conformance_tests {
         $(
             #[test]
             fn $check() {
+                // Anything that dereferences to a store: a `Box`, or a backend's test database.
                 let store = $make_store;
-                $crate::conformance::$check(&store);
+                $crate::conformance::$check(&*store);
             }
         )+
     };

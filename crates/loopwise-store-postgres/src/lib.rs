@@ -1,0 +1,942 @@
+//! The PostgreSQL store: the scale-out path, one database shared by several `loopwise serve`
+//! nodes.
+//!
+//! Every operation behaves as the SQLite store's does (the shared conformance suite runs
+//! against both). What differs is how: a pool of connections instead of one, so callers on
+//! different threads (and nodes) write concurrently; exactly-once storage rests on primary
+//! keys and `INSERT … ON CONFLICT`, never on in-process locks, so two nodes that receive the
+//! same event store it once; batches go to the server as arrays (`unnest`) so a batch costs a
+//! few round trips, not one per row. Migrations run inside a transaction that holds an
+//! advisory lock, so nodes that start together migrate once. A connection that the database
+//! dropped (a restart) is discarded and replaced when next taken from the pool: the store
+//! recovers by itself, and until then its calls fail with [`StoreError::Database`].
+
+mod exchange;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod writes;
+
+use loopwise_core::entities::{Change, Deployment, Source, Tag};
+use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
+use loopwise_core::time::Timestamp;
+use loopwise_store::export::ExportRecord;
+use loopwise_store::{
+    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportMessage,
+    ImportCounts, RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope, WriteCounts,
+};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The migrations as (schema version, SQL). Versions number the data model that both backends
+/// share: PostgreSQL's first migration creates what SQLite's first four do, so it is version 4.
+const MIGRATIONS: &[(i64, &str)] = &[(4, include_str!("../migrations/0004_initial.sql"))];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// The key of the advisory lock that serialises migrations across nodes ("loopwise" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6c6f_6f70_7769_7365;
+
+/// How often a write that lost a deadlock or serialisation race to another node is retried.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection (and a new connection for the server) before
+    /// the call fails as unavailable.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PostgresStore {
+    /// The URL without its password, for messages.
+    location: String,
+    pool: r2d2::Pool<Manager>,
+}
+
+/// One pooled connection and the statements prepared on it.
+pub(crate) struct Session {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Session")
+            .field("prepared", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Session;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Session, postgres::Error> {
+        Ok(Session {
+            client: self.config.connect(NoTls)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, session: &mut Session) -> Result<(), postgres::Error> {
+        session.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, session: &mut Session) -> bool {
+        session.client.is_closed()
+    }
+}
+
+/// What a write can fail with inside a transaction: the database's own error (kept whole, so a
+/// lost deadlock can be retried) or the store's.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    Postgres(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for WriteError {
+    fn from(error: postgres::Error) -> Self {
+        WriteError::Postgres(error)
+    }
+}
+
+impl From<StoreError> for WriteError {
+    fn from(error: StoreError) -> Self {
+        WriteError::Store(error)
+    }
+}
+
+impl From<WriteError> for StoreError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Postgres(error) => database_error(error),
+            WriteError::Store(error) => error,
+        }
+    }
+}
+
+impl WriteError {
+    /// A deadlock or serialisation failure: another transaction won, and running the whole
+    /// transaction again is the documented remedy.
+    fn is_retryable(&self) -> bool {
+        use postgres::error::SqlState;
+        match self {
+            WriteError::Postgres(error) => matches!(
+                error.code(),
+                Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            ),
+            WriteError::Store(_) => false,
+        }
+    }
+}
+
+/// The database's message, with its SQLSTATE, or the connection's failure and its cause.
+pub(crate) fn database_error(error: postgres::Error) -> StoreError {
+    StoreError::Database(describe(&error))
+}
+
+fn describe(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+/// A transaction with the session's statement cache: every statement is prepared once per
+/// connection and reused, so a call costs one round trip per statement.
+pub(crate) struct Tx<'a> {
+    pub(crate) transaction: Transaction<'a>,
+    statements: &'a mut HashMap<&'static str, Statement>,
+}
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.transaction.prepare(sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    pub(crate) fn execute(
+        &mut self,
+        sql: &'static str,
+        parameters: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.transaction.execute(&statement, parameters)
+    }
+
+    pub(crate) fn query(
+        &mut self,
+        sql: &'static str,
+        parameters: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.transaction.query(&statement, parameters)
+    }
+
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &'static str,
+        parameters: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.transaction.query_opt(&statement, parameters)
+    }
+
+    pub(crate) fn query_one(
+        &mut self,
+        sql: &'static str,
+        parameters: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.transaction.query_one(&statement, parameters)
+    }
+}
+
+/// The URL with its password replaced, safe to log and print.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            let hidden = if credentials.contains(':') {
+                ":***"
+            } else {
+                ""
+            };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Is `url` a PostgreSQL URL (`postgres://` or `postgresql://`)?
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn parse_config(url: &str, options: &PoolOptions) -> Result<postgres::Config, StoreError> {
+    let mut config = postgres::Config::from_str(url).map_err(|e| StoreError::Open {
+        location: redact(url),
+        reason: format!("not a valid PostgreSQL URL: {e}"),
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.connect_timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("loopwise");
+    }
+    Ok(config)
+}
+
+fn open_error(location: &str, error: &postgres::Error) -> StoreError {
+    use postgres::error::SqlState;
+    let reason = match error.code() {
+        Some(&SqlState::INVALID_PASSWORD)
+        | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
+            format!("the server refused the credentials: {}", describe(error))
+        }
+        Some(&SqlState::INVALID_CATALOG_NAME) => {
+            format!("the database does not exist: {}", describe(error))
+        }
+        _ => format!("cannot connect: {}", describe(error)),
+    };
+    StoreError::Open {
+        location: location.to_string(),
+        reason,
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url`, brings its schema up to date (under an advisory lock,
+    /// so concurrent nodes migrate once) and opens a pool.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &PoolOptions::default())
+    }
+
+    pub fn open_with(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let location = redact(url);
+        let config = parse_config(url, options)?;
+        // A direct first connection: its failure is reported as it is (refused, bad password),
+        // not as a pool timeout.
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| open_error(&location, &e))?;
+        migrate(&mut client, &location)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(true)
+            .error_handler(Box::new(PoolErrorLog))
+            .build_unchecked(Manager { config });
+        Ok(Self { location, pool })
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn session(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(|e| {
+            StoreError::Database(format!(
+                "no connection to the database {}: {e}",
+                self.location
+            ))
+        })
+    }
+
+    /// Runs `work` in one transaction and commits it; a deadlock or serialisation failure
+    /// (another node won a race) runs it again, up to [`WRITE_ATTEMPTS`] times.
+    fn write<T>(
+        &self,
+        mut work: impl FnMut(&mut Tx<'_>) -> Result<T, WriteError>,
+    ) -> Result<T, StoreError> {
+        let mut session = self.session()?;
+        let Session { client, statements } = &mut *session;
+        let mut attempt = 1;
+        loop {
+            let transaction = client.transaction().map_err(database_error)?;
+            let mut tx = Tx {
+                transaction,
+                statements,
+            };
+            let result = work(&mut tx).and_then(|value| {
+                tx.transaction.commit()?;
+                Ok(value)
+            });
+            match result {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_retryable() && attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = ?error, "retrying a write that lost a race");
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Runs `work` in a read-only transaction over one snapshot.
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, WriteError>,
+    ) -> Result<T, StoreError> {
+        let mut session = self.session()?;
+        let Session { client, statements } = &mut *session;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(database_error)?;
+        let mut tx = Tx {
+            transaction,
+            statements,
+        };
+        let value = work(&mut tx)?;
+        tx.transaction.commit().map_err(database_error)?;
+        Ok(value)
+    }
+}
+
+/// Logs connections the pool failed to open (the database is down); callers see a timeout.
+#[derive(Debug)]
+struct PoolErrorLog;
+
+impl r2d2::HandleError<postgres::Error> for PoolErrorLog {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::warn!(error = %describe(&error), "cannot open a database connection");
+    }
+}
+
+fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
+    let failed = |version: i64| {
+        move |e: postgres::Error| StoreError::Migration {
+            version,
+            reason: describe(&e),
+        }
+    };
+    let mut transaction = client.transaction().map_err(failed(0))?;
+    // Held until commit: a second node starting now waits here, then finds the work done.
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(failed(0))?;
+    let current = read_schema_version(&mut transaction).map_err(failed(0))?;
+    if let Some(found) = current
+        && found > SCHEMA_VERSION
+    {
+        return Err(StoreError::SchemaTooNew {
+            location: location.to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if current.is_none() {
+        transaction
+            .batch_execute(
+                "CREATE TABLE loopwise_schema (version BIGINT NOT NULL); \
+                 INSERT INTO loopwise_schema (version) VALUES (0);",
+            )
+            .map_err(failed(0))?;
+    }
+    let current = current.unwrap_or(0);
+    for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > current) {
+        transaction.batch_execute(sql).map_err(failed(*version))?;
+        transaction
+            .execute("UPDATE loopwise_schema SET version = $1", &[version])
+            .map_err(failed(*version))?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    transaction.commit().map_err(failed(SCHEMA_VERSION))
+}
+
+/// The version in `loopwise_schema`, or `None` when loopwise never migrated this database.
+fn read_schema_version(
+    client: &mut impl postgres::GenericClient,
+) -> Result<Option<i64>, postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('loopwise_schema') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    Ok(client
+        .query_opt("SELECT version FROM loopwise_schema", &[])?
+        .map(|row| row.get(0)))
+}
+
+/// The schema version of the database at `url` as it is, without migrating it; `None` when
+/// loopwise has not created its schema there yet.
+pub fn stored_schema_version(url: &str) -> Result<Option<i64>, StoreError> {
+    let location = redact(url);
+    let mut client = parse_config(url, &PoolOptions::default())?
+        .connect(NoTls)
+        .map_err(|e| open_error(&location, &e))?;
+    read_schema_version(&mut client).map_err(database_error)
+}
+
+pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+pub(crate) fn parse_stored<T: FromStr>(what: &'static str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn read_change(row: &Row, first: usize) -> Change {
+    let parents: &str = row.get(first + 1);
+    Change {
+        sha: row.get(first),
+        parents: parents
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect(),
+        author_time: row.get(first + 2),
+        committer_time: row.get(first + 3),
+        author_name: row.get(first + 4),
+        author_email: row.get(first + 5),
+        subject: row.get(first + 6),
+        reverts: row.get(first + 7),
+    }
+}
+
+pub(crate) fn read_deployment(row: &Row) -> Result<Deployment, StoreError> {
+    Ok(Deployment {
+        source: parse_stored("deployment source", row.get(0))?,
+        id: row.get(1),
+        service: row.get(2),
+        environment: row.get(3),
+        sha: row.get(4),
+        started_at: row.get(5),
+        finished_at: row.get(6),
+        status: parse_stored("deployment status", row.get(7))?,
+        kind: parse_stored("deployment kind", row.get(8))?,
+    })
+}
+
+pub(crate) fn read_body<T: serde::de::DeserializeOwned>(
+    row: &Row,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(row.get(0)).map_err(|e| corrupt(what, e))
+}
+
+fn read_bodies<T: serde::de::DeserializeOwned>(
+    rows: Vec<Row>,
+    what: &'static str,
+) -> Result<Vec<T>, WriteError> {
+    Ok(rows
+        .iter()
+        .map(|row| read_body(row, what))
+        .collect::<Result<_, _>>()?)
+}
+
+fn read_token(row: &Row) -> Result<Token, StoreError> {
+    Ok(Token {
+        id: row.get(0),
+        name: row.get(1),
+        scope: parse_stored::<TokenScope>("token scope", row.get(2))?,
+        created_at: row.get(3),
+        revoked_at: row.get(4),
+    })
+}
+
+fn to_count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or_default()
+}
+
+impl Store for PostgresStore {
+    fn repository(&self, locator: &str) -> Result<RepositoryId, StoreError> {
+        self.write(|tx| writes::register_repository(tx, locator))
+    }
+
+    fn repositories(&self) -> Result<Vec<(RepositoryId, String)>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query("SELECT id, locator FROM repositories ORDER BY id", &[])?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })
+    }
+
+    fn find_repository(&self, locator: &str) -> Result<Option<RepositoryId>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_opt(
+                    "SELECT id FROM repositories WHERE locator = $1",
+                    &[&locator],
+                )?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT sha, parents, author_time, committer_time, author_name, author_email, \
+                     subject, reverts FROM changes WHERE repository_id = $1",
+                    &[&repository],
+                )?
+                .iter()
+                .map(|row| read_change(row, 0))
+                .collect())
+        })
+    }
+
+    fn git_change_shas(&self, repository: RepositoryId) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT sha FROM changes WHERE repository_id = $1 AND source = 'git'",
+                    &[&repository],
+                )?
+                .iter()
+                .map(|row| row.get(0))
+                .collect())
+        })
+    }
+
+    fn pushed_change_count(&self, repository: RepositoryId) -> Result<usize, StoreError> {
+        self.read(|tx| {
+            let count: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM changes WHERE repository_id = $1 AND source <> 'git'",
+                    &[&repository],
+                )?
+                .get(0);
+            Ok(to_count(count))
+        })
+    }
+
+    fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT name, commit_sha, time, annotated FROM tags WHERE repository_id = $1 \
+                     ORDER BY name",
+                    &[&repository],
+                )?
+                .iter()
+                .map(|row| Tag {
+                    name: row.get(0),
+                    commit: row.get(1),
+                    time: row.get(2),
+                    annotated: row.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn path_touches(
+        &self,
+        repository: RepositoryId,
+        paths_key: &str,
+    ) -> Result<HashMap<String, bool>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT sha, touched FROM path_touches WHERE repository_id = $1 AND paths_key = $2",
+                    &[&repository, &paths_key],
+                )?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })
+    }
+
+    fn import_git_stream(
+        &self,
+        locator: &str,
+        messages: &mut dyn Iterator<Item = GitImportMessage>,
+    ) -> Result<Option<WriteCounts>, StoreError> {
+        let started = std::time::Instant::now();
+        let mut session = self.session()?;
+        let Session { client, statements } = &mut *session;
+        let transaction = client.transaction().map_err(database_error)?;
+        let mut tx = Tx {
+            transaction,
+            statements,
+        };
+        let repository = writes::register_repository(&mut tx, locator)?;
+        let mut counts = WriteCounts::default();
+        for message in messages {
+            match message {
+                GitImportMessage::Changes(changes) => {
+                    writes::insert_git_changes(&mut tx, repository, &changes, &mut counts)?;
+                }
+                GitImportMessage::Commit { tags, path_touches } => {
+                    writes::replace_tags(&mut tx, repository, &tags)?;
+                    writes::upsert_path_touches(&mut tx, repository, &path_touches)?;
+                    tx.transaction.commit().map_err(database_error)?;
+                    tracing::info!(
+                        inserted = counts.inserted,
+                        unchanged = counts.unchanged,
+                        elapsed = ?started.elapsed(),
+                        "committed git import"
+                    );
+                    return Ok(Some(counts));
+                }
+            }
+        }
+        // Dropping the transaction rolls it back.
+        Ok(None)
+    }
+
+    fn upsert_deployments(
+        &self,
+        deployments: &[Deployment],
+        replace: Option<&DeploymentScope>,
+    ) -> Result<WriteCounts, StoreError> {
+        self.write(|tx| writes::write_deployments(tx, deployments, replace))
+    }
+
+    fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
+        let source = filter.source.map(Source::as_str);
+        let rows = self.read(|tx| {
+            Ok(tx.query(
+                "SELECT source, source_id, service, environment, sha, started_at, finished_at, \
+                 status, kind FROM deployments \
+                 WHERE ($1::text IS NULL OR service = $1) AND ($2::text IS NULL OR environment = $2) \
+                   AND ($3::text IS NULL OR source = $3) \
+                 ORDER BY service, environment, coalesce(finished_at, started_at) NULLS FIRST, source_id",
+                &[&filter.service, &filter.environment, &source],
+            )?)
+        })?;
+        rows.iter().map(read_deployment).collect()
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.read(|tx| {
+            let row = tx.query_one(
+                "SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM changes), \
+                 (SELECT count(*) FROM tags), (SELECT count(*) FROM deployments), \
+                 (SELECT count(*) FROM path_touches)",
+                &[],
+            )?;
+            Ok(StoreCounts {
+                repositories: to_count(row.get(0)),
+                changes: to_count(row.get(1)),
+                tags: to_count(row.get(2)),
+                deployments: to_count(row.get(3)),
+                path_touches: to_count(row.get(4)),
+            })
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let mut session = self.session()?;
+        session
+            .client
+            .simple_query("SELECT 1")
+            .map(|_| ())
+            .map_err(database_error)
+    }
+
+    fn apply_events(&self, events: &[Event]) -> Result<Vec<EventOutcome>, StoreError> {
+        self.write(|tx| writes::write_events(tx, events, Source::Api))
+    }
+
+    fn apply_delivery(
+        &self,
+        delivery: &Delivery,
+        events: &[Event],
+    ) -> Result<Option<Vec<EventOutcome>>, StoreError> {
+        self.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO deliveries (source, delivery_id, event, received_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (source, delivery_id) DO NOTHING",
+                &[
+                    &delivery.source.as_str(),
+                    &delivery.id,
+                    &delivery.event,
+                    &delivery.received_at,
+                ],
+            )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            writes::write_events(tx, events, delivery.source).map(Some)
+        })
+    }
+
+    fn incidents(&self, service: Option<&str>) -> Result<Vec<Incident>, StoreError> {
+        self.read(|tx| {
+            read_bodies(
+                tx.query(
+                    "SELECT body FROM incidents WHERE ($1::text IS NULL OR service = $1) \
+                     ORDER BY started_at, source, id",
+                    &[&service],
+                )?,
+                "incident",
+            )
+        })
+    }
+
+    fn pull_requests(&self, repository: Option<&str>) -> Result<Vec<PullRequest>, StoreError> {
+        self.read(|tx| {
+            read_bodies(
+                tx.query(
+                    "SELECT body FROM pull_requests WHERE ($1::text IS NULL OR repository = $1) \
+                     ORDER BY repository, number, source",
+                    &[&repository],
+                )?,
+                "pull request",
+            )
+        })
+    }
+
+    fn pull_request_reviews(
+        &self,
+        repository: &str,
+        number: u64,
+    ) -> Result<Vec<PullRequestReview>, StoreError> {
+        let number = number as i64;
+        self.read(|tx| {
+            read_bodies(
+                tx.query(
+                    "SELECT body FROM pull_request_reviews WHERE repository = $1 AND number = $2 \
+                     ORDER BY submitted_at, id",
+                    &[&repository, &number],
+                )?,
+                "pull request review",
+            )
+        })
+    }
+
+    fn ci_runs(&self, sha: &str) -> Result<Vec<CiRun>, StoreError> {
+        self.read(|tx| {
+            read_bodies(
+                tx.query(
+                    "SELECT body FROM ci_runs WHERE sha = $1 ORDER BY source, id, attempt",
+                    &[&sha],
+                )?,
+                "CI run",
+            )
+        })
+    }
+
+    fn flag_changes(&self, repository: Option<&str>) -> Result<Vec<FlagChange>, StoreError> {
+        self.read(|tx| {
+            read_bodies(
+                tx.query(
+                    "SELECT body FROM flag_changes WHERE ($1::text IS NULL OR repository = $1) \
+                     ORDER BY repository, flag_key, changed_at, source, flag_id",
+                    &[&repository],
+                )?,
+                "flag change",
+            )
+        })
+    }
+
+    fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Token, StoreError> {
+        self.write(|tx| {
+            let row = tx.query_opt(
+                "INSERT INTO tokens (name, scope, hash, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
+                &[&name, &scope.as_str(), &hash, &now],
+            )?;
+            let Some(row) = row else {
+                return Err(
+                    StoreError::Conflict(format!("a token named {name:?} exists already")).into(),
+                );
+            };
+            Ok(Token {
+                id: row.get(0),
+                name: name.to_string(),
+                scope,
+                created_at: now,
+                revoked_at: None,
+            })
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        let rows = self.read(|tx| {
+            Ok(tx.query(
+                "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY id",
+                &[],
+            )?)
+        })?;
+        rows.iter().map(read_token).collect()
+    }
+
+    fn revoke_token(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+                &[&name, &now],
+            )? == 1)
+        })
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+        let row = self.read(|tx| {
+            Ok(tx.query_opt(
+                "SELECT id, name, scope, created_at, revoked_at FROM tokens \
+                 WHERE hash = $1 AND revoked_at IS NULL",
+                &[&hash],
+            )?)
+        })?;
+        row.as_ref().map(read_token).transpose()
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_one("SELECT version FROM loopwise_schema", &[])?
+                .get(0))
+        })
+    }
+
+    fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
+        self.read(|tx| exchange::export_all(tx, sink))
+    }
+
+    fn import(
+        &self,
+        records: &mut dyn Iterator<Item = Result<ExportRecord, StoreError>>,
+    ) -> Result<ImportCounts, StoreError> {
+        let started = std::time::Instant::now();
+        let mut session = self.session()?;
+        let Session { client, statements } = &mut *session;
+        let transaction = client.transaction().map_err(database_error)?;
+        let mut tx = Tx {
+            transaction,
+            statements,
+        };
+        let mut counts = ImportCounts::default();
+        for record in records {
+            let record = record?;
+            let outcome = exchange::import_record(&mut tx, &record)?;
+            counts.add(record.kind(), outcome);
+        }
+        tx.transaction.commit().map_err(database_error)?;
+        tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_for_messages() {
+        assert_eq!(
+            redact("postgres://loopwise:s3cret@db.internal:5432/loopwise"),
+            "postgres://loopwise:***@db.internal:5432/loopwise"
+        );
+        assert_eq!(
+            redact("postgres://me@localhost/db"),
+            "postgres://me@localhost/db"
+        );
+        assert_eq!(redact("postgresql://localhost"), "postgresql://localhost");
+        // An @ in the password: the last @ ends the credentials.
+        assert_eq!(redact("postgres://u:p@ss@h/d"), "postgres://u:***@h/d");
+    }
+
+    #[test]
+    fn postgres_urls_are_recognised() {
+        assert!(is_postgres_url("postgres://h/d"));
+        assert!(is_postgres_url("postgresql://h/d"));
+        assert!(!is_postgres_url("sqlite:///tmp/x.db"));
+        assert!(!is_postgres_url("/tmp/postgres.db"));
+    }
+
+    #[test]
+    fn a_bad_url_is_an_open_error_naming_it_without_the_password() {
+        let error = PostgresStore::open("postgres://u:secret@host:notaport/db").unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, StoreError::Open { .. }), "{message}");
+        assert!(message.contains("not a valid PostgreSQL URL"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+}
