@@ -249,6 +249,13 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Why `url` is not a PostgreSQL connection URL this store can use, if it is not.
+pub fn check_url(url: &str) -> Result<(), String> {
+    postgres::Config::from_str(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn parse_config(url: &str, options: &PoolOptions) -> Result<postgres::Config, StoreError> {
     let mut config = postgres::Config::from_str(url).map_err(|e| StoreError::Open {
         location: redact(url),

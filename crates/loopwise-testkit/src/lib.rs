@@ -1,10 +1,13 @@
-//! Test support shared across the workspace. Only dev-dependencies use this crate.
+//! Test support shared across the workspace. Only dev-dependencies use this crate: finding the
+//! shared fixtures, and running the real binary and talking HTTP to it ([`process`]).
 //!
 //! The real payloads and reports other projects published live outside the repository, in
 //! `../shared/fixtures` beside the workspace (or wherever `LOOPWISE_FIXTURES` points); they are
 //! read in place, never copied in. [`fixtures_dir`] is the one place that finds them.
 
 use std::path::PathBuf;
+
+pub mod process;
 
 /// The shared fixtures directory: `$LOOPWISE_FIXTURES`, else `../shared/fixtures` from the
 /// workspace root; `None` (with a visible message on stderr) when it is absent, so a test can

@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub mirror: FileMirror,
     #[serde(default)]
     pub sqlite: FileSqlite,
+    #[serde(default)]
+    pub postgres: FilePostgres,
     /// Repository (`owner/name` or project path, as webhooks name it) → how to mirror it.
     #[serde(default)]
     pub repositories: BTreeMap<String, FileRepository>,
@@ -49,6 +51,15 @@ pub struct FileConfig {
 pub struct FileSqlite {
     /// `normal` or `full`.
     pub synchronous: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePostgres {
+    /// Most connections one node opens.
+    pub max_connections: Option<u32>,
+    /// Seconds to wait for a connection before a request is answered 503.
+    pub connect_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,6 +239,14 @@ default_environment = "production"
 # (one fsync per commit, shared by concurrent writers).
 synchronous = "normal"
 
+[postgres]
+# Used when --db / LOOPWISE_DB is a postgres:// URL. Each node opens at most this many
+# connections (keep nodes x max_connections below the server's max_connections).
+max_connections = 16
+# Seconds a request waits for a connection; while the database is away, writes then answer
+# 503 with Retry-After and /readyz reports unready.
+connect_timeout_seconds = 5
+
 [mirror]
 # Where bare mirrors of the [repositories] below are kept. Default: mirrors/ beside the database.
 # directory = "/var/lib/loopwise/mirrors"
@@ -302,6 +321,16 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A whole number from 1 to 10,000 (connections, seconds).
+fn positive(name: &str, text: &str) -> anyhow::Result<u32> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(bad_input(format!(
+            "{name}={text:?} is not a whole number from 1 to 10000"
+        ))),
+    }
+}
+
 fn boolean(name: &str, text: &str) -> anyhow::Result<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -317,7 +346,7 @@ fn boolean(name: &str, text: &str) -> anyhow::Result<bool> {
 pub struct ServeSettings {
     pub listen: String,
     pub db: Option<String>,
-    pub sqlite_synchronous: loopwise_store_sqlite::Synchronous,
+    pub store: crate::store::StoreOptions,
     pub server: ServerConfig,
 }
 
@@ -409,10 +438,35 @@ pub fn resolve(
             None => loopwise_store_sqlite::Synchronous::default(),
         },
     };
+    let defaults = loopwise_store_postgres::PoolOptions::default();
+    let max_connections = match env("POSTGRES_MAX_CONNECTIONS") {
+        Some(text) => positive("LOOPWISE_POSTGRES_MAX_CONNECTIONS", &text)?,
+        None => file
+            .postgres
+            .max_connections
+            .map_or(Ok(defaults.max_connections), |n| {
+                positive("postgres.max_connections", &n.to_string())
+            })?,
+    };
+    let connect_timeout = match env("POSTGRES_CONNECT_TIMEOUT_SECONDS") {
+        Some(text) => positive("LOOPWISE_POSTGRES_CONNECT_TIMEOUT_SECONDS", &text)?,
+        None => file
+            .postgres
+            .connect_timeout_seconds
+            .map_or(Ok(defaults.connect_timeout.as_secs() as u32), |n| {
+                positive("postgres.connect_timeout_seconds", &n.to_string())
+            })?,
+    };
     Ok(ServeSettings {
         listen,
         db,
-        sqlite_synchronous,
+        store: crate::store::StoreOptions {
+            sqlite_synchronous,
+            postgres: loopwise_store_postgres::PoolOptions {
+                max_connections,
+                connect_timeout: Duration::from_secs(u64::from(connect_timeout)),
+            },
+        },
         server,
     })
 }
@@ -471,9 +525,13 @@ fn resolve_mirrors(
     {
         Some(directory) => PathBuf::from(directory),
         None => {
+            // A PostgreSQL database has no directory of its own here: each node keeps its
+            // mirrors in its data directory.
             let database = match db {
-                Some(db) => loopwise_store_sqlite::path_from_url(db),
-                None => crate::store::default_database()?,
+                Some(db) if !crate::store::is_shared(Some(db)) => {
+                    loopwise_store_sqlite::path_from_url(db)
+                }
+                _ => crate::store::default_database()?,
             };
             database
                 .parent()
@@ -722,14 +780,15 @@ mod tests {
     fn sqlite_synchronous_layers_like_every_setting() {
         use loopwise_store_sqlite::Synchronous;
         let default = resolve(None, None, FileConfig::default(), &environment(&[])).unwrap();
-        assert_eq!(default.sqlite_synchronous, Synchronous::Normal);
+        assert_eq!(default.store.sqlite_synchronous, Synchronous::Normal);
         let file = || toml::from_str::<FileConfig>("[sqlite]\nsynchronous = \"full\"\n").unwrap();
         let from_file = resolve(None, None, file(), &environment(&[])).unwrap();
-        assert_eq!(from_file.sqlite_synchronous, Synchronous::Full);
+        assert_eq!(from_file.store.sqlite_synchronous, Synchronous::Full);
         let env = environment(&[("LOOPWISE_SQLITE_SYNCHRONOUS", "normal")]);
         assert_eq!(
             resolve(None, None, file(), &env)
                 .unwrap()
+                .store
                 .sqlite_synchronous,
             Synchronous::Normal,
             "the environment wins over the file"
@@ -747,5 +806,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("sqlite.synchronous"), "{error}");
+    }
+
+    #[test]
+    fn postgres_pool_settings_layer_and_are_checked() {
+        let default = resolve(None, None, FileConfig::default(), &environment(&[])).unwrap();
+        assert_eq!(default.store.postgres.max_connections, 16);
+        assert_eq!(
+            default.store.postgres.connect_timeout,
+            Duration::from_secs(5)
+        );
+        let file = || {
+            toml::from_str::<FileConfig>(
+                "[postgres]\nmax_connections = 40\nconnect_timeout_seconds = 2\n",
+            )
+            .unwrap()
+        };
+        let from_file = resolve(None, None, file(), &environment(&[])).unwrap();
+        assert_eq!(from_file.store.postgres.max_connections, 40);
+        assert_eq!(
+            from_file.store.postgres.connect_timeout,
+            Duration::from_secs(2)
+        );
+        let env = environment(&[("LOOPWISE_POSTGRES_MAX_CONNECTIONS", "8")]);
+        let layered = resolve(None, None, file(), &env).unwrap();
+        assert_eq!(
+            layered.store.postgres.max_connections, 8,
+            "the environment wins"
+        );
+        let env = environment(&[("LOOPWISE_POSTGRES_MAX_CONNECTIONS", "0")]);
+        let error = resolve(None, None, FileConfig::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("LOOPWISE_POSTGRES_MAX_CONNECTIONS"),
+            "{error}"
+        );
+        let bad =
+            toml::from_str::<FileConfig>("[postgres]\nconnect_timeout_seconds = 0\n").unwrap();
+        let error = resolve(None, None, bad, &environment(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("postgres.connect_timeout_seconds"),
+            "{error}"
+        );
+        assert!(toml::from_str::<FileConfig>("[postgres]\npool = 3\n").is_err());
     }
 }

@@ -26,10 +26,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             settings.listen
         ))
     })?;
-    let store: Arc<dyn loopwise_store::Store> = Arc::from(store::open_with(
-        settings.db.as_deref(),
-        settings.sqlite_synchronous,
-    )?);
+    let store: Arc<dyn loopwise_store::Store> =
+        Arc::from(store::open_with(settings.db.as_deref(), &settings.store)?);
     for mirror in &settings.server.mirrors.mirrors {
         tracing::info!(
             repository = mirror.key(),

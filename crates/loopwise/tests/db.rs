@@ -243,11 +243,14 @@ fn populated(scratch: &Scratch) -> (Repo, PathBuf) {
 }
 
 fn report_json(db: &Path) -> String {
+    report_json_of(&SqliteStore::open(db).unwrap())
+}
+
+fn report_json_of(store: &dyn Store) -> String {
     use loopwise_core::benchmark::Benchmark;
     use loopwise_core::entities::ProductionEnvironments;
     use loopwise_core::time::Window;
     use loopwise_store::report::{ReportQuery, build_report};
-    let store = SqliteStore::open(db).unwrap();
     let query = ReportQuery {
         service: None,
         environment: None,
@@ -261,7 +264,7 @@ fn report_json(db: &Path) -> String {
         team: None,
         tribe: None,
     };
-    serde_json::to_string(&build_report(&store, &query).unwrap()).unwrap()
+    serde_json::to_string(&build_report(store, &query).unwrap()).unwrap()
 }
 
 fn export_file(scratch: &Scratch, db: &Path, name: &str) -> (PathBuf, Vec<u8>) {
@@ -375,6 +378,76 @@ fn sqlite_to_sqlite_and_back_loses_nothing() {
         "{}",
         to_stdout.stderr
     );
+}
+
+#[test]
+fn sqlite_to_postgres_and_back_loses_nothing() {
+    use loopwise_store_postgres::PostgresStore;
+    use loopwise_store_postgres::testing::ScratchDatabase;
+    let Some(postgres) = ScratchDatabase::create() else {
+        return;
+    };
+    let url = postgres.url();
+    let scratch = Scratch::new();
+    let (_, a) = populated(&scratch);
+    let (export_a, bytes_a) = export_file(&scratch, &a, "a.ndjson");
+    let records = String::from_utf8(bytes_a.clone()).unwrap().lines().count() - 2;
+
+    let migrated = loopwise(&scratch, &["db", "migrate", "--db", url], None);
+    assert_eq!(migrated.status, 0, "{}", migrated.stderr);
+    let latest = loopwise_store_postgres::SCHEMA_VERSION;
+    assert_eq!(
+        migrated.stdout,
+        format!("schema version none -> {latest} (created)\n")
+    );
+    let imported = loopwise(
+        &scratch,
+        &["db", "import", text(&export_a), "--db", url],
+        None,
+    );
+    assert_eq!(imported.status, 0, "{}", imported.stderr);
+    assert!(
+        imported.stderr.contains(&format!(
+            "{records} records: {records} new, 0 updated, 0 unchanged"
+        )),
+        "{}",
+        imported.stderr
+    );
+    // PostgreSQL exports the very bytes SQLite did, and reports the same figures.
+    let from_postgres = loopwise(&scratch, &["db", "export", "--db", url], None);
+    assert_eq!(from_postgres.status, 0, "{}", from_postgres.stderr);
+    assert!(from_postgres.stdout.as_bytes() == bytes_a, "byte-identical");
+    let store = PostgresStore::open(url).unwrap();
+    assert_eq!(report_json_of(&store), report_json(&a));
+    assert!(report_json_of(&store).contains("\"checkout\""));
+
+    // Importing into PostgreSQL again stores nothing twice.
+    let again = loopwise(
+        &scratch,
+        &["db", "import", "-", "--db", url],
+        Some(&bytes_a),
+    );
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains(&format!(
+            "{records} records: 0 new, 0 updated, {records} unchanged"
+        )),
+        "{}",
+        again.stderr
+    );
+
+    // And back to a fresh SQLite file: the same rows, the same bytes.
+    let c = scratch.db("c");
+    let back = loopwise(
+        &scratch,
+        &["db", "import", "-", "--db", text(&c)],
+        Some(from_postgres.stdout.as_bytes()),
+    );
+    assert_eq!(back.status, 0, "{}", back.stderr);
+    let (_, bytes_c) = export_file(&scratch, &c, "c.ndjson");
+    assert!(bytes_c == bytes_a, "byte-identical after the round trip");
+    assert_eq!(table_counts(&a), table_counts(&c));
+    assert_eq!(report_json(&a), report_json(&c));
 }
 
 /// Replaces line `number` (1-based) of `text`.

@@ -88,10 +88,11 @@ fn bad_input_exits_2_with_one_named_error_line_and_leaves_the_db_alone() {
             vec!["--hotfix-subject", "("],
             vec!["--hotfix-subject"],
         ),
+        (&repo_path, vec!["--db", "mysql://x"], vec!["--db", "mysql"]),
         (
             &repo_path,
-            vec!["--db", "postgres://x"],
-            vec!["--db", "postgres"],
+            vec!["--db", "postgres://u@host:notaport/db"],
+            vec!["--db", "not a valid PostgreSQL URL"],
         ),
     ];
     for (path, extra, named) in cases {
