@@ -288,14 +288,14 @@ fn push_deployment(out: &mut String, phase: char, client: usize, seq: u64) {
 // Load phases
 
 #[derive(Debug, Clone, Copy)]
-struct Phase {
+pub(crate) struct Phase {
     /// Distinguishes the event ids of the phases.
-    tag: char,
+    pub(crate) tag: char,
     /// Events per request; 1 sends `application/json`, more send NDJSON.
-    batch: usize,
-    clients: usize,
-    warmup: Duration,
-    measure: Duration,
+    pub(crate) batch: usize,
+    pub(crate) clients: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) measure: Duration,
 }
 
 /// What one client thread saw.
@@ -437,8 +437,21 @@ fn per_second(count: u64, window: Duration) -> f64 {
     }
 }
 
-fn run_phase(address: SocketAddr, token: &str, phase: Phase, server_pid: u32) -> PhaseResult {
-    let server_cpu_before = process_cpu(&format!("/proc/{server_pid}/stat"));
+/// Total CPU time of the server processes.
+fn servers_cpu(pids: &[u32]) -> Option<Duration> {
+    pids.iter()
+        .map(|pid| process_cpu(&format!("/proc/{pid}/stat")))
+        .sum()
+}
+
+/// Runs one phase; client `i` talks to `addresses[i % addresses.len()]` (one or more nodes).
+pub(crate) fn run_phase(
+    addresses: &[SocketAddr],
+    token: &str,
+    phase: Phase,
+    server_pids: &[u32],
+) -> PhaseResult {
+    let server_cpu_before = servers_cpu(server_pids);
     let bench_cpu_before = process_cpu("/proc/self/stat");
     let machine_before = machine_cpu();
     let start = Instant::now();
@@ -447,6 +460,7 @@ fn run_phase(address: SocketAddr, token: &str, phase: Phase, server_pid: u32) ->
     let reports: Vec<ClientReport> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..phase.clients)
             .map(|index| {
+                let address = addresses[index % addresses.len()];
                 scope.spawn(move || run_client(address, token, phase, index, measure_from, end))
             })
             .collect();
@@ -465,7 +479,7 @@ fn run_phase(address: SocketAddr, token: &str, phase: Phase, server_pid: u32) ->
     let machine = machine_cpu()
         .zip(machine_before)
         .map(|(after, before)| after.since(&before));
-    let server_cpu = process_cpu(&format!("/proc/{server_pid}/stat"))
+    let server_cpu = servers_cpu(server_pids)
         .zip(server_cpu_before)
         .and_then(|(after, before)| after.checked_sub(before));
     let bench_cpu = process_cpu("/proc/self/stat")
@@ -560,13 +574,13 @@ pub fn parse_machine_cpu(stat: &str) -> Option<MachineCpu> {
     })
 }
 
-fn load_average() -> Option<String> {
+pub(crate) fn load_average() -> Option<String> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
-fn create_token(loopwise: &Path, db: &Path) -> Result<String> {
+pub(crate) fn create_token(loopwise: &Path, db: &Path) -> Result<String> {
     let out = Command::new(loopwise)
         .args([
             "token",
@@ -599,11 +613,11 @@ fn create_token(loopwise: &Path, db: &Path) -> Result<String> {
 }
 
 /// The running server; killed if still running when dropped (after an error).
-struct Server {
-    child: Child,
-    address: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: SocketAddr,
     /// The server's stderr lines after the address line, collected by a thread.
-    log: mpsc::Receiver<String>,
+    pub(crate) log: mpsc::Receiver<String>,
 }
 
 impl Drop for Server {
@@ -615,7 +629,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server(loopwise: &Path, db: &Path) -> Result<Server> {
+pub(crate) fn start_server(loopwise: &Path, db: &Path) -> Result<Server> {
     let mut child = Command::new(loopwise)
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
@@ -675,7 +689,7 @@ fn start_server(loopwise: &Path, db: &Path) -> Result<Server> {
 }
 
 /// SIGTERM, then wait (bounded) for a clean exit.
-fn stop_server(server: &mut Server) -> Result<()> {
+pub(crate) fn stop_server(server: &mut Server) -> Result<()> {
     let pid = server.child.id().to_string();
     let status = Command::new("kill")
         .args(["-TERM", &pid])
@@ -714,7 +728,7 @@ fn stored_deployments(db: &Path) -> Result<u64> {
 // ---------------------------------------------------------------------------------------------
 // The benchmark
 
-fn millis(d: Duration) -> String {
+pub(crate) fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -722,7 +736,7 @@ fn cpu(d: Option<Duration>) -> String {
     d.map_or_else(|| "n/a".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
 }
 
-fn print_phase(title: &str, phase: Phase, result: &PhaseResult) {
+pub(crate) fn print_phase(title: &str, phase: Phase, result: &PhaseResult) {
     println!("{title}");
     println!(
         "  {:<34} {} client(s), {} event(s) per request, {:.1} s warm-up, {:.1} s measured",
@@ -859,7 +873,7 @@ pub fn run(opts: &Options) -> Result<()> {
         warmup,
         measure,
     };
-    let single = run_phase(address, &token, single_phase, pid);
+    let single = run_phase(&[address], &token, single_phase, &[pid]);
     print_phase(
         "phase 1: single deployment events (application/json), keep-alive",
         single_phase,
@@ -872,7 +886,7 @@ pub fn run(opts: &Options) -> Result<()> {
         warmup,
         measure,
     };
-    let batches = run_phase(address, &token, batch_phase, pid);
+    let batches = run_phase(&[address], &token, batch_phase, &[pid]);
     print_phase(
         "phase 2: NDJSON batches of deployment events",
         batch_phase,

@@ -93,6 +93,8 @@ pub struct AppState {
     pub requests: Arc<metrics::RequestMetrics>,
     /// Repository mirrors; their workers run while [`serve`] does.
     pub mirrors: Arc<mirrors::Mirrors>,
+    /// What reports gathered and worked out, reused while the data's write versions hold.
+    pub reports: Arc<loopwise_store::report::ReportCache>,
 }
 
 impl AppState {
@@ -103,6 +105,7 @@ impl AppState {
             config: Arc::new(config),
             requests: Arc::default(),
             mirrors,
+            reports: Arc::default(),
         }
     }
 }
@@ -139,6 +142,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mirrors = Arc::clone(&state.mirrors);
     let workers = mirrors.start(Arc::clone(&state.store));
+    let warming = state.clone();
+    // Detached: requests are served meanwhile, and a stop does not wait for it.
+    drop(tokio::task::spawn_blocking(move || {
+        metrics::warm_report_cache(&warming)
+    }));
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;

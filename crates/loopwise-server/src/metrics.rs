@@ -140,6 +140,45 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
+/// The report over every service, as the configuration names owners, for `window`.
+fn organisation_query(state: &AppState, window: Window) -> ReportQuery {
+    ReportQuery {
+        service: None,
+        environment: None,
+        window,
+        benchmark: Benchmark::default_benchmark(),
+        production: ProductionEnvironments::default(),
+        incident_link_window_seconds: DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
+        repositories: state.config.service_repositories.clone(),
+        teams: state.config.teams.clone(),
+        tribes: state.config.tribes.clone(),
+        team: None,
+        tribe: None,
+    }
+}
+
+/// Builds the all-time report once, at start, so that the first reader does not wait while
+/// every stored commit is read: afterwards reports re-read only what was written since.
+pub(crate) fn warm_report_cache(state: &AppState) {
+    let started = std::time::Instant::now();
+    let now = crate::unix_now();
+    let query = organisation_query(
+        state,
+        Window {
+            since: i64::MIN / 2,
+            until: now + 1,
+        },
+    );
+    match build_report(state.store.as_ref(), &query, &state.reports) {
+        Ok(report) => tracing::info!(
+            chains = report.services.len(),
+            elapsed = ?started.elapsed(),
+            "warmed the report cache"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot warm the report cache"),
+    }
+}
+
 /// Prometheus text exposition: DORA figures per (service, environment) and the server's own
 /// request counters and latency histograms.
 #[utoipa::path(
@@ -152,19 +191,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 )]
 pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let now = crate::unix_now();
-    let query = |window: Window| ReportQuery {
-        service: None,
-        environment: None,
-        window,
-        benchmark: Benchmark::default_benchmark(),
-        production: ProductionEnvironments::default(),
-        incident_link_window_seconds: DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
-        repositories: state.config.service_repositories.clone(),
-        teams: state.config.teams.clone(),
-        tribes: state.config.tribes.clone(),
-        team: None,
-        tribe: None,
-    };
+    let query = |window: Window| organisation_query(&state, window);
     // Counters cover all time (monotonic as long as history is only added); the quantiles and
     // rates cover the last 90 days, the window the report defaults to.
     let all_time = query(Window {
@@ -173,10 +200,11 @@ pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppE
     });
     let recent = query(Window::last_90_days(now + 1));
     let store = state.store.clone();
+    let cache = state.reports.clone();
     let (total, window) = tokio::task::spawn_blocking(move || {
         Ok::<_, loopwise_store::StoreError>((
-            build_report(store.as_ref(), &all_time)?,
-            build_report(store.as_ref(), &recent)?,
+            build_report(store.as_ref(), &all_time, &cache)?,
+            build_report(store.as_ref(), &recent, &cache)?,
         ))
     })
     .await

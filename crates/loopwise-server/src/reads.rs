@@ -127,10 +127,12 @@ pub async fn get_series(
         AppError::bad_request("invalid_parameter", e.to_string()).with_field("interval")
     })?;
     let store = state.store.clone();
-    let points =
-        tokio::task::spawn_blocking(move || build_series(store.as_ref(), &query, series, metric))
-            .await
-            .map_err(AppError::internal)??;
+    let cache = state.reports.clone();
+    let points = tokio::task::spawn_blocking(move || {
+        build_series(store.as_ref(), &query, &cache, series, metric)
+    })
+    .await
+    .map_err(AppError::internal)??;
     Ok(Json(points))
 }
 
@@ -181,9 +183,11 @@ pub async fn get_leaderboard(
     };
     let query = report_query(&filters, &state, crate::unix_now())?;
     let store = state.store.clone();
-    let board =
-        tokio::task::spawn_blocking(move || build_leaderboard(store.as_ref(), &query, group_by))
-            .await
-            .map_err(AppError::internal)??;
+    let cache = state.reports.clone();
+    let board = tokio::task::spawn_blocking(move || {
+        build_leaderboard(store.as_ref(), &query, &cache, group_by)
+    })
+    .await
+    .map_err(AppError::internal)??;
     Ok(Json(board))
 }

@@ -137,7 +137,8 @@ pub async fn get_report(
     let now = crate::unix_now();
     let query = report_query(&parameters, &state, now)?;
     let store = state.store.clone();
-    let report = tokio::task::spawn_blocking(move || build_report(store.as_ref(), &query))
+    let cache = state.reports.clone();
+    let report = tokio::task::spawn_blocking(move || build_report(store.as_ref(), &query, &cache))
         .await
         .map_err(AppError::internal)??;
     Ok(Json(report))

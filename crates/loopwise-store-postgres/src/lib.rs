@@ -20,19 +20,23 @@ use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
 use loopwise_store::export::ExportRecord;
+use loopwise_store::versions::{self, WriteVersions};
 use loopwise_store::{
     Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportMessage,
     ImportCounts, RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope, WriteCounts,
 };
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
 /// The migrations as (schema version, SQL). Versions number the data model that both backends
 /// share: PostgreSQL's first migration creates what SQLite's first four do, so it is version 4.
-const MIGRATIONS: &[(i64, &str)] = &[(4, include_str!("../migrations/0004_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (4, include_str!("../migrations/0004_initial.sql")),
+    (5, include_str!("../migrations/0005_write_versions.sql")),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
@@ -172,6 +176,46 @@ fn describe(error: &postgres::Error) -> String {
 pub(crate) struct Tx<'a> {
     pub(crate) transaction: Transaction<'a>,
     statements: &'a mut HashMap<&'static str, Statement>,
+    /// The write scopes this transaction changed, bumped once it has committed.
+    pub(crate) touched: BTreeSet<String>,
+}
+
+impl<'a> Tx<'a> {
+    fn begin(
+        client: &'a mut Client,
+        statements: &'a mut HashMap<&'static str, Statement>,
+    ) -> Result<Self, postgres::Error> {
+        Ok(Tx {
+            transaction: client.transaction()?,
+            statements,
+            touched: BTreeSet::new(),
+        })
+    }
+
+    /// Commits, and hands back the scopes to bump.
+    fn commit(self) -> Result<BTreeSet<String>, postgres::Error> {
+        self.transaction.commit()?;
+        Ok(self.touched)
+    }
+}
+
+/// Bumps the versions of `scopes` after their transaction committed. A reader that saw the old
+/// version read data no newer than the commit, so it will find the new version and refresh. In
+/// its own statement, in byte order, so concurrent bumps never deadlock and never wait on a
+/// writer's transaction. If it fails (the database went away right after the commit), report
+/// caches are stale for that scope until its next write or their maximum age.
+fn bump_after_commit(client: &mut Client, scopes: BTreeSet<String>) {
+    if scopes.is_empty() {
+        return;
+    }
+    let scopes: Vec<String> = scopes.into_iter().collect();
+    if let Err(error) = client.execute(
+        "INSERT INTO write_versions (scope, version) SELECT unnest($1::text[]), 1 \
+         ON CONFLICT (scope) DO UPDATE SET version = write_versions.version + 1",
+        &[&scopes],
+    ) {
+        tracing::warn!(error = %describe(&error), ?scopes, "cannot bump write versions after a commit");
+    }
 }
 
 impl Tx<'_> {
@@ -337,17 +381,23 @@ impl PostgresStore {
         let Session { client, statements } = &mut *session;
         let mut attempt = 1;
         loop {
-            let transaction = client.transaction().map_err(database_error)?;
-            let mut tx = Tx {
-                transaction,
-                statements,
+            let mut tx = Tx::begin(&mut *client, &mut *statements).map_err(database_error)?;
+            let result = match work(&mut tx) {
+                Ok(value) => tx
+                    .commit()
+                    .map(|touched| (value, touched))
+                    .map_err(WriteError::from),
+                Err(error) => {
+                    // Rolls back, and ends the borrow of the connection before a retry.
+                    drop(tx);
+                    Err(error)
+                }
             };
-            let result = work(&mut tx).and_then(|value| {
-                tx.transaction.commit()?;
-                Ok(value)
-            });
             match result {
-                Ok(value) => return Ok(value),
+                Ok((value, touched)) => {
+                    bump_after_commit(client, touched);
+                    return Ok(value);
+                }
                 Err(error) if error.is_retryable() && attempt < WRITE_ATTEMPTS => {
                     tracing::debug!(attempt, error = ?error, "retrying a write that lost a race");
                     attempt += 1;
@@ -373,6 +423,7 @@ impl PostgresStore {
         let mut tx = Tx {
             transaction,
             statements,
+            touched: BTreeSet::new(),
         };
         let value = work(&mut tx)?;
         tx.transaction.commit().map_err(database_error)?;
@@ -641,11 +692,7 @@ impl Store for PostgresStore {
         let started = std::time::Instant::now();
         let mut session = self.session()?;
         let Session { client, statements } = &mut *session;
-        let transaction = client.transaction().map_err(database_error)?;
-        let mut tx = Tx {
-            transaction,
-            statements,
-        };
+        let mut tx = Tx::begin(&mut *client, &mut *statements).map_err(database_error)?;
         let repository = writes::register_repository(&mut tx, locator)?;
         let mut counts = WriteCounts::default();
         for message in messages {
@@ -654,9 +701,13 @@ impl Store for PostgresStore {
                     writes::insert_git_changes(&mut tx, repository, &changes, &mut counts)?;
                 }
                 GitImportMessage::Commit { tags, path_touches } => {
-                    writes::replace_tags(&mut tx, repository, &tags)?;
+                    let tags_changed = writes::replace_tags(&mut tx, repository, &tags)?;
                     writes::upsert_path_touches(&mut tx, repository, &path_touches)?;
-                    tx.transaction.commit().map_err(database_error)?;
+                    if tags_changed || counts.inserted + counts.updated > 0 {
+                        tx.touched.insert(versions::repository(locator));
+                    }
+                    let touched = tx.commit().map_err(database_error)?;
+                    bump_after_commit(client, touched);
                     tracing::info!(
                         inserted = counts.inserted,
                         unchanged = counts.unchanged,
@@ -883,6 +934,16 @@ impl Store for PostgresStore {
         })
     }
 
+    fn write_versions(&self) -> Result<WriteVersions, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query("SELECT scope, version FROM write_versions", &[])?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })
+    }
+
     fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
         self.read(|tx| exchange::export_all(tx, sink))
     }
@@ -894,18 +955,18 @@ impl Store for PostgresStore {
         let started = std::time::Instant::now();
         let mut session = self.session()?;
         let Session { client, statements } = &mut *session;
-        let transaction = client.transaction().map_err(database_error)?;
-        let mut tx = Tx {
-            transaction,
-            statements,
-        };
+        let mut tx = Tx::begin(&mut *client, &mut *statements).map_err(database_error)?;
         let mut counts = ImportCounts::default();
         for record in records {
             let record = record?;
             let outcome = exchange::import_record(&mut tx, &record)?;
+            if let Some(scope) = versions::scope_of_record(&record, outcome) {
+                tx.touched.insert(scope);
+            }
             counts.add(record.kind(), outcome);
         }
-        tx.transaction.commit().map_err(database_error)?;
+        let touched = tx.commit().map_err(database_error)?;
+        bump_after_commit(client, touched);
         tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");
         Ok(counts)
     }

@@ -7,6 +7,7 @@
 use crate::{Tx, WriteError, corrupt};
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{Event, PullRequest};
+use loopwise_store::versions;
 use loopwise_store::{DeploymentScope, EventOutcome, PathTouch, RepositoryId, WriteCounts};
 use std::collections::{HashMap, HashSet};
 
@@ -172,21 +173,22 @@ fn last_per_key<'a, T, K: std::hash::Hash + Eq>(
 }
 
 /// The new tag set replaces the stored one: moved tags are updated, deleted ones forgotten.
+/// True when that changed anything.
 pub(crate) fn replace_tags(
     tx: &mut Tx<'_>,
     repository: RepositoryId,
     tags: &[Tag],
-) -> Result<(), WriteError> {
+) -> Result<bool, WriteError> {
     let tags = last_per_key(tags, |tag| tag.name.as_str());
     let names: Vec<&str> = tags.iter().map(|tag| tag.name.as_str()).collect();
-    tx.execute(
+    let deleted = tx.execute(
         "DELETE FROM tags WHERE repository_id = $1 AND NOT (name = ANY ($2::text[]))",
         &[&repository, &names],
     )?;
     let commits: Vec<&str> = tags.iter().map(|tag| tag.commit.as_str()).collect();
     let times: Vec<i64> = tags.iter().map(|tag| tag.time).collect();
     let annotated: Vec<bool> = tags.iter().map(|tag| tag.annotated).collect();
-    tx.execute(
+    let upserted = tx.execute(
         "INSERT INTO tags (repository_id, name, commit_sha, time, annotated) \
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[], $5::bool[]) \
          ON CONFLICT (repository_id, name) DO UPDATE SET commit_sha = excluded.commit_sha, \
@@ -195,7 +197,7 @@ pub(crate) fn replace_tags(
            IS DISTINCT FROM (excluded.commit_sha, excluded.time, excluded.annotated)",
         &[&repository, &names, &commits, &times, &annotated],
     )?;
-    Ok(())
+    Ok(deleted + upserted > 0)
 }
 
 pub(crate) fn upsert_path_touches(
@@ -288,19 +290,20 @@ fn upsert_distinct_deployments(
     let mut updated: HashSet<(String, String)> = HashSet::new();
     if !rest.is_empty() {
         let columns = DeploymentColumns::new(&rest);
-        updated = tx
-            .query(
+        let rows = tx.query(
                 "UPDATE deployments d SET service = i.service, environment = i.environment, \
                  sha = i.sha, started_at = i.started_at, finished_at = i.finished_at, \
                  status = i.status, kind = i.kind \
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                  $6::int8[], $7::int8[], $8::text[], $9::text[]) \
-                 AS i (source, source_id, service, environment, sha, started_at, finished_at, status, kind) \
+                 AS i (source, source_id, service, environment, sha, started_at, finished_at, status, kind), \
+                 deployments stored \
                  WHERE d.source = i.source AND d.source_id = i.source_id \
+                   AND stored.source = d.source AND stored.source_id = d.source_id \
                    AND (d.service, d.environment, d.sha, d.started_at, d.finished_at, d.status, d.kind) \
                    IS DISTINCT FROM \
                    (i.service, i.environment, i.sha, i.started_at, i.finished_at, i.status, i.kind) \
-                 RETURNING d.source, d.source_id",
+                 RETURNING d.source, d.source_id, d.service, stored.service",
                 &[
                     &columns.source,
                     &columns.id,
@@ -312,10 +315,16 @@ fn upsert_distinct_deployments(
                     &columns.status,
                     &columns.kind,
                 ],
-            )?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+            )?;
+        for row in rows {
+            // The self-join reads the row as it was: an update that moved a deployment to
+            // another service changed the one it left too.
+            let (service, before): (&str, &str) = (row.get(2), row.get(3));
+            if service != before {
+                tx.touched.insert(versions::deployments(before));
+            }
+            updated.insert((row.get(0), row.get(1)));
+        }
     }
     Ok(deployments
         .iter()
@@ -361,24 +370,34 @@ pub(crate) fn write_deployments(
 ) -> Result<WriteCounts, WriteError> {
     let mut counts = WriteCounts::default();
     let all: Vec<&Deployment> = deployments.iter().collect();
-    for outcome in upsert_deployments_in_order(tx, &all)? {
+    for (deployment, outcome) in deployments
+        .iter()
+        .zip(upsert_deployments_in_order(tx, &all)?)
+    {
         match outcome {
             EventOutcome::Inserted => counts.inserted += 1,
             EventOutcome::Updated => counts.updated += 1,
-            EventOutcome::Unchanged => counts.unchanged += 1,
+            EventOutcome::Unchanged => continue,
         }
+        tx.touched
+            .insert(versions::deployments(&deployment.service));
     }
+    counts.unchanged = deployments.len() - counts.inserted - counts.updated;
     if let Some(scope) = replace {
         let keep: Vec<&str> = deployments
             .iter()
             .filter(|d| d.source == scope.source && d.service == scope.service)
             .map(|d| d.id.as_str())
             .collect();
-        counts.deleted += tx.execute(
+        let deleted = tx.execute(
             "DELETE FROM deployments WHERE source = $1 AND service = $2 \
              AND NOT (source_id = ANY ($3::text[]))",
             &[&scope.source.as_str(), &scope.service, &keep],
         )? as usize;
+        if deleted > 0 {
+            tx.touched.insert(versions::deployments(&scope.service));
+        }
+        counts.deleted += deleted;
     }
     Ok(counts)
 }
@@ -580,6 +599,8 @@ pub(crate) fn write_events(
         outcomes.push(outcome);
         index += 1;
     }
+    tx.touched
+        .extend(versions::scopes_of_events(events, &outcomes));
     Ok(outcomes)
 }
 

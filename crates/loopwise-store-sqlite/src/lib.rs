@@ -16,13 +16,14 @@ use loopwise_store::export::{
     ChangeRecord, DeliveryRecord, ExportRecord, PathTouchRecord, RepositoryRecord, TagRecord,
     TokenRecord,
 };
+use loopwise_store::versions::{self, WriteVersions};
 use loopwise_store::{
     Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportMessage,
     ImportCounts, PathTouch, RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope,
     WriteCounts,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_events.sql"),
     include_str!("../migrations/0003_flag_changes.sql"),
     include_str!("../migrations/0004_cheap_checks.sql"),
+    include_str!("../migrations/0005_write_versions.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -539,9 +541,14 @@ impl Store for SqliteStore {
                         .map_err(database_error)?;
                 }
                 GitImportMessage::Commit { tags, path_touches } => {
-                    replace_tags(&transaction, repository, &tags).map_err(database_error)?;
+                    let tags_changed =
+                        replace_tags(&transaction, repository, &tags).map_err(database_error)?;
                     upsert_path_touches(&transaction, repository, &path_touches)
                         .map_err(database_error)?;
+                    if tags_changed || counts.inserted + counts.updated > 0 {
+                        bump(&transaction, [versions::repository(locator)])
+                            .map_err(database_error)?;
+                    }
                     transaction.commit().map_err(database_error)?;
                     tracing::info!(
                         inserted = counts.inserted,
@@ -824,6 +831,18 @@ impl Store for SqliteStore {
             .map_err(database_error)
     }
 
+    fn write_versions(&self) -> Result<WriteVersions, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached("SELECT scope, version FROM write_versions")
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(database_error)?;
+        rows.collect::<Result<WriteVersions, _>>()
+            .map_err(database_error)
+    }
+
     fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
         let mut connection = self.connection();
         // One read transaction: a consistent snapshot even while the server writes (WAL).
@@ -840,11 +859,16 @@ impl Store for SqliteStore {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
         let mut counts = ImportCounts::default();
+        let mut touched = BTreeSet::new();
         for record in records {
             let record = record?;
             let outcome = import_record(&transaction, &record)?;
+            if let Some(scope) = versions::scope_of_record(&record, outcome) {
+                touched.insert(scope);
+            }
             counts.add(record.kind(), outcome);
         }
+        bump(&transaction, touched).map_err(database_error)?;
         transaction.commit().map_err(database_error)?;
         tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");
         Ok(counts)
@@ -926,6 +950,8 @@ fn write_events(
     let mut outcomes = Vec::with_capacity(events.len());
     // Prepared on the first deployment and kept for the rest of the batch.
     let mut deployments: Option<DeploymentWriter<'_>> = None;
+    // Services that updated deployments moved away from: their scopes changed too.
+    let mut left = BTreeSet::new();
     for event in events {
         let outcome = match event {
             Event::Change(pushed) => {
@@ -945,7 +971,9 @@ fn write_events(
                     None => deployments
                         .insert(DeploymentWriter::new(transaction).map_err(database_error)?),
                 };
-                writer.write(deployment).map_err(database_error)?
+                let (outcome, moved_from) = writer.write(deployment).map_err(database_error)?;
+                left.extend(moved_from.map(|service| versions::deployments(&service)));
+                outcome
             }
             Event::PullRequest(newer) => {
                 let number = newer.number as i64;
@@ -1033,7 +1061,25 @@ fn write_events(
         };
         outcomes.push(outcome);
     }
+    let mut touched = versions::scopes_of_events(events, &outcomes);
+    touched.append(&mut left);
+    bump(transaction, touched).map_err(database_error)?;
     Ok(outcomes)
+}
+
+/// Bumps the version of each scope, in the caller's transaction.
+fn bump(
+    transaction: &Connection,
+    scopes: impl IntoIterator<Item = String>,
+) -> rusqlite::Result<()> {
+    let mut statement = transaction.prepare_cached(
+        "INSERT INTO write_versions (scope, version) VALUES (?1, 1) \
+         ON CONFLICT (scope) DO UPDATE SET version = version + 1",
+    )?;
+    for scope in scopes {
+        statement.execute([scope])?;
+    }
+    Ok(())
 }
 
 /// Streams every entity to `sink` in the canonical export order. Text keys sort by their bytes
@@ -1544,11 +1590,12 @@ fn insert_pushed_change(
 }
 
 /// The new tag set replaces the stored one: moved tags are updated, deleted ones forgotten.
+/// True when that changed anything.
 fn replace_tags(
     transaction: &Transaction<'_>,
     repository: RepositoryId,
     tags: &[Tag],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let names: HashSet<&str> = tags.iter().map(|tag| tag.name.as_str()).collect();
     let mut stored =
         transaction.prepare_cached("SELECT name FROM tags WHERE repository_id = ?1")?;
@@ -1561,16 +1608,19 @@ fn replace_tags(
         .collect::<Result<_, _>>()?;
     let mut delete =
         transaction.prepare_cached("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2")?;
+    let mut changed = 0;
     for name in stale {
-        delete.execute(params![repository, name])?;
+        changed += delete.execute(params![repository, name])?;
     }
     let mut upsert = transaction.prepare_cached(
         "INSERT INTO tags (repository_id, name, commit_sha, time, annotated) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (repository_id, name) DO UPDATE SET commit_sha = excluded.commit_sha, \
-         time = excluded.time, annotated = excluded.annotated",
+         time = excluded.time, annotated = excluded.annotated \
+         WHERE commit_sha IS NOT excluded.commit_sha OR time IS NOT excluded.time \
+         OR annotated IS NOT excluded.annotated",
     )?;
     for tag in tags {
-        upsert.execute(params![
+        changed += upsert.execute(params![
             repository,
             tag.name,
             tag.commit,
@@ -1578,7 +1628,7 @@ fn replace_tags(
             tag.annotated
         ])?;
     }
-    Ok(())
+    Ok(changed > 0)
 }
 
 fn upsert_path_touches(
@@ -1608,6 +1658,7 @@ fn upsert_path_touches(
 /// apart without reading the stored row first.
 struct DeploymentWriter<'t> {
     insert: rusqlite::CachedStatement<'t>,
+    stored_service: rusqlite::CachedStatement<'t>,
     update: rusqlite::CachedStatement<'t>,
 }
 
@@ -1618,6 +1669,9 @@ impl<'t> DeploymentWriter<'t> {
                 "INSERT INTO deployments (source, source_id, service, environment, sha, started_at, \
                  finished_at, status, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (source, source_id) DO NOTHING",
+            )?,
+            stored_service: transaction.prepare_cached(
+                "SELECT service FROM deployments WHERE source = ?1 AND source_id = ?2",
             )?,
             // `IS NOT` compares NULLs as values, so a start time that went away is a change.
             update: transaction.prepare_cached(
@@ -1630,7 +1684,11 @@ impl<'t> DeploymentWriter<'t> {
         })
     }
 
-    fn write(&mut self, deployment: &Deployment) -> rusqlite::Result<EventOutcome> {
+    /// The outcome, and the service the deployment moved away from if an update changed it.
+    fn write(
+        &mut self,
+        deployment: &Deployment,
+    ) -> rusqlite::Result<(EventOutcome, Option<String>)> {
         let values = params![
             deployment.source.as_str(),
             deployment.id,
@@ -1643,13 +1701,19 @@ impl<'t> DeploymentWriter<'t> {
             deployment.kind.as_str(),
         ];
         if self.insert.execute(values)? == 1 {
-            return Ok(EventOutcome::Inserted);
+            return Ok((EventOutcome::Inserted, None));
         }
-        Ok(if self.update.execute(values)? == 1 {
-            EventOutcome::Updated
+        let stored: String = self
+            .stored_service
+            .query_row(params![deployment.source.as_str(), deployment.id], |row| {
+                row.get(0)
+            })?;
+        if self.update.execute(values)? == 1 {
+            let moved_from = (stored != deployment.service).then_some(stored);
+            Ok((EventOutcome::Updated, moved_from))
         } else {
-            EventOutcome::Unchanged
-        })
+            Ok((EventOutcome::Unchanged, None))
+        }
     }
 }
 
@@ -1660,12 +1724,18 @@ fn write_deployments(
 ) -> rusqlite::Result<WriteCounts> {
     let mut counts = WriteCounts::default();
     let mut writer = DeploymentWriter::new(transaction)?;
+    let mut touched = BTreeSet::new();
     for deployment in deployments {
-        match writer.write(deployment)? {
+        let (outcome, moved_from) = writer.write(deployment)?;
+        match outcome {
             EventOutcome::Inserted => counts.inserted += 1,
             EventOutcome::Updated => counts.updated += 1,
             EventOutcome::Unchanged => counts.unchanged += 1,
         }
+        if outcome != EventOutcome::Unchanged {
+            touched.insert(versions::deployments(&deployment.service));
+        }
+        touched.extend(moved_from.map(|service| versions::deployments(&service)));
     }
     if let Some(scope) = replace {
         let keep: HashSet<&str> = deployments
@@ -1687,7 +1757,11 @@ fn write_deployments(
         for id in stale {
             counts.deleted += delete.execute(params![scope.source.as_str(), id])?;
         }
+        if counts.deleted > 0 {
+            touched.insert(versions::deployments(&scope.service));
+        }
     }
+    bump(transaction, touched)?;
     Ok(counts)
 }
 

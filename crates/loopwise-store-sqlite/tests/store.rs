@@ -152,7 +152,10 @@ fn a_version_2_database_migrates_keeping_its_deployments_and_their_rules() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, loopwise_store_sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 4, "flag changes (3) and cheap checks (4)");
+    assert_eq!(
+        version, 5,
+        "flag changes (3), cheap checks (4) and write versions (5)"
+    );
     assert_eq!(
         deployment_rows(&connection),
         before,
@@ -162,6 +165,25 @@ fn a_version_2_database_migrates_keeping_its_deployments_and_their_rules() {
         .query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))
         .unwrap();
     assert_eq!(other_tables, 1);
+    // Write versions start at 1 for every service with deployments, and for the incidents.
+    let services: Vec<String> = connection
+        .prepare("SELECT DISTINCT service FROM deployments ORDER BY service")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!services.is_empty());
+    let mut expected_versions: loopwise_store::versions::WriteVersions = services
+        .iter()
+        .map(|service| (loopwise_store::versions::deployments(service), 1))
+        .collect();
+    expected_versions.insert(loopwise_store::versions::INCIDENTS.to_string(), 1);
+    let store = SqliteStore::open(&path).unwrap();
+    let mut versions = store.write_versions().unwrap();
+    versions.retain(|scope, _| !scope.starts_with("repository:"));
+    assert_eq!(versions, expected_versions);
+    drop(store);
 
     // Same columns in the same order, same key, same chain index.
     let columns: Vec<(String, String, bool, i64)> = connection

@@ -44,6 +44,7 @@ macro_rules! store_conformance_tests {
             an_import_restores_an_export_and_is_idempotent,
             an_import_merges_with_what_is_stored,
             a_failed_import_writes_nothing,
+            write_versions_grow_with_every_write_reports_read,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -776,7 +777,8 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
         team: None,
         tribe: None,
     };
-    let report = build_report(store, &query).unwrap();
+    let cache = crate::report::ReportCache::default();
+    let report = build_report(store, &query, &cache).unwrap();
     assert_eq!(report.services.len(), 1, "staging is not production");
     let service = &report.services[0];
     assert_eq!(
@@ -811,6 +813,64 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
     );
     assert_eq!(service.time_to_restore.median_seconds, Some(HOUR as f64));
     assert_eq!(service.incidents[0].deployment.as_deref(), Some("d2"));
+
+    // The cache answers the same report again, and notices every kind of write since.
+    let fresh = |store: &dyn Store| {
+        let report = build_report(store, &query, &crate::report::ReportCache::default());
+        serde_json::to_value(report.unwrap()).unwrap()
+    };
+    let cached = |store: &dyn Store| {
+        serde_json::to_value(build_report(store, &query, &cache).unwrap()).unwrap()
+    };
+    assert_eq!(cached(store), fresh(store));
+    let writes = [
+        // A new commit and the deployment that ships it: lead time 8h - 7h.
+        vec![
+            push("d4", &["c3"], 7 * HOUR),
+            Event::Deployment(Deployment {
+                sha: "d4".into(),
+                ..deployment(Source::Api, "d3", "checkout", "production", 8 * HOUR)
+            }),
+        ],
+        // d2 is now a failure by its status too.
+        vec![Event::Deployment(Deployment {
+            sha: "c3".into(),
+            status: DeploymentStatus::Failure,
+            ..deployment(Source::Api, "d2", "checkout", "production", 5 * HOUR)
+        })],
+        // The incident is resolved later.
+        vec![Event::Incident(Incident {
+            source: Source::Api,
+            id: "inc".into(),
+            service: Some("checkout".into()),
+            title: String::new(),
+            severity: None,
+            started_at: 6 * HOUR,
+            acknowledged_at: None,
+            resolved_at: Some(9 * HOUR),
+            caused_by: None,
+            url: None,
+        })],
+    ];
+    for batch in writes {
+        let before = cached(store);
+        store.apply_events(&batch).unwrap();
+        let after = cached(store);
+        assert_ne!(after, before, "{batch:?} changed the report");
+        assert_eq!(after, fresh(store), "the cached report after {batch:?}");
+    }
+    // Git history replacing the pushed commits (a mirror fetch) is a write too.
+    let before = cached(store);
+    store
+        .apply_git_import(crate::GitImport {
+            locator: "acme/checkout",
+            new_changes: &[change("a1", &[], 0), change("b2", &["a1"], 0)],
+            tags: &[],
+            path_touches: &[],
+        })
+        .unwrap();
+    assert_ne!(cached(store), before);
+    assert_eq!(cached(store), fresh(store));
 }
 
 pub fn git_history_wins_over_pushed_commits(store: &dyn Store) {
@@ -1283,4 +1343,127 @@ pub fn a_failed_import_writes_nothing(store: &dyn Store) {
     assert_eq!(exported(store), []);
     assert_eq!(store.counts().unwrap(), Default::default());
     assert_eq!(store.tokens().unwrap(), []);
+}
+
+/// The version of `scope` now.
+fn version(store: &dyn Store, scope: &str) -> i64 {
+    crate::versions::version_of(&store.write_versions().unwrap(), scope)
+}
+
+pub fn write_versions_grow_with_every_write_reports_read(store: &dyn Store) {
+    use crate::versions::{INCIDENTS, deployments, repository, services};
+    let api = deployments("api");
+    assert_eq!(version(store, &api), 0);
+
+    // A deployment creates its service's scope; an identical one changes nothing.
+    let first = deployment(Source::Api, "d1", "api", "production", 1_000);
+    store
+        .apply_events(&[Event::Deployment(first.clone())])
+        .unwrap();
+    let v1 = version(store, &api);
+    assert!(v1 > 0);
+    store
+        .apply_events(&[Event::Deployment(first.clone())])
+        .unwrap();
+    assert_eq!(
+        version(store, &api),
+        v1,
+        "an unchanged event is not a write"
+    );
+
+    // An update bumps it; moving the deployment to another service bumps both.
+    let mut failed = first.clone();
+    failed.status = DeploymentStatus::Failure;
+    store
+        .apply_events(&[Event::Deployment(failed.clone())])
+        .unwrap();
+    let v2 = version(store, &api);
+    assert!(v2 > v1);
+    let mut moved = failed.clone();
+    moved.service = "web".into();
+    store.apply_events(&[Event::Deployment(moved)]).unwrap();
+    let v3 = version(store, &api);
+    assert!(v3 > v2, "the service the deployment left changed too");
+    assert!(version(store, &deployments("web")) > 0);
+    let listed: Vec<String> = services(&store.write_versions().unwrap())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(listed, ["api", "web"]);
+
+    // Deployments written in bulk, and a scope's deletions.
+    let kept = deployment(Source::Import, "i1", "api", "production", 2_000);
+    let stale = deployment(Source::Import, "i2", "api", "production", 2_100);
+    store
+        .upsert_deployments(&[kept.clone(), stale], None)
+        .unwrap();
+    let v4 = version(store, &api);
+    assert!(v4 > v3);
+    let scope = DeploymentScope {
+        source: Source::Import,
+        service: "api".into(),
+    };
+    let counts = store
+        .upsert_deployments(std::slice::from_ref(&kept), Some(&scope))
+        .unwrap();
+    assert_eq!(counts.deleted, 1);
+    assert!(version(store, &api) > v4, "a deletion is a write");
+
+    // Git history and pushed commits bump their repository.
+    let repo = repository("acme/api");
+    store
+        .apply_git_import(GitImport {
+            locator: "acme/api",
+            new_changes: &[change("a1", &[], 10)],
+            tags: &[],
+            path_touches: &[],
+        })
+        .unwrap();
+    let r1 = version(store, &repo);
+    assert!(r1 > 0);
+    store
+        .apply_events(&[Event::Change(PushedChange {
+            repository: "acme/api".into(),
+            branch: Some("main".into()),
+            change: change("a2", &["a1"], 20),
+        })])
+        .unwrap();
+    assert!(version(store, &repo) > r1);
+
+    // Incidents have one scope; events reports do not read change nothing.
+    let incidents = version(store, INCIDENTS);
+    let before = store.write_versions().unwrap();
+    let mut events = sample_events();
+    events.retain(|event| {
+        !matches!(
+            event,
+            Event::Change(_) | Event::Deployment(_) | Event::Incident(_)
+        )
+    });
+    assert!(!events.is_empty());
+    store.apply_events(&events).unwrap();
+    assert_eq!(store.write_versions().unwrap(), before);
+    let incident = sample_events()
+        .into_iter()
+        .find(|event| matches!(event, Event::Incident(_)))
+        .unwrap();
+    store.apply_events(&[incident]).unwrap();
+    assert!(version(store, INCIDENTS) > incidents);
+
+    // A delivery's events and an import bump their scopes as ordinary writes do.
+    let delivered = deployment(Source::Github, "g1", "billing", "production", 3_000);
+    let delivery = Delivery {
+        source: Source::Github,
+        id: "versions-1".into(),
+        event: "deployment_status".into(),
+        received_at: 5,
+    };
+    store
+        .apply_delivery(&delivery, &[Event::Deployment(delivered)])
+        .unwrap();
+    assert!(version(store, &deployments("billing")) > 0);
+    let imported = ExportRecord::Deployment {
+        deployment: deployment(Source::Import, "x1", "search", "production", 4_000),
+    };
+    store.import(&mut std::iter::once(Ok(imported))).unwrap();
+    assert!(version(store, &deployments("search")) > 0);
 }

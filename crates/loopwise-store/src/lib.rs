@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub mod conformance;
 pub mod export;
 pub mod report;
+pub mod versions;
 
 /// The store's number for a repository it knows.
 pub type RepositoryId = i64;
@@ -349,6 +350,15 @@ pub trait Store: Send + Sync + Debug {
 
     /// The schema version of the open database (after the migrations `open` ran).
     fn schema_version(&self) -> Result<i64, StoreError>;
+
+    /// Every write scope (see [`versions`]) with its version, a number that grows whenever a
+    /// write changes what reports read in that scope: a repository's commits and tags, a
+    /// service's deployments, the incidents. Every service with stored deployments has its
+    /// scope here, so this is also the list of services. A change becomes visible to readers
+    /// no later than its scope's new version does, so data read after reading version `v`
+    /// is at least as new as `v`: what is cached under `v` is stale once the version is
+    /// greater.
+    fn write_versions(&self) -> Result<versions::WriteVersions, StoreError>;
 
     /// Hands every stored entity to `sink`, one record at a time, from one consistent snapshot
     /// (one read transaction), in the canonical order of the [`export`](crate::export) module: kinds in

@@ -2,9 +2,10 @@
 //! commit graph of the service's repository and the service's incidents, handed to the core.
 //! This module only gathers; the core decides every number.
 
-use crate::{DeploymentFilter, RepositoryId, Store, StoreError};
+use crate::{DeploymentFilter, RepositoryId, Store, StoreError, versions};
 use loopwise_core::benchmark::Benchmark;
 use loopwise_core::entities::{Deployment, ProductionEnvironments, Tag};
+use loopwise_core::events::Incident;
 use loopwise_core::graph::CommitGraph;
 use loopwise_core::metrics::{ChainAnalysis, ChainInput, analyze_chain, link_incidents};
 use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
@@ -14,6 +15,9 @@ use loopwise_core::rollup::{
 };
 use loopwise_core::time::Window;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What to report on.
 #[derive(Debug, Clone)]
@@ -86,108 +90,269 @@ fn repository_of(
         .map(|(id, _)| *id)
 }
 
+/// What a report needs of one repository, built once per write version of it.
+#[derive(Debug)]
+struct RepositoryFacts {
+    graph: CommitGraph,
+    tags: Vec<Tag>,
+    pushed: usize,
+}
+
+/// How long a cached entry is reused at most, even when its write version has not moved: a
+/// safety net for a version bump lost between a commit and the bump (a crash at that moment).
+pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
+
+#[derive(Debug)]
+struct Entry<T> {
+    versions: Vec<i64>,
+    loaded: Instant,
+    value: T,
+}
+
+type Shelf<K, T> = Mutex<HashMap<K, Entry<T>>>;
+
+/// The (service, environment) of a chain, and the repository whose history it ships.
+type ChainKey = (String, String, Option<RepositoryId>);
+
+/// What reports gather and work out, kept between reports under the write versions
+/// ([`crate::versions`]) of the data it came from: a service's deployments, a repository's
+/// commit graph, each chain's analysis. A report re-reads only the scopes written since, so on a
+/// large store a report costs the figures of the window, not a reading of every commit.
+/// Cached values are shared read-only (`Arc`); concurrent reports may both load a missing entry,
+/// never see a half-built one.
+#[derive(Debug)]
+pub struct ReportCache {
+    max_age: Duration,
+    deployments: Shelf<String, Arc<Vec<Deployment>>>,
+    repositories: Shelf<RepositoryId, Arc<RepositoryFacts>>,
+    incidents: Shelf<(), Arc<HashMap<String, Vec<Incident>>>>,
+    analyses: Shelf<ChainKey, Arc<ChainAnalysis>>,
+    linked: Shelf<(ChainKey, i64), Arc<ChainAnalysis>>,
+}
+
+impl Default for ReportCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_CACHE_MAX_AGE)
+    }
+}
+
+impl ReportCache {
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            deployments: Mutex::default(),
+            repositories: Mutex::default(),
+            incidents: Mutex::default(),
+            analyses: Mutex::default(),
+            linked: Mutex::default(),
+        }
+    }
+
+    /// The value under `key` if it was built under `versions` (and is not too old), else what
+    /// `load` builds, which is kept.
+    fn get<K: Hash + Eq, T: Clone>(
+        &self,
+        shelf: &Shelf<K, T>,
+        key: K,
+        versions: Vec<i64>,
+        load: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock = || {
+            shelf
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(entry) = lock().get(&key)
+            && entry.versions == versions
+            && entry.loaded.elapsed() < self.max_age
+        {
+            return Ok(entry.value.clone());
+        }
+        let value = load()?;
+        lock().insert(
+            key,
+            Entry {
+                versions,
+                loaded: Instant::now(),
+                value: value.clone(),
+            },
+        );
+        Ok(value)
+    }
+}
+
 /// Analyses every (service, environment) chain the query selects, once each, and hands it to
 /// `visit` with its labels and its commit graph. The report, the metric series and the
-/// leaderboard are all built from this one pass.
+/// leaderboard are all built from this one pass; `cache` keeps what it can for the next.
 pub fn analyze_chains(
     store: &dyn Store,
     query: &ReportQuery,
+    cache: &ReportCache,
     mut visit: impl FnMut(ChainLabels, &CommitGraph, &ChainAnalysis),
 ) -> Result<(), StoreError> {
-    let filter = DeploymentFilter {
-        service: query.service.clone(),
-        environment: query.environment.clone(),
-        source: None,
+    // Versions first, data after: what is read is at least as new as these versions.
+    let written = store.write_versions()?;
+    let services: Vec<String> = match &query.service {
+        Some(service) => vec![service.clone()],
+        None => versions::services(&written).map(str::to_string).collect(),
     };
-    let mut chains: BTreeMap<(String, String), Vec<Deployment>> = BTreeMap::new();
-    for deployment in store.deployments(&filter)? {
-        if query.environment.is_none() && !query.production.is_production(&deployment.environment) {
-            continue;
-        }
-        chains
-            .entry((deployment.service.clone(), deployment.environment.clone()))
-            .or_default()
-            .push(deployment);
-    }
     let known = store.repositories()?;
-    let mut graphs: HashMap<RepositoryId, CommitGraph> = HashMap::new();
-    let empty = CommitGraph::default();
-    for ((service, environment), deployments) in chains {
+    let incidents_version = versions::version_of(&written, versions::INCIDENTS);
+    let empty = Arc::new(RepositoryFacts {
+        graph: CommitGraph::default(),
+        tags: Vec::new(),
+        pushed: 0,
+    });
+    for service in services {
         let (team, tribe) = query.owners(&service);
         if !query.selects_owners(team.as_deref(), tribe.as_deref()) {
             continue;
         }
-        let repository = repository_of(&service, query, &known);
-        if let Some(id) = repository
-            && !graphs.contains_key(&id)
-        {
-            graphs.insert(id, CommitGraph::from_changes(&store.changes(id)?));
-        }
-        let graph = repository.and_then(|id| graphs.get(&id)).unwrap_or(&empty);
-        let mut deployments = deployments;
-        if let Some(id) = repository
-            && deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX))
-        {
-            resolve_tag_refs(&mut deployments, &store.tags(id)?);
-        }
-        let incidents = store.incidents(Some(&service))?;
-        let mut analysis = analyze_chain(ChainInput {
-            graph,
-            deployments,
-            relevant: None,
-            hotfix_commits: None,
-        });
-        link_incidents(
-            &mut analysis,
-            graph,
-            &incidents,
-            query.incident_link_window_seconds,
-        );
-        let mut provenance = BTreeMap::new();
-        let mut sources: Vec<&str> = analysis
-            .deployments
-            .iter()
-            .map(|f| f.deployment.source.as_str())
-            .collect();
-        sources.sort_unstable();
-        sources.dedup();
-        provenance.insert(
-            "deployments".to_string(),
-            format!("stored ({})", sources.join(", ")),
-        );
-        let changes =
-            match repository.and_then(|id| known.iter().find(|(known_id, _)| *known_id == id)) {
-                Some((id, locator)) => {
-                    let pushed = store.pushed_change_count(*id)?;
-                    changes_provenance(locator, graph.len(), pushed)
-                }
-                None => changes_provenance("", 0, 0),
+        let deployments_version = versions::version_of(&written, &versions::deployments(&service));
+        let all = cache.get(
+            &cache.deployments,
+            service.clone(),
+            vec![deployments_version],
+            || {
+                let filter = DeploymentFilter {
+                    service: Some(service.clone()),
+                    environment: None,
+                    source: None,
+                };
+                Ok(Arc::new(store.deployments(&filter)?))
+            },
+        )?;
+        let mut chains: BTreeMap<&str, Vec<Deployment>> = BTreeMap::new();
+        for deployment in all.iter() {
+            let selected = match &query.environment {
+                Some(environment) => deployment.environment == *environment,
+                None => query.production.is_production(&deployment.environment),
             };
-        provenance.insert("changes".to_string(), changes);
-        provenance.insert(
-            "failures".to_string(),
-            "status, rollback, revert, hotfix and incident links".to_string(),
-        );
-        provenance.insert(
-            "incident_links".to_string(),
-            "explicit, else latest deployment before".to_string(),
-        );
-        let labels = ChainLabels {
-            team,
-            tribe,
-            service,
-            environment,
-            provenance,
+            if selected {
+                chains
+                    .entry(deployment.environment.as_str())
+                    .or_default()
+                    .push(deployment.clone());
+            }
+        }
+        let repository = repository_of(&service, query, &known);
+        let locator = repository
+            .and_then(|id| known.iter().find(|(known_id, _)| *known_id == id))
+            .map(|(_, locator)| locator.as_str());
+        let repository_version = locator
+            .map(|locator| versions::version_of(&written, &versions::repository(locator)))
+            .unwrap_or(0);
+        let facts = match repository {
+            Some(id) => cache.get(&cache.repositories, id, vec![repository_version], || {
+                Ok(Arc::new(RepositoryFacts {
+                    graph: CommitGraph::from_changes(&store.changes(id)?),
+                    tags: store.tags(id)?,
+                    pushed: store.pushed_change_count(id)?,
+                }))
+            })?,
+            None => empty.clone(),
         };
-        visit(labels, graph, &analysis);
+        for (environment, mut deployments) in chains {
+            let key: ChainKey = (service.clone(), environment.to_string(), repository);
+            let chain_versions = vec![deployments_version, repository_version];
+            let analysis =
+                cache.get(&cache.analyses, key.clone(), chain_versions.clone(), || {
+                    if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
+                        resolve_tag_refs(&mut deployments, &facts.tags);
+                    }
+                    Ok(Arc::new(analyze_chain(ChainInput {
+                        graph: &facts.graph,
+                        deployments: std::mem::take(&mut deployments),
+                        relevant: None,
+                        hotfix_commits: None,
+                    })))
+                })?;
+            let mut linked_versions = chain_versions;
+            linked_versions.push(incidents_version);
+            let linked = cache.get(
+                &cache.linked,
+                (key, query.incident_link_window_seconds),
+                linked_versions,
+                || {
+                    let incidents =
+                        cache.get(&cache.incidents, (), vec![incidents_version], || {
+                            let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
+                            for incident in store.incidents(None)? {
+                                if let Some(service) = &incident.service {
+                                    by_service
+                                        .entry(service.clone())
+                                        .or_default()
+                                        .push(incident);
+                                }
+                            }
+                            Ok(Arc::new(by_service))
+                        })?;
+                    let mut linked = ChainAnalysis::clone(&analysis);
+                    link_incidents(
+                        &mut linked,
+                        &facts.graph,
+                        incidents.get(&service).map_or(&[], Vec::as_slice),
+                        query.incident_link_window_seconds,
+                    );
+                    Ok(Arc::new(linked))
+                },
+            )?;
+            let labels = ChainLabels {
+                team: team.clone(),
+                tribe: tribe.clone(),
+                service: service.clone(),
+                environment: environment.to_string(),
+                provenance: provenance(&linked, locator, facts.graph.len(), facts.pushed),
+            };
+            visit(labels, &facts.graph, &linked);
+        }
     }
     Ok(())
 }
 
+/// Where a chain's figures came from, for the report's `provenance`.
+fn provenance(
+    analysis: &ChainAnalysis,
+    locator: Option<&str>,
+    commits: usize,
+    pushed: usize,
+) -> BTreeMap<String, String> {
+    let mut provenance = BTreeMap::new();
+    let mut sources: Vec<&str> = analysis
+        .deployments
+        .iter()
+        .map(|f| f.deployment.source.as_str())
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    provenance.insert(
+        "deployments".to_string(),
+        format!("stored ({})", sources.join(", ")),
+    );
+    let changes = match locator {
+        Some(locator) => changes_provenance(locator, commits, pushed),
+        None => changes_provenance("", 0, 0),
+    };
+    provenance.insert("changes".to_string(), changes);
+    provenance.insert(
+        "failures".to_string(),
+        "status, rollback, revert, hotfix and incident links".to_string(),
+    );
+    provenance.insert(
+        "incident_links".to_string(),
+        "explicit, else latest deployment before".to_string(),
+    );
+    provenance
+}
+
 /// Builds the report of every matching (service, environment) chain the store holds.
-pub fn build_report(store: &dyn Store, query: &ReportQuery) -> Result<Report, StoreError> {
+pub fn build_report(
+    store: &dyn Store,
+    query: &ReportQuery,
+    cache: &ReportCache,
+) -> Result<Report, StoreError> {
     let mut services = Vec::new();
-    analyze_chains(store, query, |labels, graph, analysis| {
+    analyze_chains(store, query, cache, |labels, graph, analysis| {
         services.push(service_report(
             labels,
             graph,
@@ -243,10 +408,11 @@ fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
 pub fn build_series(
     store: &dyn Store,
     query: &ReportQuery,
+    cache: &ReportCache,
     mut series: SeriesBuilder,
     metric: SeriesMetric,
 ) -> Result<Vec<SeriesPoint>, StoreError> {
-    analyze_chains(store, query, |_, graph, analysis| {
+    analyze_chains(store, query, cache, |_, graph, analysis| {
         series.add_chain(graph, analysis)
     })?;
     Ok(series.points(metric, query.benchmark))
@@ -257,10 +423,11 @@ pub fn build_series(
 pub fn build_leaderboard(
     store: &dyn Store,
     query: &ReportQuery,
+    cache: &ReportCache,
     group_by: GroupBy,
 ) -> Result<Leaderboard, StoreError> {
     let mut board = LeaderboardBuilder::new(query.window, group_by);
-    analyze_chains(store, query, |labels, graph, analysis| {
+    analyze_chains(store, query, cache, |labels, graph, analysis| {
         let chain = ChainName {
             service: labels.service.clone(),
             environment: labels.environment.clone(),

@@ -41,7 +41,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         // Signal handlers go in before the address is announced: a SIGTERM sent as soon as
         // the server says it listens must stop it gracefully, not kill it.
         let shutdown = shutdown_signal()?;
@@ -56,8 +56,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("serving HTTP")?;
         tracing::info!("loopwise stopped");
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(())
+    });
+    // Blocking work still running then (a report cache warm-up, a request whose client left)
+    // holds no acknowledged write: do not wait long for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served
 }
 
 /// Resolves on the first SIGINT or SIGTERM; the handlers are installed when this is called.

@@ -264,7 +264,8 @@ fn report_json_of(store: &dyn Store) -> String {
         team: None,
         tribe: None,
     };
-    serde_json::to_string(&build_report(store, &query).unwrap()).unwrap()
+    let cache = loopwise_store::report::ReportCache::default();
+    serde_json::to_string(&build_report(store, &query, &cache).unwrap()).unwrap()
 }
 
 fn export_file(scratch: &Scratch, db: &Path, name: &str) -> (PathBuf, Vec<u8>) {
