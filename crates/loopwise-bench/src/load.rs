@@ -581,16 +581,18 @@ pub(crate) fn load_average() -> Option<String> {
 }
 
 pub(crate) fn create_token(loopwise: &Path, db: &Path) -> Result<String> {
+    create_token_with(loopwise, db, "ingest", "ingest-load")
+}
+
+/// A token of `scope` named `name`, made with `loopwise token create`.
+pub(crate) fn create_token_with(
+    loopwise: &Path,
+    db: &Path,
+    scope: &str,
+    name: &str,
+) -> Result<String> {
     let out = Command::new(loopwise)
-        .args([
-            "token",
-            "create",
-            "--scope",
-            "ingest",
-            "--name",
-            "ingest-load",
-            "--db",
-        ])
+        .args(["token", "create", "--scope", scope, "--name", name, "--db"])
         .arg(db)
         .stdin(Stdio::null())
         .output()
@@ -630,9 +632,15 @@ impl Drop for Server {
 }
 
 pub(crate) fn start_server(loopwise: &Path, db: &Path) -> Result<Server> {
+    start_server_with(loopwise, db, &[])
+}
+
+/// [`start_server`] with more arguments for `serve`.
+pub(crate) fn start_server_with(loopwise: &Path, db: &Path, extra: &[&str]) -> Result<Server> {
     let mut child = Command::new(loopwise)
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -144,7 +144,12 @@ pub struct PrivateServer {
     directory: PathBuf,
     port: u16,
     run_as: Option<String>,
+    /// `-c name=value` settings the server starts with.
+    settings: Vec<(String, String)>,
 }
+
+/// Tests trade durability for speed: nothing here must survive a power cut.
+const TEST_SETTINGS: &[(&str, &str)] = &[("fsync", "off")];
 
 fn find_binary(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
@@ -174,15 +179,21 @@ impl PrivateServer {
     /// Initialises and starts a server that trusts every local connection, or `None` (having
     /// said why) without PostgreSQL binaries.
     pub fn start() -> Option<Self> {
-        Self::start_with(None)
+        Self::start_with(None, TEST_SETTINGS)
+    }
+
+    /// A trusting server started with these settings instead of the tests' (`fsync=off`):
+    /// benchmarks pass PostgreSQL's durable defaults and their own memory sizes.
+    pub fn start_with_settings(settings: &[(&str, &str)]) -> Option<Self> {
+        Self::start_with(None, settings)
     }
 
     /// A server whose `postgres` user must give `password` (SCRAM), to test credentials.
     pub fn start_with_password(password: &str) -> Option<Self> {
-        Self::start_with(Some(password))
+        Self::start_with(Some(password), TEST_SETTINGS)
     }
 
-    fn start_with(password: Option<&str>) -> Option<Self> {
+    fn start_with(password: Option<&str>, settings: &[(&str, &str)]) -> Option<Self> {
         let (Some(initdb), Some(_)) = (find_binary("initdb"), find_binary("pg_ctl")) else {
             unavailable("initdb and pg_ctl are not installed");
             return None;
@@ -198,6 +209,10 @@ impl PrivateServer {
             directory,
             port: free_port(),
             run_as,
+            settings: settings
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
         };
         if let Some(user) = &server.run_as {
             let status = Command::new("chown")
@@ -225,6 +240,11 @@ impl PrivateServer {
 
     fn data(&self) -> PathBuf {
         self.directory.join("data")
+    }
+
+    /// Where the server keeps its data and log.
+    pub fn directory(&self) -> &Path {
+        &self.directory
     }
 
     pub fn url(&self) -> String {
@@ -268,11 +288,14 @@ impl PrivateServer {
 
     /// Starts the server (again), waiting until it accepts connections.
     pub fn start_again(&self) {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+        let mut options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
             self.port,
             self.directory.display()
         );
+        for (name, value) in &self.settings {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
         let log = self.directory.join("server.log").display().to_string();
         self.pg_ctl(&["-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
     }

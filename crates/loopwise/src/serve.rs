@@ -36,6 +36,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             "mirroring repository"
         );
     }
+    // Kept here so that the store is dropped after the runtime: PostgreSQL's client owns a
+    // runtime of its own, which must not be dropped inside an async context.
+    let keep_store = Arc::clone(&store);
     let state = AppState::new(store, settings.server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -61,6 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Blocking work still running then (a report cache warm-up, a request whose client left)
     // holds no acknowledged write: do not wait long for it.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    drop(keep_store);
     served
 }
 

@@ -181,6 +181,20 @@ fn two_nodes_store_the_same_and_different_events_exactly_once() {
         SHARED + 2 * OWN
     );
 
+    // SIGTERM stops a PostgreSQL node cleanly (exit 0), as it does a SQLite one.
+    let mut b = b;
+    let pid = b.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = b.child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+    let b = serve(home.path(), database.url());
+
     // Both nodes report the same: they read one database.
     let authorization = format!("Bearer {token}");
     let report = |node: &ServeProcess| {
