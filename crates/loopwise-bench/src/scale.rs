@@ -39,6 +39,18 @@ fn private_server() -> Result<PrivateServer> {
     )
 }
 
+/// The server to use: the one at `url`, or a private one (kept alive by the returned handle).
+fn postgres_server(url: &Option<String>) -> Result<(Option<PrivateServer>, String)> {
+    match url {
+        Some(url) => Ok((None, url.clone())),
+        None => {
+            let server = private_server()?;
+            let url = server.url();
+            Ok((Some(server), url))
+        }
+    }
+}
+
 fn create_database(admin_url: &str, name: &str) -> Result<String> {
     let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)
         .with_context(|| format!("connecting to {admin_url}"))?;
@@ -81,15 +93,7 @@ pub fn nodes_load(opts: &NodesOptions) -> Result<()> {
         opts.clients >= 2 && opts.batch >= 2,
         "--clients and --batch must be at least 2"
     );
-    let server = match &opts.postgres_url {
-        Some(_) => None,
-        None => Some(private_server()?),
-    };
-    let admin_url = match (&opts.postgres_url, &server) {
-        (Some(url), _) => url.clone(),
-        (None, Some(server)) => server.url(),
-        (None, None) => unreachable!("a server was started"),
-    };
+    let (_server, admin_url) = postgres_server(&opts.postgres_url)?;
     println!("nodes-load: NDJSON batches through 1 and 2 loopwise serve nodes on one PostgreSQL");
     if let Some(load) = load_average() {
         println!("  {:<34} {load}", "load average before (1/5/15 min)");
@@ -440,15 +444,7 @@ pub fn org_report(opts: &ReportOptions) -> Result<()> {
         "loopwise binary {} not found",
         opts.loopwise.display()
     );
-    let server = match &opts.postgres_url {
-        Some(_) => None,
-        None => Some(private_server()?),
-    };
-    let admin_url = match (&opts.postgres_url, &server) {
-        (Some(url), _) => url.clone(),
-        (None, Some(server)) => server.url(),
-        (None, None) => unreachable!("a server was started"),
-    };
+    let (_server, admin_url) = postgres_server(&opts.postgres_url)?;
     let shape = &opts.shape;
     println!(
         "org-report: {} services, {} deployments, {} changes on PostgreSQL",
