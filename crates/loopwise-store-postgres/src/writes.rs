@@ -52,17 +52,7 @@ pub(crate) fn insert_git_changes(
              SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], \
              $7::text[], $8::text[], $9::text[]) \
              ON CONFLICT (repository_id, sha) DO NOTHING RETURNING sha",
-            &[
-                &repository,
-                &columns.sha,
-                &columns.parents,
-                &columns.author_time,
-                &columns.committer_time,
-                &columns.author_name,
-                &columns.author_email,
-                &columns.subject,
-                &columns.reverts,
-            ],
+            &columns.parameters(&repository),
         )?
         .iter()
         .map(|row| row.get(0))
@@ -85,17 +75,7 @@ pub(crate) fn insert_git_changes(
          $8::text[], $9::text[]) AS i (sha, parents, author_time, committer_time, author_name, \
          author_email, subject, reverts) \
          WHERE c.repository_id = $1 AND c.sha = i.sha AND c.source <> 'git'",
-        &[
-            &repository,
-            &columns.sha,
-            &columns.parents,
-            &columns.author_time,
-            &columns.committer_time,
-            &columns.author_name,
-            &columns.author_email,
-            &columns.subject,
-            &columns.reverts,
-        ],
+        &columns.parameters(&repository),
     )? as usize;
     counts.updated += upgraded;
     counts.unchanged += rest.len() - upgraded.min(rest.len());
@@ -114,7 +94,24 @@ struct ChangeColumns<'a> {
     reverts: Vec<Option<&'a str>>,
 }
 
+type Parameter<'p> = &'p (dyn postgres::types::ToSql + Sync);
+
 impl<'a> ChangeColumns<'a> {
+    /// `$1` the repository, then one array per column, in the order of the statements.
+    fn parameters<'p>(&'p self, repository: &'p RepositoryId) -> [Parameter<'p>; 9] {
+        [
+            repository,
+            &self.sha,
+            &self.parents,
+            &self.author_time,
+            &self.committer_time,
+            &self.author_name,
+            &self.author_email,
+            &self.subject,
+            &self.reverts,
+        ]
+    }
+
     fn new(changes: &'a [Change]) -> Self {
         Self {
             sha: changes.iter().map(|c| c.sha.as_str()).collect(),
@@ -236,6 +233,21 @@ struct DeploymentColumns<'a> {
 }
 
 impl<'a> DeploymentColumns<'a> {
+    /// One array per column, in the order of the statements.
+    fn parameters(&self) -> [Parameter<'_>; 9] {
+        [
+            &self.source,
+            &self.id,
+            &self.service,
+            &self.environment,
+            &self.sha,
+            &self.started_at,
+            &self.finished_at,
+            &self.status,
+            &self.kind,
+        ]
+    }
+
     fn new(deployments: &[&'a Deployment]) -> Self {
         Self {
             source: deployments.iter().map(|d| d.source.as_str()).collect(),
@@ -266,17 +278,7 @@ fn upsert_distinct_deployments(
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::int8[], $7::int8[], $8::text[], $9::text[]) \
              ON CONFLICT (source, source_id) DO NOTHING RETURNING source, source_id",
-            &[
-                &columns.source,
-                &columns.id,
-                &columns.service,
-                &columns.environment,
-                &columns.sha,
-                &columns.started_at,
-                &columns.finished_at,
-                &columns.status,
-                &columns.kind,
-            ],
+            &columns.parameters(),
         )?
         .iter()
         .map(|row| (row.get(0), row.get(1)))
@@ -304,17 +306,7 @@ fn upsert_distinct_deployments(
                    IS DISTINCT FROM \
                    (i.service, i.environment, i.sha, i.started_at, i.finished_at, i.status, i.kind) \
                  RETURNING d.source, d.source_id, d.service, stored.service",
-                &[
-                    &columns.source,
-                    &columns.id,
-                    &columns.service,
-                    &columns.environment,
-                    &columns.sha,
-                    &columns.started_at,
-                    &columns.finished_at,
-                    &columns.status,
-                    &columns.kind,
-                ],
+                &columns.parameters(),
             )?;
         for row in rows {
             // The self-join reads the row as it was: an update that moved a deployment to
