@@ -222,7 +222,8 @@ pub fn analyze_chains(
                 Ok(Arc::new(store.deployments(&filter)?))
             },
         )?;
-        let mut chains: BTreeMap<&str, Vec<Deployment>> = BTreeMap::new();
+        // References: a chain's deployments are copied only when its analysis must be rebuilt.
+        let mut chains: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
         for deployment in all.iter() {
             let selected = match &query.environment {
                 Some(environment) => deployment.environment == *environment,
@@ -232,7 +233,7 @@ pub fn analyze_chains(
                 chains
                     .entry(deployment.environment.as_str())
                     .or_default()
-                    .push(deployment.clone());
+                    .push(deployment);
             }
         }
         let repository = repository_of(&service, query, &known);
@@ -252,17 +253,18 @@ pub fn analyze_chains(
             })?,
             None => empty.clone(),
         };
-        for (environment, mut deployments) in chains {
+        for (environment, selected) in chains {
             let key: ChainKey = (service.clone(), environment.to_string(), repository);
             let chain_versions = vec![deployments_version, repository_version];
             let analysis =
                 cache.get(&cache.analyses, key.clone(), chain_versions.clone(), || {
+                    let mut deployments: Vec<Deployment> = selected.into_iter().cloned().collect();
                     if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
                         resolve_tag_refs(&mut deployments, &facts.tags);
                     }
                     Ok(Arc::new(analyze_chain(ChainInput {
                         graph: &facts.graph,
-                        deployments: std::mem::take(&mut deployments),
+                        deployments,
                         relevant: None,
                         hotfix_commits: None,
                     })))
