@@ -15,6 +15,7 @@ pub mod report;
 pub mod rollup;
 pub mod stats;
 pub mod time;
+pub mod trends;
 
 pub use benchmark::{Benchmark, Tier};
 pub use entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};

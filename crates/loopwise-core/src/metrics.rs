@@ -9,7 +9,7 @@
 use crate::entities::{Deployment, DeploymentKind, DeploymentStatus};
 use crate::events::Incident;
 use crate::graph::{CommitGraph, CommitIndex};
-use crate::time::Timestamp;
+use crate::time::{Timestamp, Window};
 use serde::Serialize;
 
 const NOT_SHIPPED: u32 = u32::MAX;
@@ -115,6 +115,18 @@ pub struct ChainAnalysis {
     pub undated: usize,
     /// The chain's incidents, after [`link_incidents`].
     pub incidents: Vec<IncidentFacts>,
+}
+
+impl ChainAnalysis {
+    /// The deployments in `window`. They are in time order, so the window's are one slice,
+    /// found in log time: a window costs its own deployments, not the chain's whole history.
+    pub fn deployments_in(&self, window: Window) -> &[DeploymentFacts] {
+        let first = self
+            .deployments
+            .partition_point(|facts| facts.time < window.since);
+        let rest = &self.deployments[first..];
+        &rest[..rest.partition_point(|facts| facts.time < window.until)]
+    }
 }
 
 /// Links each incident of the chain's service to the deployment that caused it: an explicit

@@ -147,11 +147,7 @@ pub fn service_report(
     benchmark: &Benchmark,
 ) -> ServiceReport {
     let mut notes = Vec::new();
-    let in_window: Vec<_> = analysis
-        .deployments
-        .iter()
-        .filter(|facts| window.contains(facts.time))
-        .collect();
+    let in_window: Vec<_> = analysis.deployments_in(window).iter().collect();
     let successful: Vec<_> = in_window.iter().filter(|facts| facts.succeeded()).collect();
 
     // Deployment frequency.

@@ -61,11 +61,7 @@ pub fn chain_facts(
     window: Window,
     mut emit: impl FnMut(Timestamp, Fact),
 ) {
-    for facts in analysis
-        .deployments
-        .iter()
-        .filter(|facts| window.contains(facts.time))
-    {
+    for facts in analysis.deployments_in(window) {
         let succeeded = facts.succeeded();
         let failed = facts.failed();
         emit(

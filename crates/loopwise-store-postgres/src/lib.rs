@@ -623,6 +623,27 @@ impl Store for PostgresStore {
         })
     }
 
+    fn changes_by_sha(
+        &self,
+        repository: RepositoryId,
+        shas: &[String],
+    ) -> Result<Vec<Change>, StoreError> {
+        if shas.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT sha, parents, author_time, committer_time, author_name, author_email, \
+                     subject, reverts FROM changes WHERE repository_id = $1 AND sha = ANY($2)",
+                    &[&repository, &shas],
+                )?
+                .iter()
+                .map(|row| read_change(row, 0))
+                .collect())
+        })
+    }
+
     fn git_change_shas(&self, repository: RepositoryId) -> Result<Vec<String>, StoreError> {
         self.read(|tx| {
             Ok(tx

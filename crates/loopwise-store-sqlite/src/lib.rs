@@ -408,22 +408,31 @@ impl Store for SqliteStore {
             )
             .map_err(database_error)?;
         let rows = statement
-            .query_map([repository], |row| {
-                let parents: String = row.get(1)?;
-                Ok(Change {
-                    sha: row.get(0)?,
-                    parents: parents
-                        .split_ascii_whitespace()
-                        .map(str::to_string)
-                        .collect(),
-                    author_time: row.get(2)?,
-                    committer_time: row.get(3)?,
-                    author_name: row.get(4)?,
-                    author_email: row.get(5)?,
-                    subject: row.get(6)?,
-                    reverts: row.get(7)?,
-                })
-            })
+            .query_map([repository], read_change)
+            .map_err(database_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+    }
+
+    fn changes_by_sha(
+        &self,
+        repository: RepositoryId,
+        shas: &[String],
+    ) -> Result<Vec<Change>, StoreError> {
+        if shas.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement whatever the number of shas: they travel as one JSON array.
+        let wanted =
+            serde_json::to_string(shas).map_err(|e| StoreError::Database(e.to_string()))?;
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
+                 FROM changes WHERE repository_id = ?1 AND sha IN (SELECT value FROM json_each(?2))",
+            )
+            .map_err(database_error)?;
+        let rows = statement
+            .query_map(rusqlite::params![repository, wanted], read_change)
             .map_err(database_error)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
     }
@@ -1915,4 +1924,23 @@ mod tests {
         let state = store.group.state.lock().unwrap();
         assert!(state.queued.is_empty() && state.answers.is_empty() && !state.writing);
     }
+}
+
+/// A `changes` row (sha, parents, author_time, committer_time, author_name, author_email,
+/// subject, reverts) as a [`Change`].
+fn read_change(row: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+    let parents: String = row.get(1)?;
+    Ok(Change {
+        sha: row.get(0)?,
+        parents: parents
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect(),
+        author_time: row.get(2)?,
+        committer_time: row.get(3)?,
+        author_name: row.get(4)?,
+        author_email: row.get(5)?,
+        subject: row.get(6)?,
+        reverts: row.get(7)?,
+    })
 }

@@ -23,6 +23,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@tests $make_store;
             repositories_are_registered_once,
             changes_round_trip_and_insert_once,
+            changes_are_found_by_sha,
             tags_are_replaced_as_a_set,
             path_touches_are_cached_per_key,
             deployments_upsert_by_source_and_id,
@@ -143,6 +144,32 @@ pub fn changes_round_trip_and_insert_once(store: &dyn Store) {
         }
     );
     assert_eq!(store.counts().unwrap().changes, 4);
+}
+
+pub fn changes_are_found_by_sha(store: &dyn Store) {
+    let repository = store.repository("repo").unwrap();
+    let other = store.repository("other").unwrap();
+    let mut revert = change("c3", &["b2"], 300);
+    revert.reverts = Some("b2".into());
+    let batch = vec![change("a1", &[], 100), change("b2", &["a1"], 200), revert];
+    for locator in ["repo", "other"] {
+        store
+            .apply_git_import(GitImport {
+                locator,
+                new_changes: &batch[..if locator == "repo" { 3 } else { 1 }],
+                tags: &[],
+                path_touches: &[],
+            })
+            .unwrap();
+    }
+    let wanted: Vec<String> = ["c3", "a1", "zz"].map(String::from).to_vec();
+    let mut found = store.changes_by_sha(repository, &wanted).unwrap();
+    found.sort_by(|a, b| a.sha.cmp(&b.sha));
+    assert_eq!(found, vec![batch[0].clone(), batch[2].clone()]);
+    // Only the asked repository's commits.
+    let found = store.changes_by_sha(other, &wanted).unwrap();
+    assert_eq!(found, vec![batch[0].clone()]);
+    assert!(store.changes_by_sha(repository, &[]).unwrap().is_empty());
 }
 
 pub fn tags_are_replaced_as_a_set(store: &dyn Store) {

@@ -236,6 +236,14 @@ pub trait Store: Send + Sync + Debug {
     /// Every stored commit of a repository, in no particular order.
     fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError>;
 
+    /// The stored commits of a repository among `shas` (unknown shas are left out), in no
+    /// particular order: the details of a few commits without reading the whole history.
+    fn changes_by_sha(
+        &self,
+        repository: RepositoryId,
+        shas: &[String],
+    ) -> Result<Vec<Change>, StoreError>;
+
     /// The shas of a repository's commits that came from a git import (their parents are
     /// complete). A history walk may stop at these, never at a commit known only from a push
     /// payload, whose parents are known only within its push.
