@@ -171,6 +171,23 @@ impl Sample {
         }
     }
 
+    /// Adds every fact of `other`: the sample of the union of both selections.
+    pub fn absorb(&mut self, other: &Sample) {
+        self.has_history |= other.has_history;
+        self.deployments += other.deployments;
+        self.successful_times
+            .extend_from_slice(&other.successful_times);
+        self.failed += other.failed;
+        self.rework += other.rework;
+        self.durations.extend_from_slice(&other.durations);
+        self.recoveries.extend_from_slice(&other.recoveries);
+        self.lead_times.extend_from_slice(&other.lead_times);
+        self.baseline_changes += other.baseline_changes;
+        self.negative_excluded += other.negative_excluded;
+        self.incidents += other.incidents;
+        self.restores.extend_from_slice(&other.restores);
+    }
+
     /// The figures over `window` (the bucket or the whole window), with the report's tier
     /// rules and minimum sample sizes.
     pub fn figures(&self, window: Window, benchmark: &Benchmark) -> Figures {
@@ -826,6 +843,64 @@ mod tests {
         let wide = Window::new(at("1900-01-01"), at("2024-01-01")).unwrap();
         assert!(buckets(wide, Interval::Day).is_err());
         assert_eq!(buckets(wide, Interval::Month).unwrap().len(), 124 * 12);
+    }
+
+    #[test]
+    fn an_absorbed_sample_is_the_union_of_the_facts() {
+        let facts = [
+            (10, Fact::Change(ChangeLead::Seconds(30))),
+            (
+                20,
+                Fact::Deployment {
+                    succeeded: false,
+                    failed: true,
+                    rework: false,
+                    duration_seconds: None,
+                    recovery_seconds: Some(60),
+                },
+            ),
+            (30, Fact::Change(ChangeLead::Seconds(10))),
+            (
+                40,
+                Fact::Deployment {
+                    succeeded: true,
+                    failed: false,
+                    rework: true,
+                    duration_seconds: Some(5),
+                    recovery_seconds: None,
+                },
+            ),
+            (
+                50,
+                Fact::Incident {
+                    restore_seconds: Some(7),
+                },
+            ),
+            (60, Fact::Change(ChangeLead::Baseline)),
+        ];
+        let mut whole = Sample::default();
+        let (mut left, mut right) = (Sample::default(), Sample::default());
+        for (n, (time, fact)) in facts.iter().enumerate() {
+            whole.add(*time, *fact);
+            if n % 2 == 0 {
+                left.add(*time, *fact)
+            } else {
+                right.add(*time, *fact)
+            }
+        }
+        left.absorb(&right);
+        let window = Window::new(0, 7 * SECONDS_PER_DAY).unwrap();
+        let benchmark = Benchmark::default_benchmark();
+        let (union, expected) = (
+            left.figures(window, benchmark),
+            whole.figures(window, benchmark),
+        );
+        assert_eq!(
+            serde_json::to_value(&union).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+        assert_eq!(union.lead_time.median_seconds, Some(20.0));
+        assert_eq!(union.change_failure_rate.deployments, 2);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! a [`ServerConfig`] and hands it over.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod metrics;
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::get_metrics))
         .route("/webhooks/github", post(webhooks::github))
         .route("/webhooks/gitlab", post(webhooks::gitlab))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(

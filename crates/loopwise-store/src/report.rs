@@ -90,6 +90,15 @@ fn repository_of(
         .map(|(id, _)| *id)
 }
 
+/// The repository whose history `service` ships (configured, else named after it), if stored.
+pub fn service_repository(
+    store: &dyn Store,
+    query: &ReportQuery,
+    service: &str,
+) -> Result<Option<RepositoryId>, StoreError> {
+    Ok(repository_of(service, query, &store.repositories()?))
+}
+
 /// What a report needs of one repository, built once per write version of it.
 #[derive(Debug)]
 struct RepositoryFacts {

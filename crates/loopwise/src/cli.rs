@@ -14,7 +14,8 @@ pub struct Cli {
     pub command: Command,
 
     /// Log lines on stderr as text or as one JSON object per line (env LOOPWISE_LOG_FORMAT).
-    /// The level comes from RUST_LOG (default: info for `serve`, warn otherwise).
+    /// The level comes from RUST_LOG (default: info for `serve` and a serving `demo`, warn
+    /// otherwise).
     #[arg(
         long,
         value_enum,
@@ -43,6 +44,9 @@ pub enum Command {
     Record(Box<RecordArgs>),
     /// The database: migrate it, export everything as NDJSON, import an export.
     Db(DbArgs),
+    /// Fill a database with a realistic demo organisation (four tribes, about thirty services,
+    /// two years of commits, deployments and incidents) and serve its dashboard.
+    Demo(DemoArgs),
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -100,6 +104,37 @@ pub struct ServeArgs {
     /// A TOML configuration file (see `loopwise config default`).
     #[arg(long, value_name = "FILE", env = "LOOPWISE_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The database to fill: a SQLite path or sqlite:// or postgres:// URL (default:
+    /// loopwise-demo.db in the current directory, never your usual database). It must be empty
+    /// or hold only an earlier demo.
+    #[arg(long, value_name = "URL", env = "LOOPWISE_DB")]
+    pub db: Option<String>,
+
+    /// Where to write the demo's ownership configuration (default: the database's path with
+    /// the extension .toml; loopwise-demo.toml for a postgres:// URL).
+    #[arg(long, value_name = "FILE")]
+    pub config_out: Option<PathBuf>,
+
+    /// The generator's seed: the same seed and end give the same organisation.
+    #[arg(long, value_name = "N", default_value_t = loopwise_ingest::demo::DEFAULT_SEED)]
+    pub seed: u64,
+
+    /// The end of the two years of history: a date (midnight UTC) or an RFC 3339 time
+    /// (default: today, midnight UTC).
+    #[arg(long, value_name = "DATE")]
+    pub end: Option<String>,
+
+    /// Address to serve the dashboard on (env LOOPWISE_LISTEN; default 127.0.0.1:7878).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Only fill the database and write the configuration; do not start the server.
+    #[arg(long)]
+    pub no_serve: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod analyze;
 mod cli;
 mod config;
 mod db;
+mod demo;
 mod errors;
 mod output;
 mod progress;
@@ -24,6 +25,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let default_level = match cli.command {
         cli::Command::Serve(_) => "info",
+        // The demo's server logs like `serve`, without a line per repository written first.
+        cli::Command::Demo(ref args) if !args.no_serve => {
+            "info,loopwise_store_sqlite=warn,loopwise_store_postgres=warn"
+        }
         _ => "warn",
     };
     init_logging(cli.log_format, default_level);
@@ -33,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Token(args) => token::run(args),
         cli::Command::Record(args) => record::run(*args),
         cli::Command::Db(args) => db::run(args),
+        cli::Command::Demo(args) => demo::run(args),
         cli::Command::Config {
             command: cli::ConfigCommand::Default,
         } => std::io::stdout()

@@ -10,6 +10,15 @@ use loopwise_server::AppState;
 use std::sync::Arc;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    run_announcing(args, |_| {})
+}
+
+/// [`run`], calling `listening` with the bound address once the server accepts connections
+/// (`loopwise demo` prints where to open the dashboard).
+pub fn run_announcing(
+    args: ServeArgs,
+    listening: impl FnOnce(std::net::SocketAddr) + Send + 'static,
+) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => config::read_file(path)?,
         None => config::FileConfig::default(),
@@ -55,6 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(address = %bound, "loopwise serving");
         // The bound address on stderr, so scripts that ask for port 0 learn the real port.
         eprintln!("loopwise listening on http://{bound}");
+        listening(bound);
         loopwise_server::serve(listener, state, shutdown)
             .await
             .context("serving HTTP")?;

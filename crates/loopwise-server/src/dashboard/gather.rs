@@ -1,0 +1,475 @@
+//! What the pages show, gathered in one pass over the selected chains
+//! ([`loopwise_store::report::analyze_chains`], whose analyses the report cache keeps): pooled
+//! samples of the chosen window and the two before it, a weekly series, a breakdown by group,
+//! and the incidents. The core computes every figure ([`Sample::figures`], `service_report`,
+//! [`loopwise_core::trends`]); this module only sorts facts into place. Runs on a blocking
+//! thread.
+
+use loopwise_core::benchmark::Benchmark;
+use loopwise_core::events::Incident;
+use loopwise_core::graph::CommitGraph;
+use loopwise_core::metrics::{ChainAnalysis, DeploymentFacts, LinkRule};
+use loopwise_core::report::{ChainLabels, ServiceReport, service_report};
+use loopwise_core::rollup::{
+    ChangeLead, Fact, Figures, GroupBy, Sample, SeriesBuilder, chain_facts, group_of,
+};
+use loopwise_core::time::{Timestamp, Window};
+use loopwise_store::report::{ReportCache, ReportQuery, analyze_chains, service_repository};
+use loopwise_store::{Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The chosen window and the two of the same length before it, oldest first.
+pub fn three_windows(current: Window) -> [Window; 3] {
+    let length = current.length_seconds();
+    let shifted = |steps: i64| Window {
+        since: current.since - steps * length,
+        until: current.until - steps * length,
+    };
+    [shifted(2), shifted(1), current]
+}
+
+/// Samples of one selection over three consecutive windows.
+#[derive(Debug, Clone, Default)]
+pub struct Pooled {
+    samples: [Sample; 3],
+}
+
+impl Pooled {
+    fn add(&mut self, windows: &[Window; 3], graph: &CommitGraph, analysis: &ChainAnalysis) {
+        for (sample, window) in self.samples.iter_mut().zip(windows) {
+            sample.has_history |= !analysis.deployments.is_empty();
+            chain_facts(graph, analysis, *window, |time, fact| {
+                sample.add(time, fact)
+            });
+        }
+    }
+
+    /// Adds every fact of `other`.
+    fn absorb(&mut self, other: &Pooled) {
+        for (sample, theirs) in self.samples.iter_mut().zip(&other.samples) {
+            sample.absorb(theirs);
+        }
+    }
+
+    /// The figures of each window, oldest first; the last is the chosen window's.
+    pub fn figures(&self, windows: &[Window; 3], benchmark: &Benchmark) -> [Figures; 3] {
+        [0, 1, 2].map(|i| self.samples[i].figures(windows[i], benchmark))
+    }
+}
+
+/// An incident with where it happened and the deployment it was linked to.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub incident: Incident,
+    pub environment: String,
+    pub rule: LinkRule,
+    pub deployment: Option<DeploymentBrief>,
+}
+
+/// What a page says about one deployment.
+#[derive(Debug, Clone)]
+pub struct DeploymentBrief {
+    pub id: String,
+    pub source: String,
+    pub sha: String,
+    pub time: Timestamp,
+    pub failed: bool,
+    pub rework: bool,
+    pub kind: String,
+    pub status: String,
+    pub failure_reasons: Vec<String>,
+    pub recovery_seconds: Option<i64>,
+    pub duration_seconds: Option<i64>,
+    pub shipped: usize,
+}
+
+impl DeploymentBrief {
+    fn of(facts: &DeploymentFacts) -> Self {
+        Self {
+            id: facts.deployment.id.clone(),
+            source: facts.deployment.source.as_str().to_string(),
+            sha: facts.deployment.sha.clone(),
+            time: facts.time,
+            failed: facts.failed(),
+            rework: facts.is_rework(),
+            kind: facts.kind.as_str().to_string(),
+            status: facts.deployment.status.as_str().to_string(),
+            failure_reasons: facts
+                .failure_reasons
+                .iter()
+                .map(|reason| {
+                    serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|value| value.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            recovery_seconds: facts.recovery_seconds,
+            duration_seconds: facts.deployment.duration_seconds(),
+            shipped: facts.shipped.len(),
+        }
+    }
+}
+
+fn incident_rows(
+    labels: &ChainLabels,
+    analysis: &ChainAnalysis,
+    window: Option<Window>,
+) -> Vec<IncidentRow> {
+    analysis
+        .incidents
+        .iter()
+        .filter(|facts| window.is_none_or(|w| w.contains(facts.incident.started_at)))
+        .map(|facts| IncidentRow {
+            incident: facts.incident.clone(),
+            environment: labels.environment.clone(),
+            rule: facts.rule,
+            deployment: facts
+                .deployment
+                .and_then(|i| analysis.deployments.get(i))
+                .map(DeploymentBrief::of),
+        })
+        .collect()
+}
+
+/// One group of a breakdown: its pooled samples and who it is.
+#[derive(Debug, Clone, Default)]
+pub struct GroupEntry {
+    pub pooled: Pooled,
+    pub services: BTreeSet<String>,
+    pub environments: BTreeSet<String>,
+    pub teams: BTreeSet<String>,
+    pub tribes: BTreeSet<String>,
+}
+
+impl GroupEntry {
+    fn add_labels(&mut self, labels: &ChainLabels) {
+        self.services.insert(labels.service.clone());
+        self.environments.insert(labels.environment.clone());
+        self.teams.extend(labels.team.clone());
+        self.tribes.extend(labels.tribe.clone());
+    }
+}
+
+/// Everything an overview, team or tribe page shows.
+#[derive(Debug)]
+pub struct Summary {
+    pub windows: [Window; 3],
+    pub total: GroupEntry,
+    pub breakdown: BTreeMap<String, GroupEntry>,
+    pub series: SeriesBuilder,
+    pub incidents: Vec<IncidentRow>,
+    pub chains: usize,
+}
+
+/// Gathers the selection of `query` for a summary page, broken down by `breakdown`.
+pub fn summarise(
+    store: &dyn Store,
+    query: &ReportQuery,
+    cache: &ReportCache,
+    breakdown: GroupBy,
+    series: &SeriesBuilder,
+) -> Result<Summary, StoreError> {
+    let windows = three_windows(query.window);
+    let mut summary = Summary {
+        windows,
+        total: GroupEntry::default(),
+        breakdown: BTreeMap::new(),
+        series: series.clone(),
+        incidents: Vec::new(),
+        chains: 0,
+    };
+    analyze_chains(store, query, cache, |labels, graph, analysis| {
+        summary.chains += 1;
+        summary.total.add_labels(&labels);
+        // Facts go to the chain's group only; the total is the union of the groups, made once.
+        let group = summary
+            .breakdown
+            .entry(group_of(breakdown, &labels).to_string())
+            .or_default();
+        group.add_labels(&labels);
+        group.pooled.add(&windows, graph, analysis);
+        summary.series.add_chain(graph, analysis);
+        summary
+            .incidents
+            .extend(incident_rows(&labels, analysis, Some(query.window)));
+    })?;
+    for group in summary.breakdown.values() {
+        summary.total.pooled.absorb(&group.pooled);
+    }
+    summary
+        .incidents
+        .sort_by_key(|row| std::cmp::Reverse(row.incident.started_at));
+    Ok(summary)
+}
+
+/// A change a service shipped, with its lead time.
+#[derive(Debug, Clone)]
+pub struct RecentChange {
+    pub sha: String,
+    pub subject: Option<String>,
+    pub author: Option<String>,
+    pub authored_at: Timestamp,
+    pub deployment: String,
+    pub deployed_at: Timestamp,
+    /// `None` for a baseline change (the chain's first deployment: no lead time).
+    pub lead_seconds: Option<i64>,
+}
+
+/// One (service, environment) chain as its page shows it.
+#[derive(Debug)]
+pub struct ChainDetail {
+    pub report: ServiceReport,
+    pub windows: [Window; 3],
+    pub pooled: Pooled,
+    pub series: SeriesBuilder,
+    /// The window's deployments, in time order.
+    pub deployments: Vec<DeploymentBrief>,
+    /// Position in `deployments` of the deployment that remediated each one, if in the window.
+    pub remediated_by: Vec<Option<usize>>,
+    pub lead_times: Vec<f64>,
+    pub incidents: Vec<IncidentRow>,
+    pub recent_changes: Vec<RecentChange>,
+}
+
+/// How many shipped changes the service page lists.
+pub const RECENT_CHANGES: usize = 30;
+
+/// Every selected chain of `service` (its production environments, or the asked one).
+pub fn service_detail(
+    store: &dyn Store,
+    query: &ReportQuery,
+    cache: &ReportCache,
+    series: &SeriesBuilder,
+) -> Result<Vec<ChainDetail>, StoreError> {
+    let windows = three_windows(query.window);
+    let mut chains = Vec::new();
+    let mut wanted_shas: BTreeSet<String> = BTreeSet::new();
+    analyze_chains(store, query, cache, |labels, graph, analysis| {
+        let in_window = analysis.deployments_in(query.window);
+        let offset = analysis
+            .deployments
+            .partition_point(|facts| facts.time < query.window.since);
+        let deployments: Vec<DeploymentBrief> = in_window.iter().map(DeploymentBrief::of).collect();
+        let remediated_by = in_window
+            .iter()
+            .map(|facts| {
+                facts
+                    .remediated_by
+                    .first()
+                    .and_then(|&i| i.checked_sub(offset))
+                    .filter(|&i| i < in_window.len())
+            })
+            .collect();
+        let mut lead_times = Vec::new();
+        chain_facts(graph, analysis, query.window, |_, fact| {
+            if let Fact::Change(ChangeLead::Seconds(seconds)) = fact {
+                lead_times.push(seconds as f64);
+            }
+        });
+        let mut recent_changes = Vec::new();
+        'latest: for facts in in_window.iter().rev().filter(|facts| facts.succeeded()) {
+            for &change in &facts.shipped {
+                if recent_changes.len() == RECENT_CHANGES {
+                    break 'latest;
+                }
+                let authored_at = graph.author_time(change);
+                recent_changes.push(RecentChange {
+                    sha: graph.sha(change).to_string(),
+                    subject: None,
+                    author: None,
+                    authored_at,
+                    deployment: facts.deployment.id.clone(),
+                    deployed_at: facts.time,
+                    lead_seconds: (!facts.baseline).then(|| facts.time - authored_at),
+                });
+            }
+        }
+        wanted_shas.extend(recent_changes.iter().map(|c| c.sha.clone()));
+        let mut pooled = Pooled::default();
+        pooled.add(&windows, graph, analysis);
+        let mut series = series.clone();
+        series.add_chain(graph, analysis);
+        chains.push(ChainDetail {
+            incidents: incident_rows(&labels, analysis, Some(query.window)),
+            report: service_report(labels, graph, analysis, query.window, query.benchmark),
+            windows,
+            pooled,
+            series,
+            deployments,
+            remediated_by,
+            lead_times,
+            recent_changes,
+        });
+    })?;
+    // Subjects and authors of the listed commits only: the graph keeps no text.
+    if let Some(service) = &query.service
+        && !wanted_shas.is_empty()
+        && let Some(repository) = service_repository(store, query, service)?
+    {
+        let wanted: Vec<String> = wanted_shas.into_iter().collect();
+        let details: BTreeMap<String, (String, String)> = store
+            .changes_by_sha(repository, &wanted)?
+            .into_iter()
+            .map(|change| (change.sha, (change.subject, change.author_name)))
+            .collect();
+        for chain in &mut chains {
+            for change in &mut chain.recent_changes {
+                if let Some((subject, author)) = details.get(&change.sha) {
+                    change.subject = Some(subject.clone());
+                    change.author = Some(author.clone());
+                }
+            }
+        }
+    }
+    Ok(chains)
+}
+
+/// An incident with its chain's view of it: the deployment it was linked to, that deployment's
+/// shipped changes and its remediations.
+#[derive(Debug)]
+pub struct IncidentDetail {
+    pub row: IncidentRow,
+    pub team: Option<String>,
+    pub tribe: Option<String>,
+    pub shipped: Vec<RecentChange>,
+    pub remediations: Vec<DeploymentBrief>,
+}
+
+/// The incident `(source, id)` and what it was linked to, or `None` if it is not stored.
+pub fn incident_detail(
+    store: &dyn Store,
+    query: &ReportQuery,
+    cache: &ReportCache,
+    source: &str,
+    id: &str,
+) -> Result<Option<IncidentDetail>, StoreError> {
+    let Some(incident) = store
+        .incidents(None)?
+        .into_iter()
+        .find(|incident| incident.source.as_str() == source && incident.id == id)
+    else {
+        return Ok(None);
+    };
+    let (team, tribe) = incident
+        .service
+        .as_deref()
+        .map(|service| query.owners(service))
+        .unwrap_or_default();
+    let unlinked = IncidentDetail {
+        row: IncidentRow {
+            incident: incident.clone(),
+            environment: String::new(),
+            rule: LinkRule::Unlinked,
+            deployment: None,
+        },
+        team: team.clone(),
+        tribe: tribe.clone(),
+        shipped: Vec::new(),
+        remediations: Vec::new(),
+    };
+    let Some(service) = incident.service.clone() else {
+        return Ok(Some(unlinked));
+    };
+    let query = ReportQuery {
+        service: Some(service.clone()),
+        team: None,
+        tribe: None,
+        ..query.clone()
+    };
+    let mut found: Option<IncidentDetail> = None;
+    let mut shas = Vec::new();
+    analyze_chains(store, &query, cache, |labels, graph, analysis| {
+        let Some(facts) = analysis.incidents.iter().find(|facts| {
+            facts.incident.source == incident.source && facts.incident.id == incident.id
+        }) else {
+            return;
+        };
+        // The chain where it was linked wins over one where it was not.
+        if found.as_ref().is_some_and(|f| f.row.deployment.is_some()) {
+            return;
+        }
+        let linked = facts.deployment.and_then(|i| analysis.deployments.get(i));
+        let shipped: Vec<RecentChange> = linked
+            .map(|deployment| {
+                deployment
+                    .shipped
+                    .iter()
+                    .take(RECENT_CHANGES)
+                    .map(|&change| {
+                        let authored_at = graph.author_time(change);
+                        RecentChange {
+                            sha: graph.sha(change).to_string(),
+                            subject: None,
+                            author: None,
+                            authored_at,
+                            deployment: deployment.deployment.id.clone(),
+                            deployed_at: deployment.time,
+                            lead_seconds: (!deployment.baseline)
+                                .then(|| deployment.time - authored_at),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        shas = shipped.iter().map(|c| c.sha.clone()).collect();
+        let remediations = linked
+            .map(|deployment| {
+                deployment
+                    .remediated_by
+                    .iter()
+                    .filter_map(|&i| analysis.deployments.get(i))
+                    .map(DeploymentBrief::of)
+                    .collect()
+            })
+            .unwrap_or_default();
+        found = Some(IncidentDetail {
+            row: IncidentRow {
+                incident: facts.incident.clone(),
+                environment: labels.environment.clone(),
+                rule: facts.rule,
+                deployment: linked.map(DeploymentBrief::of),
+            },
+            team: labels.team.clone(),
+            tribe: labels.tribe.clone(),
+            shipped,
+            remediations,
+        });
+    })?;
+    let Some(mut detail) = found else {
+        return Ok(Some(unlinked));
+    };
+    if !shas.is_empty()
+        && let Some(repository) = service_repository(store, &query, &service)?
+    {
+        let details: BTreeMap<String, (String, String)> = store
+            .changes_by_sha(repository, &shas)?
+            .into_iter()
+            .map(|change| (change.sha, (change.subject, change.author_name)))
+            .collect();
+        for change in &mut detail.shipped {
+            if let Some((subject, author)) = details.get(&change.sha) {
+                change.subject = Some(subject.clone());
+                change.author = Some(author.clone());
+            }
+        }
+    }
+    Ok(Some(detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_windows_are_consecutive_and_equally_long() {
+        let windows = three_windows(Window {
+            since: 100,
+            until: 130,
+        });
+        assert_eq!(
+            windows.map(|w| (w.since, w.until)),
+            [(40, 70), (70, 100), (100, 130)]
+        );
+    }
+}
