@@ -1,5 +1,7 @@
 //! Test support shared across the workspace. Only dev-dependencies use this crate: finding the
-//! shared fixtures, and running the real binary and talking HTTP to it ([`process`]).
+//! shared fixtures, running the real binary and talking HTTP to it ([`process`]), and driving a
+//! real headless Chromium for the dashboard's browser tests ([`browser`], feature `browser`, on
+//! by default).
 //!
 //! The real payloads and reports other projects published live outside the repository, in
 //! `../shared/fixtures` beside the workspace (or wherever `LOOPWISE_FIXTURES` points); they are
@@ -7,6 +9,8 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod process;
 
 /// The shared fixtures directory: `$LOOPWISE_FIXTURES`, else `../shared/fixtures` from the

@@ -419,6 +419,8 @@ fn layout(page: &Page, query: Option<&PageQuery>, elapsed: std::time::Duration) 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (page.title) " · loopwise" }
+                // No favicon request (it would 404, and the page needs none).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href={"/assets/style.css?v=" (ASSET_VERSION)};
                 script src={"/assets/dashboard.js?v=" (ASSET_VERSION)} defer {}
             }
