@@ -159,10 +159,21 @@ pub fn parse_head(head: &[u8]) -> Result<ResponseHead> {
 /// Reads one response from `reader`: its head, and its body into `body` (replacing it).
 pub fn read_response(reader: &mut impl BufRead, body: &mut Vec<u8>) -> Result<ResponseHead> {
     let mut head = Vec::with_capacity(256);
+    read_response_keeping_head(reader, &mut head, body)
+}
+
+/// [`read_response`], keeping the raw head (status line and headers) in `head` (replacing it),
+/// for headers the parsed [`ResponseHead`] does not carry.
+pub fn read_response_keeping_head(
+    reader: &mut impl BufRead,
+    head: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) -> Result<ResponseHead> {
+    head.clear();
     loop {
         let before = head.len();
         let n = reader
-            .read_until(b'\n', &mut head)
+            .read_until(b'\n', head)
             .context("reading the response head")?;
         ensure!(
             n > 0,
@@ -182,7 +193,7 @@ pub fn read_response(reader: &mut impl BufRead, body: &mut Vec<u8>) -> Result<Re
             "response head longer than {MAX_HEAD_BYTES} bytes"
         );
     }
-    let parsed = parse_head(&head)?;
+    let parsed = parse_head(head)?;
     body.clear();
     body.resize(parsed.content_length, 0);
     reader
@@ -511,7 +522,7 @@ pub(crate) fn run_phase(
 
 /// User + system CPU time of a process from its `/proc/<pid>/stat` (fields 14 and 15, in
 /// USER_HZ ticks, which Linux fixes at 100 per second for user space).
-fn process_cpu(stat_path: &str) -> Option<Duration> {
+pub(crate) fn process_cpu(stat_path: &str) -> Option<Duration> {
     parse_process_cpu(&std::fs::read_to_string(stat_path).ok()?)
 }
 
@@ -537,7 +548,7 @@ pub struct MachineCpu {
 }
 
 impl MachineCpu {
-    fn since(&self, before: &Self) -> Self {
+    pub(crate) fn since(&self, before: &Self) -> Self {
         Self {
             busy: self.busy.saturating_sub(before.busy),
             idle: self.idle.saturating_sub(before.idle),
@@ -547,7 +558,7 @@ impl MachineCpu {
     }
 }
 
-fn machine_cpu() -> Option<MachineCpu> {
+pub(crate) fn machine_cpu() -> Option<MachineCpu> {
     parse_machine_cpu(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 

@@ -2,6 +2,7 @@
 
 mod genrepo;
 mod load;
+mod pages;
 mod ratio;
 mod rng;
 mod scale;
@@ -35,6 +36,50 @@ enum Cmd {
     NodesLoad(NodesLoadArgs),
     /// Report latency over a synthetic organisation on PostgreSQL (issue 4's target).
     OrgReport(OrgReportArgs),
+    /// Server-side render time of every web dashboard page (issue 5's target); exit status 2
+    /// when a page misses it.
+    DashboardPages(DashboardPagesArgs),
+}
+
+#[derive(Debug, Args)]
+struct DashboardPagesArgs {
+    /// The loopwise binary [default: target/release/loopwise of this workspace].
+    #[arg(long)]
+    loopwise: Option<PathBuf>,
+    /// demo: `loopwise demo`'s organisation (target 100 ms); org: the synthetic organisation of
+    /// org-report in SQLite (target 300 ms).
+    #[arg(long, value_enum, default_value = "demo")]
+    scenario: pages::Scenario,
+    /// Warm requests per page kind (each kind's distinct pages in turn).
+    #[arg(long, default_value_t = 50)]
+    requests: usize,
+    /// The windows to measure every page kind at: comma-separated presets (7d, 30d, 90d,
+    /// 180d, 365d, 730d), or all of them.
+    #[arg(long, value_delimiter = ',', default_value = "90d")]
+    windows: Vec<String>,
+    /// The target p95, server side, in milliseconds [default: 100 for demo, 300 for org].
+    #[arg(long)]
+    max_p95_ms: Option<f64>,
+    /// Scenario org: services of the organisation.
+    #[arg(long, default_value_t = 200)]
+    services: usize,
+    /// Scenario org: deployments in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    deployments: usize,
+    /// Scenario org: changes (commits) in all.
+    #[arg(long, default_value_t = 5_000_000)]
+    changes: usize,
+    /// Scenario org: the generator's seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The SQLite database to generate (it must not exist) [default: one in a temporary
+    /// directory, deleted afterwards]. With --skip-generate, the database to measure as it is.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Measure the database at --db as an earlier run generated it (scenario org: with the
+    /// same --services; demo: its .toml configuration beside it).
+    #[arg(long, requires = "db")]
+    skip_generate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -218,9 +263,42 @@ fn org_report(args: OrgReportArgs) -> Result<()> {
     })
 }
 
+/// `Ok(false)` when a page missed its target.
+fn dashboard_pages(args: DashboardPagesArgs) -> Result<bool> {
+    let max_p95_ms = args.max_p95_ms.unwrap_or(match args.scenario {
+        pages::Scenario::Demo => 100.0,
+        pages::Scenario::Org => 300.0,
+    });
+    anyhow::ensure!(
+        max_p95_ms.is_finite() && max_p95_ms > 0.0,
+        "--max-p95-ms must be positive"
+    );
+    pages::run(&pages::Options {
+        loopwise: args.loopwise.unwrap_or_else(ratio::default_loopwise),
+        scenario: args.scenario,
+        requests: args.requests,
+        windows: args.windows,
+        shape: scale::OrgShape {
+            services: args.services,
+            deployments: args.deployments,
+            changes: args.changes,
+            seed: args.seed,
+        },
+        db: args.db,
+        skip_generate: args.skip_generate,
+        max_p95: std::time::Duration::from_secs_f64(max_p95_ms / 1000.0),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Cmd::DashboardPages(args) => match dashboard_pages(args) {
+            Ok(true) => Ok(()),
+            // A missed target: distinct from an error, so a check can tell them apart.
+            Ok(false) => return ExitCode::from(2),
+            Err(err) => Err(err),
+        },
         Cmd::GenRepo(args) => gen_repo(args),
         Cmd::ImportRatio(args) => import_ratio(args),
         Cmd::IngestLoad(args) => ingest_load(args),

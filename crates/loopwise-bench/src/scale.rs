@@ -307,20 +307,20 @@ pub fn org_config(shape: &OrgShape) -> String {
     config
 }
 
-/// Writes the organisation into the store at `url`, two services at a time.
-pub fn org_generate(url: &str, shape: &OrgShape) -> Result<()> {
+/// Writes the organisation into `store` (SQLite or PostgreSQL), two services at a time,
+/// through the store's own write path: the batched statements a git import and the events API
+/// use.
+pub fn org_generate(store: &dyn Store, shape: &OrgShape) -> Result<()> {
     ensure!(shape.services >= 1, "--services must be at least 1");
     ensure!(
         shape.changes >= 5 * shape.services && shape.deployments >= shape.services,
         "at least 5 changes and 1 deployment per service"
     );
-    let store = Arc::new(PostgresStore::open(url)?);
     let started = Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let store = Arc::clone(&store);
                 let next = &next;
                 scope.spawn(move || -> Result<()> {
                     loop {
@@ -454,7 +454,7 @@ pub fn org_report(opts: &ReportOptions) -> Result<()> {
         admin_url.clone()
     } else {
         let url = create_database(&admin_url, "loopwise_org")?;
-        org_generate(&url, shape)?;
+        org_generate(&PostgresStore::open(&url)?, shape)?;
         url
     };
     let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
