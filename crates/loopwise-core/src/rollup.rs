@@ -191,6 +191,16 @@ impl Sample {
     /// The figures over `window` (the bucket or the whole window), with the report's tier
     /// rules and minimum sample sizes.
     pub fn figures(&self, window: Window, benchmark: &Benchmark) -> Figures {
+        self.figures_with_history(self.has_history, window, benchmark)
+    }
+
+    /// [`Sample::figures`] with `has_history` in place of the sample's own flag.
+    pub fn figures_with_history(
+        &self,
+        has_history: bool,
+        window: Window,
+        benchmark: &Benchmark,
+    ) -> Figures {
         let days = window.length_days();
         let count = self.successful_times.len();
         let per_day = count as f64 / days;
@@ -204,7 +214,7 @@ impl Sample {
         };
         let average_duration_seconds = (!self.durations.is_empty())
             .then(|| self.durations.iter().sum::<f64>() / self.durations.len() as f64);
-        let frequency_rated = days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && self.has_history;
+        let frequency_rated = days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && has_history;
         let deployments = DeploymentFigures {
             count,
             per_day,
@@ -508,7 +518,7 @@ pub struct SeriesPoint {
 }
 
 impl SeriesPoint {
-    fn of(date: String, metric: SeriesMetric, figures: &Figures) -> Self {
+    pub fn of(date: String, metric: SeriesMetric, figures: &Figures) -> Self {
         let mut point = SeriesPoint {
             date,
             value: None,
@@ -604,16 +614,23 @@ impl SeriesBuilder {
 
     /// The points of `metric`, one per bucket, oldest first.
     pub fn points(&self, metric: SeriesMetric, benchmark: &Benchmark) -> Vec<SeriesPoint> {
+        self.bucket_figures(benchmark)
+            .into_iter()
+            .map(|(bucket, figures)| SeriesPoint::of(format_date(bucket.start), metric, &figures))
+            .collect()
+    }
+
+    /// Every bucket with all its figures, oldest first: several metrics' points from one
+    /// computation ([`SeriesPoint::of`] picks one metric out of them).
+    pub fn bucket_figures(&self, benchmark: &Benchmark) -> Vec<(Bucket, Figures)> {
         self.buckets
             .iter()
             .zip(&self.samples)
             .map(|(bucket, sample)| {
-                let sample = Sample {
-                    has_history: self.has_history,
-                    ..sample.clone()
-                };
-                let figures = sample.figures(bucket.window, benchmark);
-                SeriesPoint::of(format_date(bucket.start), metric, &figures)
+                // Whether there is history at all is the series' question, not the bucket's.
+                let figures =
+                    sample.figures_with_history(self.has_history, bucket.window, benchmark);
+                (*bucket, figures)
             })
             .collect()
     }

@@ -123,6 +123,59 @@ type Shelf<K, T> = Mutex<HashMap<K, Entry<T>>>;
 /// The (service, environment) of a chain, and the repository whose history it ships.
 type ChainKey = (String, String, Option<RepositoryId>);
 
+/// A service, the asked environment (none: every production one) and the production set.
+type SelectionKey = (String, Option<String>, String);
+
+/// A service's selected chains: each environment with the positions of its deployments in the
+/// service's cached deployments.
+type Selection = Vec<(String, Vec<usize>)>;
+
+/// A service's stored deployments and, worked out from exactly these, its chain selections
+/// (kept with them so that positions always refer to this vector).
+#[derive(Debug)]
+struct ServiceDeployments {
+    all: Vec<Deployment>,
+    selections: Mutex<HashMap<SelectionKey, Arc<Selection>>>,
+}
+
+impl ServiceDeployments {
+    /// The chains of `query`: each selected environment with the positions of its deployments.
+    fn selection(&self, key: SelectionKey, query: &ReportQuery) -> Arc<Selection> {
+        let mut selections = self
+            .selections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(selections.entry(key).or_insert_with(|| {
+            let mut chains: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (position, deployment) in self.all.iter().enumerate() {
+                let selected = match &query.environment {
+                    Some(environment) => deployment.environment == *environment,
+                    None => query.production.is_production(&deployment.environment),
+                };
+                if selected {
+                    chains
+                        .entry(deployment.environment.as_str())
+                        .or_default()
+                        .push(position);
+                }
+            }
+            Arc::new(
+                chains
+                    .into_iter()
+                    .map(|(environment, positions)| (environment.to_string(), positions))
+                    .collect(),
+            )
+        }))
+    }
+}
+
+/// An analysed chain and the sources of its deployments (for its provenance), worked out once.
+#[derive(Debug)]
+struct Analysed {
+    analysis: ChainAnalysis,
+    sources: String,
+}
+
 /// What reports gather and work out, kept between reports under the write versions
 /// ([`crate::versions`]) of the data it came from: a service's deployments, a repository's
 /// commit graph, each chain's analysis. A report re-reads only the scopes written since, so on a
@@ -132,10 +185,10 @@ type ChainKey = (String, String, Option<RepositoryId>);
 #[derive(Debug)]
 pub struct ReportCache {
     max_age: Duration,
-    deployments: Shelf<String, Arc<Vec<Deployment>>>,
+    deployments: Shelf<String, Arc<ServiceDeployments>>,
     repositories: Shelf<RepositoryId, Arc<RepositoryFacts>>,
     incidents: Shelf<(), Arc<HashMap<String, Vec<Incident>>>>,
-    analyses: Shelf<ChainKey, Arc<ChainAnalysis>>,
+    analyses: Shelf<ChainKey, Arc<Analysed>>,
     linked: Shelf<(ChainKey, i64), Arc<ChainAnalysis>>,
 }
 
@@ -228,23 +281,21 @@ pub fn analyze_chains(
                     environment: None,
                     source: None,
                 };
-                Ok(Arc::new(store.deployments(&filter)?))
+                Ok(Arc::new(ServiceDeployments {
+                    all: store.deployments(&filter)?,
+                    selections: Mutex::default(),
+                }))
             },
         )?;
-        // References: a chain's deployments are copied only when its analysis must be rebuilt.
-        let mut chains: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
-        for deployment in all.iter() {
-            let selected = match &query.environment {
-                Some(environment) => deployment.environment == *environment,
-                None => query.production.is_production(&deployment.environment),
-            };
-            if selected {
-                chains
-                    .entry(deployment.environment.as_str())
-                    .or_default()
-                    .push(deployment);
-            }
-        }
+        // Which deployments form which chain, worked out once per version of the service's
+        // deployments: a report over cached analyses then costs its chains, not a pass over
+        // every deployment.
+        let selection_key: SelectionKey = (
+            service.clone(),
+            query.environment.clone(),
+            format!("{:?}", query.production),
+        );
+        let selection = all.selection(selection_key, query);
         let repository = repository_of(&service, query, &known);
         let locator = repository
             .and_then(|id| known.iter().find(|(known_id, _)| *known_id == id))
@@ -262,21 +313,24 @@ pub fn analyze_chains(
             })?,
             None => empty.clone(),
         };
-        for (environment, selected) in chains {
-            let key: ChainKey = (service.clone(), environment.to_string(), repository);
+        for (environment, positions) in selection.iter() {
+            let key: ChainKey = (service.clone(), environment.clone(), repository);
             let chain_versions = vec![deployments_version, repository_version];
             let analysis =
                 cache.get(&cache.analyses, key.clone(), chain_versions.clone(), || {
-                    let mut deployments: Vec<Deployment> = selected.into_iter().cloned().collect();
+                    let mut deployments: Vec<Deployment> =
+                        positions.iter().map(|&i| all.all[i].clone()).collect();
                     if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
                         resolve_tag_refs(&mut deployments, &facts.tags);
                     }
-                    Ok(Arc::new(analyze_chain(ChainInput {
+                    let analysis = analyze_chain(ChainInput {
                         graph: &facts.graph,
                         deployments,
                         relevant: None,
                         hotfix_commits: None,
-                    })))
+                    });
+                    let sources = deployment_sources(&analysis);
+                    Ok(Arc::new(Analysed { analysis, sources }))
                 })?;
             let mut linked_versions = chain_versions;
             linked_versions.push(incidents_version);
@@ -298,7 +352,7 @@ pub fn analyze_chains(
                             }
                             Ok(Arc::new(by_service))
                         })?;
-                    let mut linked = ChainAnalysis::clone(&analysis);
+                    let mut linked = ChainAnalysis::clone(&analysis.analysis);
                     link_incidents(
                         &mut linked,
                         &facts.graph,
@@ -313,7 +367,7 @@ pub fn analyze_chains(
                 tribe: tribe.clone(),
                 service: service.clone(),
                 environment: environment.to_string(),
-                provenance: provenance(&linked, locator, facts.graph.len(), facts.pushed),
+                provenance: provenance(&analysis.sources, locator, facts.graph.len(), facts.pushed),
             };
             visit(labels, &facts.graph, &linked);
         }
@@ -321,14 +375,8 @@ pub fn analyze_chains(
     Ok(())
 }
 
-/// Where a chain's figures came from, for the report's `provenance`.
-fn provenance(
-    analysis: &ChainAnalysis,
-    locator: Option<&str>,
-    commits: usize,
-    pushed: usize,
-) -> BTreeMap<String, String> {
-    let mut provenance = BTreeMap::new();
+/// The sources of a chain's deployments, sorted, without repeats: `api, github`.
+fn deployment_sources(analysis: &ChainAnalysis) -> String {
     let mut sources: Vec<&str> = analysis
         .deployments
         .iter()
@@ -336,10 +384,18 @@ fn provenance(
         .collect();
     sources.sort_unstable();
     sources.dedup();
-    provenance.insert(
-        "deployments".to_string(),
-        format!("stored ({})", sources.join(", ")),
-    );
+    sources.join(", ")
+}
+
+/// Where a chain's figures came from, for the report's `provenance`.
+fn provenance(
+    sources: &str,
+    locator: Option<&str>,
+    commits: usize,
+    pushed: usize,
+) -> BTreeMap<String, String> {
+    let mut provenance = BTreeMap::new();
+    provenance.insert("deployments".to_string(), format!("stored ({sources})"));
     let changes = match locator {
         Some(locator) => changes_provenance(locator, commits, pushed),
         None => changes_provenance("", 0, 0),

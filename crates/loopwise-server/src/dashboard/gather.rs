@@ -203,6 +203,20 @@ pub fn summarise(
     Ok(summary)
 }
 
+/// The incidents of the selection that started in the window, latest first: no figures.
+pub fn incidents(
+    store: &dyn Store,
+    query: &ReportQuery,
+    cache: &ReportCache,
+) -> Result<Vec<IncidentRow>, StoreError> {
+    let mut rows = Vec::new();
+    analyze_chains(store, query, cache, |labels, _, analysis| {
+        rows.extend(incident_rows(&labels, analysis, Some(query.window)));
+    })?;
+    rows.sort_by_key(|row| std::cmp::Reverse(row.incident.started_at));
+    Ok(rows)
+}
+
 /// A change a service shipped, with its lead time.
 #[derive(Debug, Clone)]
 pub struct RecentChange {

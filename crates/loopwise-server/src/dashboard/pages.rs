@@ -7,7 +7,9 @@ use super::gather::{self, IncidentRow, RecentChange, Summary};
 use super::{Context, Nav, Page, PageError, PageQuery, WINDOW_PRESETS, segment, url, window_text};
 use loopwise_core::benchmark::{Benchmark, Tier};
 use loopwise_core::metrics::LinkRule;
-use loopwise_core::rollup::{Figures, GroupBy, LeaderboardRow, SeriesBuilder, SeriesMetric};
+use loopwise_core::rollup::{
+    Bucket, Figures, GroupBy, LeaderboardRow, SeriesBuilder, SeriesMetric, SeriesPoint, format_date,
+};
 use loopwise_core::time::Window;
 use loopwise_core::trends::{self, DivergenceKind, Metric, Movement};
 use loopwise_store::report::build_leaderboard;
@@ -176,36 +178,24 @@ fn change_text(metric: Metric, current: &Figures, previous: &Figures) -> Markup 
     }
 }
 
-fn series_points(
-    series: &SeriesBuilder,
-    window: Window,
-    metric: Metric,
-    benchmark: &Benchmark,
-) -> Vec<TrendPoint> {
+/// The weekly points of `metric` out of the series' bucket figures (computed once per page).
+fn series_points(weeks: &[(Bucket, Figures)], metric: Metric) -> Vec<TrendPoint> {
     let Some(series_metric) = SeriesMetric::from_name(metric.name()) else {
         return Vec::new();
     };
-    series
-        .points(series_metric, benchmark)
-        .into_iter()
-        .map(|point| {
-            let start = loopwise_core::time::parse_instant(&point.date).unwrap_or(window.since);
-            TrendPoint {
-                partial: start < window.since || start + 7 * 86_400 > window.until,
-                date: point.date,
-                value: point.value,
-            }
+    weeks
+        .iter()
+        .map(|(bucket, figures)| TrendPoint {
+            date: format_date(bucket.start),
+            value: SeriesPoint::of(String::new(), series_metric, figures).value,
+            partial: bucket.window.length_seconds() < 7 * 86_400,
         })
         .collect()
 }
 
 /// The five metric cards: value, tier, change against the window before, weekly trend.
-fn metric_cards(
-    figures: &[Figures; 3],
-    series: &SeriesBuilder,
-    window: Window,
-    benchmark: &Benchmark,
-) -> Markup {
+fn metric_cards(figures: &[Figures; 3], series: &SeriesBuilder, benchmark: &Benchmark) -> Markup {
+    let weeks = series.bucket_figures(benchmark);
     let current = &figures[2];
     let previous = &figures[1];
     html! {
@@ -230,7 +220,7 @@ fn metric_cards(
                     p.basis { (basis(metric, current)) }
                     (change_text(metric, current, previous))
                     (charts::trend(&format!("trend-{}", metric.name()), &trend_title, trend_unit,
-                        &series_points(series, window, metric, benchmark)))
+                        &series_points(&weeks, metric)))
                 }
             }
         }
@@ -493,7 +483,7 @@ fn summary_page(
         } @else {
             (divergence_warning(&figures, &summary.windows))
             (overall(&figures[2]))
-            (metric_cards(&figures, &summary.series, context.report.window, benchmark))
+            (metric_cards(&figures, &summary.series, benchmark))
             (breakdown(&summary, group_by, context, heading))
             section aria-labelledby="incidents-heading" {
                 h2 #incidents-heading { "Incidents in the window" }
@@ -970,7 +960,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
         (filters(context, &format!("/services/{}", segment(&service)), Scope::Service, html! {}))
         (divergence_warning(&figures, &chain.windows))
         (overall(&figures[2]))
-        (metric_cards(&figures, &chain.series, context.report.window, benchmark))
+        (metric_cards(&figures, &chain.series, benchmark))
         section aria-labelledby="timeline-heading" {
             h2 #timeline-heading { "Deployments" }
             (charts::timeline(context.report.window, &marks))
@@ -1027,23 +1017,16 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
 
 pub fn incidents(context: &Context) -> Result<Page, PageError> {
     let state = &context.state;
-    let summary = gather::summarise(
-        state.store.as_ref(),
-        &context.report,
-        &state.reports,
-        GroupBy::Service,
-        &context.weekly,
-    )?;
-    let linked = summary
-        .incidents
+    let incidents = gather::incidents(state.store.as_ref(), &context.report, &state.reports)?;
+    let linked = incidents
         .iter()
         .filter(|row| row.deployment.is_some())
         .count();
     let body = html! {
         h1 { "Incidents" }
-        p.lead { (summary.incidents.len()) " incidents started in the window; " (linked) " are linked to a deployment." }
+        p.lead { (incidents.len()) " incidents started in the window; " (linked) " are linked to a deployment." }
         (filters(context, "/incidents", Scope::Organisation, html! {}))
-        (incidents_table(&summary.incidents, &context.page, 500, true))
+        (incidents_table(&incidents, &context.page, 500, true))
     };
     Ok(Page {
         title: "Incidents".to_string(),
