@@ -351,26 +351,48 @@ pub fn service_report(
     }
 }
 
+/// Windows of up to this many weeks (about two thousand years) count deploy days densely.
+const DENSE_WEEKS_MAX: i64 = 100_000;
+
 /// The window is cut into 7-day weeks from its start; a trailing partial week is dropped unless
 /// the window is shorter than a week. Per week: the number of distinct UTC calendar days with a
 /// deployment; the result is the interpolated median over the weeks.
 pub fn deploy_days_per_week_median(window: Window, times: impl Iterator<Item = i64>) -> f64 {
     let full_weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1);
-    // Sparse: a window of decades has thousands of weeks but only the deployed ones hold days.
-    let mut days_by_week: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-    for time in times {
-        let week = (time - window.since) / SECONDS_PER_WEEK;
-        if (0..full_weeks).contains(&week) {
-            days_by_week
-                .entry(week)
-                .or_default()
-                .insert(time.div_euclid(SECONDS_PER_DAY));
+    let mut counts: Vec<f64> = if full_weeks <= DENSE_WEEKS_MAX {
+        // Dense: one bit per calendar day a week touches (a week from a non-midnight start
+        // touches eight), so each deployment costs a shift and an or.
+        let mut days = vec![0u16; full_weeks as usize];
+        for time in times {
+            let week = (time - window.since).div_euclid(SECONDS_PER_WEEK);
+            if (0..full_weeks).contains(&week) {
+                let first_day =
+                    (window.since + week * SECONDS_PER_WEEK).div_euclid(SECONDS_PER_DAY);
+                let offset = time.div_euclid(SECONDS_PER_DAY) - first_day;
+                days[week as usize] |= 1 << offset;
+            }
         }
-    }
-    let mut counts: Vec<f64> = days_by_week
-        .values()
-        .map(|days| days.len() as f64)
-        .collect();
+        days.iter()
+            .filter(|mask| **mask != 0)
+            .map(|mask| f64::from(mask.count_ones()))
+            .collect()
+    } else {
+        // Sparse: a window of centuries has millions of weeks but only the deployed ones hold days.
+        let mut days_by_week: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        for time in times {
+            let week = (time - window.since) / SECONDS_PER_WEEK;
+            if (0..full_weeks).contains(&week) {
+                days_by_week
+                    .entry(week)
+                    .or_default()
+                    .insert(time.div_euclid(SECONDS_PER_DAY));
+            }
+        }
+        days_by_week
+            .values()
+            .map(|days| days.len() as f64)
+            .collect()
+    };
     counts.sort_by(f64::total_cmp);
     let empty_weeks = full_weeks as usize - counts.len();
     let total = full_weeks as usize;
@@ -393,6 +415,57 @@ mod tests {
     use super::*;
 
     const DAY: i64 = SECONDS_PER_DAY;
+
+    /// The definition, spelled out: distinct (week, UTC day) pairs, counted per week, with the
+    /// empty weeks as zeros, and the interpolated median of those counts.
+    fn naive_deploy_days_median(window: Window, times: &[i64]) -> f64 {
+        let weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1);
+        let mut pairs: Vec<(i64, i64)> = times
+            .iter()
+            .map(|t| {
+                (
+                    (t - window.since).div_euclid(SECONDS_PER_WEEK),
+                    t.div_euclid(DAY),
+                )
+            })
+            .filter(|(week, _)| (0..weeks).contains(week))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut counts = vec![0.0; weeks as usize];
+        for (week, _) in pairs {
+            counts[week as usize] += 1.0;
+        }
+        counts.sort_by(f64::total_cmp);
+        crate::stats::quantile_sorted(&counts, 0.5).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn deploy_days_are_counted_as_defined(
+            since in 1_600_000_000i64..1_700_000_000,
+            length in 1i64..(80 * DAY),
+            offsets in proptest::collection::vec(0.0f64..1.0, 0..200),
+        ) {
+            let window = Window::new(since, since + length).unwrap();
+            let times: Vec<i64> = offsets.iter().map(|f| since + (f * length as f64) as i64).collect();
+            proptest::prop_assert_eq!(
+                deploy_days_per_week_median(window, times.iter().copied()),
+                naive_deploy_days_median(window, &times)
+            );
+        }
+    }
+
+    #[test]
+    fn centuries_of_weeks_are_counted_sparsely_alike() {
+        let since = -100_000_000_000; // about 1200 BC: far more weeks than the dense limit
+        let window = Window::new(since, 1_700_000_000).unwrap();
+        let times = [1_699_000_000, 1_699_000_100, 1_699_100_000, 1_600_000_000];
+        assert_eq!(
+            deploy_days_per_week_median(window, times.iter().copied()),
+            naive_deploy_days_median(window, &times)
+        );
+    }
 
     #[test]
     fn incidents_give_time_to_restore_and_fail_their_deployments() {

@@ -577,6 +577,8 @@ pub struct SeriesBuilder {
     buckets: Vec<Bucket>,
     samples: Vec<Sample>,
     has_history: bool,
+    /// The bucket of the last fact added.
+    cursor: usize,
 }
 
 impl SeriesBuilder {
@@ -589,6 +591,7 @@ impl SeriesBuilder {
             buckets,
             samples,
             has_history: false,
+            cursor: 0,
         })
     }
 
@@ -598,18 +601,46 @@ impl SeriesBuilder {
 
     /// Adds one analysed chain: each fact goes to the bucket holding its time.
     pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis) {
+        self.note_chain(analysis);
+        let window = self.window;
+        chain_facts(graph, analysis, window, |time, fact| {
+            self.add_fact(time, fact)
+        });
+    }
+
+    /// Notes a chain whose facts are added one by one with [`SeriesBuilder::add_fact`] (by a
+    /// caller that passes over them anyway).
+    pub fn note_chain(&mut self, analysis: &ChainAnalysis) {
         // Set once here, not per bucket: a chain costs its facts, not the number of buckets.
         self.has_history |= !analysis.deployments.is_empty();
-        let buckets = &self.buckets;
-        let samples = &mut self.samples;
-        chain_facts(graph, analysis, self.window, |time, fact| {
-            // The last bucket starting at or before `time`; facts are in the window, so
-            // there is one.
-            let position = buckets.partition_point(|bucket| bucket.start <= time);
-            if let Some(sample) = position.checked_sub(1).and_then(|i| samples.get_mut(i)) {
-                sample.add(time, fact);
+    }
+
+    /// Adds one fact of the window (as [`chain_facts`] gives them) to the bucket holding its
+    /// time; a fact outside the window is ignored.
+    pub fn add_fact(&mut self, time: Timestamp, fact: Fact) {
+        // Facts mostly come in time order: the bucket of the last one is tried first.
+        let next_start = |i: usize| self.buckets.get(i + 1).map_or(i64::MAX, |b| b.start);
+        let position = match self.buckets.get(self.cursor) {
+            Some(bucket) if bucket.start <= time && time < next_start(self.cursor) => self.cursor,
+            _ => {
+                // The last bucket starting at or before `time`.
+                let Some(position) = self
+                    .buckets
+                    .partition_point(|bucket| bucket.start <= time)
+                    .checked_sub(1)
+                else {
+                    return;
+                };
+                position
             }
-        });
+        };
+        if !self.window.contains(time) {
+            return;
+        }
+        self.cursor = position;
+        if let Some(sample) = self.samples.get_mut(position) {
+            sample.add(time, fact);
+        }
     }
 
     /// The points of `metric`, one per bucket, oldest first.

@@ -32,10 +32,22 @@ impl Summary {
             return None;
         }
         let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let last = values.len() - 1;
+        let p90 = quantile_unsorted(&mut values, 0.9)?;
+        // The p90 selection leaves the smallest ranks up to its own in front: the median's two
+        // ranks are among them (unless the sample is tiny), so the second selection needs only
+        // that part.
+        let p90_rank = (last as f64 * 0.9).floor() as usize;
+        let median_rank = last as f64 * 0.5;
+        let median = if (median_rank.floor() as usize) < p90_rank {
+            value_at_rank(&mut values[..=p90_rank], median_rank)?
+        } else {
+            quantile_unsorted(&mut values, 0.5)?
+        };
         Some(Self {
             count: values.len(),
-            median: quantile_unsorted(&mut values, 0.5)?,
-            p90: quantile_unsorted(&mut values, 0.9)?,
+            median,
+            p90,
             mean,
         })
     }
@@ -44,9 +56,16 @@ impl Summary {
 /// [`quantile_sorted`] of `values` in any order, which it reorders; linear time.
 pub fn quantile_unsorted(values: &mut [f64], p: f64) -> Option<f64> {
     let last = values.len().checked_sub(1)?;
-    let p = p.clamp(0.0, 1.0);
-    let rank = last as f64 * p;
+    value_at_rank(values, last as f64 * p.clamp(0.0, 1.0))
+}
+
+/// The value at the fractional `rank` of `values` (any order, reordered), interpolated between
+/// the two closest ranks; both must lie in `values` (the next rank only if `rank` has a fraction).
+fn value_at_rank(values: &mut [f64], rank: f64) -> Option<f64> {
     let lower = rank.floor() as usize;
+    if lower >= values.len() {
+        return None;
+    }
     let fraction = rank - lower as f64;
     let (_, &mut lower_value, above) = values.select_nth_unstable_by(lower, f64::total_cmp);
     // The next rank's value is the smallest of those above the selected one.
@@ -75,6 +94,15 @@ mod tests {
             sorted.sort_by(f64::total_cmp);
             let mut scratch = values.clone();
             proptest::prop_assert_eq!(quantile_unsorted(&mut scratch, p), quantile_sorted(&sorted, p));
+        }
+
+        #[test]
+        fn summaries_equal_sorted_quantiles(values in proptest::collection::vec(-1e9f64..1e9, 1..300)) {
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let summary = Summary::of(values).unwrap();
+            proptest::prop_assert_eq!(Some(summary.median), quantile_sorted(&sorted, 0.5));
+            proptest::prop_assert_eq!(Some(summary.p90), quantile_sorted(&sorted, 0.9));
         }
     }
 

@@ -35,12 +35,28 @@ pub struct Pooled {
 }
 
 impl Pooled {
-    fn add(&mut self, windows: &[Window; 3], graph: &CommitGraph, analysis: &ChainAnalysis) {
-        for (sample, window) in self.samples.iter_mut().zip(windows) {
+    /// Adds a chain's facts of the three windows, the chosen window's also to `series` (one
+    /// pass over them, not two).
+    fn add_with_series(
+        &mut self,
+        windows: &[Window; 3],
+        graph: &CommitGraph,
+        analysis: &ChainAnalysis,
+        series: &mut SeriesBuilder,
+    ) {
+        series.note_chain(analysis);
+        for (index, (sample, window)) in self.samples.iter_mut().zip(windows).enumerate() {
             sample.has_history |= !analysis.deployments.is_empty();
-            chain_facts(graph, analysis, *window, |time, fact| {
-                sample.add(time, fact)
-            });
+            if index == 2 {
+                chain_facts(graph, analysis, *window, |time, fact| {
+                    sample.add(time, fact);
+                    series.add_fact(time, fact);
+                });
+            } else {
+                chain_facts(graph, analysis, *window, |time, fact| {
+                    sample.add(time, fact)
+                });
+            }
         }
     }
 
@@ -188,8 +204,9 @@ pub fn summarise(
             .entry(group_of(breakdown, &labels).to_string())
             .or_default();
         group.add_labels(&labels);
-        group.pooled.add(&windows, graph, analysis);
-        summary.series.add_chain(graph, analysis);
+        group
+            .pooled
+            .add_with_series(&windows, graph, analysis, &mut summary.series);
         summary
             .incidents
             .extend(incident_rows(&labels, analysis, Some(query.window)));
@@ -301,9 +318,8 @@ pub fn service_detail(
         }
         wanted_shas.extend(recent_changes.iter().map(|c| c.sha.clone()));
         let mut pooled = Pooled::default();
-        pooled.add(&windows, graph, analysis);
         let mut series = series.clone();
-        series.add_chain(graph, analysis);
+        pooled.add_with_series(&windows, graph, analysis, &mut series);
         chains.push(ChainDetail {
             incidents: incident_rows(&labels, analysis, Some(query.window)),
             report: service_report(labels, graph, analysis, query.window, query.benchmark),
