@@ -326,12 +326,7 @@ async fn names_with_markup_are_text_everywhere() {
         {"type": "incident", "id": "<i>inc</i>", "service": hostile, "title": "</td><script>alert(3)</script>",
          "started_at": "2024-04-10T01:00:00Z", "resolved_at": "2024-04-10T02:00:00Z"},
     ]);
-    let request = Request::post("/api/v1/events")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {INGEST}"))
-        .body(Body::from(events.to_string()))
-        .unwrap();
-    assert_eq!(page(&state, request).await.status, StatusCode::OK);
+    post_events(&state, &events).await;
     let paths = [
         format!("/?{WINDOW}"),
         format!("/leaderboard?group_by=service&{WINDOW}"),
@@ -406,12 +401,7 @@ async fn speed_bought_with_stability_is_flagged() {
             events.push(event);
         }
     }
-    let request = Request::post("/api/v1/events")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {INGEST}"))
-        .body(Body::from(Value::Array(events).to_string()))
-        .unwrap();
-    assert_eq!(page(&state, request).await.status, StatusCode::OK);
+    post_events(&state, &Value::Array(events)).await;
     let rush = html(&state, "/services/rush?since=2024-04-29&until=2024-05-06").await;
     assert!(
         rush.contains("data-divergence=\"faster-but-less-stable\""),
@@ -478,9 +468,17 @@ async fn bad_requests_are_named_and_unknown_pages_are_404() {
 #[tokio::test]
 async fn without_public_reads_a_read_token_signs_in() {
     let (_directory, state) = posted().await;
-    let answer = page(&state, get("/leaderboard", None)).await;
+    let answer = page(&state, get("/leaderboard?group_by=tribe", None)).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(answer.body.contains("action=\"/login\""));
+    // After signing in, back to the page asked for, with its query.
+    assert!(
+        answer
+            .body
+            .contains("name=\"next\" value=\"/leaderboard?group_by=tribe\""),
+        "{}",
+        answer.body
+    );
     let login = |token: &str| {
         Request::post("/login")
             .header("content-type", "application/x-www-form-urlencoded")

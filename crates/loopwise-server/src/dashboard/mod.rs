@@ -22,7 +22,7 @@ use crate::report::{ReportParameters, report_query};
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use loopwise_core::benchmark::Benchmark;
@@ -462,36 +462,38 @@ pub fn window_text(window: Window) -> String {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
+/// Where the sign-in page sends the reader back to: this page, with its query.
+fn next_of(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_string(), |path| path.as_str().to_string())
+}
+
 async fn overview(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    render(state, headers, "/".into(), query, pages::overview).await
+    render(state, headers, next_of(&uri), query, pages::overview).await
 }
 
 async fn leaderboard(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    render(
-        state,
-        headers,
-        "/leaderboard".into(),
-        query,
-        pages::leaderboard,
-    )
-    .await
+    render(state, headers, next_of(&uri), query, pages::leaderboard).await
 }
 
 async fn service(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     Path(service): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = format!("/services/{}", segment(&service));
+    let path = next_of(&uri);
     let query = query.map(|Query(mut page)| {
         page.service = Some(service);
         page.team = None;
@@ -503,11 +505,12 @@ async fn service(
 
 async fn team(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     Path(team): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = format!("/teams/{}", segment(&team));
+    let path = next_of(&uri);
     let query = query.map(|Query(mut page)| {
         page.team = Some(team);
         page.tribe = None;
@@ -519,11 +522,12 @@ async fn team(
 
 async fn tribe(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     Path(tribe): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = format!("/tribes/{}", segment(&tribe));
+    let path = next_of(&uri);
     let query = query.map(|Query(mut page)| {
         page.tribe = Some(tribe);
         page.team = None;
@@ -535,19 +539,21 @@ async fn tribe(
 
 async fn incidents(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    render(state, headers, "/incidents".into(), query, pages::incidents).await
+    render(state, headers, next_of(&uri), query, pages::incidents).await
 }
 
 async fn incident(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     Path((source, id)): Path<(String, String)>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = format!("/incidents/{}/{}", segment(&source), segment(&id));
+    let path = next_of(&uri);
     render(state, headers, path, query, move |context| {
         pages::incident(context, &source, &id)
     })

@@ -149,13 +149,7 @@ pub async fn posted() -> (tempfile::TempDir, AppState) {
         ));
     }
     events.push(deployment("w5", "web", &sha('7'), "2024-05-03T12:00:00Z"));
-    let request = Request::post("/api/v1/events")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {INGEST}"))
-        .body(Body::from(Value::Array(events.clone()).to_string()))
-        .unwrap();
-    let (status, answer) = call(&state, request).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    let answer = post_events(&state, &Value::Array(events.clone())).await;
     assert_eq!(answer["accepted"], events.len(), "{answer}");
     (directory, state)
 }
@@ -182,4 +176,16 @@ pub fn dates(points: &Value) -> Vec<&str> {
         .iter()
         .map(|p| p["date"].as_str().unwrap())
         .collect()
+}
+
+/// Posts `events` (a JSON array) with the ingest token; the answer, after checking it is 200.
+pub async fn post_events(state: &AppState, events: &Value) -> Value {
+    let request = Request::post("/api/v1/events")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {INGEST}"))
+        .body(Body::from(events.to_string()))
+        .unwrap();
+    let (status, answer) = call(state, request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
 }
