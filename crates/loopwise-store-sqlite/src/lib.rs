@@ -1774,6 +1774,25 @@ fn write_deployments(
     Ok(counts)
 }
 
+/// A `changes` row (sha, parents, author_time, committer_time, author_name, author_email,
+/// subject, reverts) as a [`Change`].
+fn read_change(row: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+    let parents: String = row.get(1)?;
+    Ok(Change {
+        sha: row.get(0)?,
+        parents: parents
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect(),
+        author_time: row.get(2)?,
+        committer_time: row.get(3)?,
+        author_name: row.get(4)?,
+        author_email: row.get(5)?,
+        subject: row.get(6)?,
+        reverts: row.get(7)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1924,23 +1943,4 @@ mod tests {
         let state = store.group.state.lock().unwrap();
         assert!(state.queued.is_empty() && state.answers.is_empty() && !state.writing);
     }
-}
-
-/// A `changes` row (sha, parents, author_time, committer_time, author_name, author_email,
-/// subject, reverts) as a [`Change`].
-fn read_change(row: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
-    let parents: String = row.get(1)?;
-    Ok(Change {
-        sha: row.get(0)?,
-        parents: parents
-            .split_ascii_whitespace()
-            .map(str::to_string)
-            .collect(),
-        author_time: row.get(2)?,
-        committer_time: row.get(3)?,
-        author_name: row.get(4)?,
-        author_email: row.get(5)?,
-        subject: row.get(6)?,
-        reverts: row.get(7)?,
-    })
 }

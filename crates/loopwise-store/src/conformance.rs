@@ -151,7 +151,7 @@ pub fn changes_are_found_by_sha(store: &dyn Store) {
     let other = store.repository("other").unwrap();
     let mut revert = change("c3", &["b2"], 300);
     revert.reverts = Some("b2".into());
-    let batch = vec![change("a1", &[], 100), change("b2", &["a1"], 200), revert];
+    let batch = [change("a1", &[], 100), change("b2", &["a1"], 200), revert];
     for locator in ["repo", "other"] {
         store
             .apply_git_import(GitImport {
