@@ -23,7 +23,7 @@ use crate::load::{
     MachineCpu, load_average, machine_cpu, millis, process_cpu, read_response_keeping_head,
     start_server_with, stop_server, summarize,
 };
-use crate::scale::{OrgShape, org_config, org_generate};
+use crate::scale::{OrgShape, org_config, org_generate, resident_memory};
 use anyhow::{Context, Result, bail, ensure};
 use loopwise_store::Store;
 use loopwise_store_sqlite::SqliteStore;
@@ -510,18 +510,6 @@ fn prepare_org(opts: &Options, db: &Path, directory: &Path) -> Result<PathBuf> {
         format!("version = 1\npublic_reads = true\n\n{}", org_config(shape)),
     )?;
     Ok(config)
-}
-
-fn resident_memory(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
-        })
-        .unwrap_or_else(|| "n/a".into())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -429,6 +429,19 @@ fn post_event(address: std::net::SocketAddr, token: &str, body: &str) -> Result<
         .unwrap_or(0))
 }
 
+/// A process's resident memory as `/proc` says it (`123456 kB`), or `n/a`.
+pub(crate) fn resident_memory(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
+        })
+        .unwrap_or_else(|| "n/a".into())
+}
+
 fn rfc3339(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds)
         .map(|t| t.to_string())
@@ -488,15 +501,7 @@ pub fn org_report(opts: &ReportOptions) -> Result<()> {
             Err(_) => bail!("the node did not warm its cache within 600 s"),
         }
     };
-    let rss = std::fs::read_to_string(format!("/proc/{}/status", node.child.id()))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
-        })
-        .unwrap_or_default();
+    let rss = resident_memory(node.child.id());
     println!(
         "  {:<34} {:.1} s from start (the first all-time report reads every commit); node memory {rss}",
         "cold: cache warmed",

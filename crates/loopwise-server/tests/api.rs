@@ -1,7 +1,10 @@
 //! The HTTP interface through the real router (in-process requests) and on a real socket.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::{call, get};
 use loopwise_server::auth::hash_token;
 use loopwise_server::{AppState, Secret, ServerConfig, router};
 use loopwise_store::{DeploymentFilter, Store, TokenScope};
@@ -35,17 +38,6 @@ fn harness(config: ServerConfig) -> Harness {
         store,
         state,
     }
-}
-
-async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
-    (status, value)
 }
 
 fn events_request(token: Option<&str>, content_type: &str, body: impl Into<Body>) -> Request<Body> {
@@ -332,14 +324,6 @@ async fn webhooks_that_are_not_configured_are_refused() {
         !format!("{config:?}").contains("s3cret"),
         "secrets never show in Debug output"
     );
-}
-
-fn get(path: &str, token: Option<&str>) -> Request<Body> {
-    let mut builder = Request::get(path);
-    if let Some(token) = token {
-        builder = builder.header("authorization", format!("Bearer {token}"));
-    }
-    builder.body(Body::empty()).unwrap()
 }
 
 #[tokio::test]

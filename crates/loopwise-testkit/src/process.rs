@@ -18,6 +18,27 @@ pub fn loopwise_command(binary: &str, home: &Path) -> Command {
     command
 }
 
+/// `loopwise token create --scope SCOPE --name NAME --db DB` run as `binary` in `home`; the new
+/// token, which the command prints alone on stdout. Panics, with its stderr, if it fails.
+pub fn create_token(binary: &str, home: &Path, db: &str, scope: &str, name: &str) -> String {
+    let output = loopwise_command(binary, home)
+        .current_dir(home)
+        .args([
+            "token", "create", "--scope", scope, "--name", name, "--db", db,
+        ])
+        .output()
+        .expect("run loopwise token create");
+    assert!(
+        output.status.success(),
+        "loopwise token create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8 token")
+        .trim()
+        .to_string()
+}
+
 /// A running `loopwise serve`, killed when dropped.
 #[derive(Debug)]
 pub struct ServeProcess {

@@ -4,8 +4,8 @@
 //! text, and each page leaves a screenshot in the test artifacts (`target/test-artifacts/`, or
 //! `LOOPWISE_ARTIFACTS`). Without Chromium the tests say SKIPPED (and fail when `CI` is set).
 
-use loopwise_testkit::browser::{Browser, Page, require_browser};
-use loopwise_testkit::process::{ServeProcess, loopwise_command};
+use loopwise_testkit::browser::{Page, require_browser};
+use loopwise_testkit::process::{ServeProcess, create_token, loopwise_command};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -143,13 +143,11 @@ fn cards_equal(page: &mut Page, figures: &Value, what: &str) {
     );
 }
 
-fn launch() -> Option<Browser> {
-    require_browser()
-}
-
 #[test]
 fn every_page_shows_the_apis_figures() {
-    let Some(browser) = launch() else { return };
+    let Some(browser) = require_browser() else {
+        return;
+    };
     let demo = Demo::start();
     let mut page = browser.new_page().expect("a page");
 
@@ -261,7 +259,9 @@ fn every_page_shows_the_apis_figures() {
 
 #[test]
 fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
-    let Some(browser) = launch() else { return };
+    let Some(browser) = require_browser() else {
+        return;
+    };
     let demo = Demo::start();
     let mut page = browser.new_page().expect("a page");
     visit(
@@ -403,23 +403,18 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
 
 #[test]
 fn hostile_names_are_text_in_the_browser() {
-    let Some(browser) = launch() else { return };
+    let Some(browser) = require_browser() else {
+        return;
+    };
     let demo = Demo::start();
     // A service named like markup, posted through the API with an ingest token.
-    let token = {
-        let output = loopwise(demo._home.path())
-            .args([
-                "token", "create", "--db", "demo.db", "--scope", "ingest", "--name", "test",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    };
+    let token = create_token(
+        env!("CARGO_BIN_EXE_loopwise"),
+        demo._home.path(),
+        "demo.db",
+        "ingest",
+        "test",
+    );
     let hostile = "<script>alert(1)</script>";
     let body = serde_json::json!([
         {"type": "deployment", "id": "x1", "service": hostile, "sha": "a".repeat(40), "finished_at": "2026-11-20T10:00:00Z"},

@@ -24,18 +24,7 @@ fn serve(home: &Path, db: &str) -> ServeProcess {
 }
 
 fn create_token(home: &Path, db: &str, name: &str) -> String {
-    let output = loopwise_command(BINARY, home)
-        .args([
-            "token", "create", "--scope", "admin", "--name", name, "--db", db,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
+    loopwise_testkit::process::create_token(BINARY, home, db, "admin", name)
 }
 
 fn deployment(id: &str, finished_at: i64) -> String {

@@ -67,25 +67,13 @@ impl Drop for Server {
 }
 
 fn create_token(home: &Path, db: &Path) -> String {
-    let output = loopwise(home)
-        .args([
-            "token",
-            "create",
-            "--scope",
-            "ingest",
-            "--name",
-            "ci",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
+    loopwise_testkit::process::create_token(
+        env!("CARGO_BIN_EXE_loopwise"),
+        home,
+        db.to_str().unwrap(),
+        "ingest",
+        "ci",
+    )
 }
 
 fn count(db: &Path, table: &str) -> i64 {

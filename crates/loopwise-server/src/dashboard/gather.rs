@@ -7,7 +7,7 @@
 
 use loopwise_core::benchmark::Benchmark;
 use loopwise_core::events::Incident;
-use loopwise_core::graph::CommitGraph;
+use loopwise_core::graph::{CommitGraph, CommitIndex};
 use loopwise_core::metrics::{ChainAnalysis, DeploymentFacts, LinkRule};
 use loopwise_core::report::{ChainLabels, ServiceReport, service_report};
 use loopwise_core::rollup::{
@@ -247,6 +247,58 @@ pub struct RecentChange {
     pub lead_seconds: Option<i64>,
 }
 
+impl RecentChange {
+    /// `change` as `deployment` shipped it; subject and author come later
+    /// ([`with_commit_text`]), since the graph keeps no text.
+    fn shipped(graph: &CommitGraph, deployment: &DeploymentFacts, change: CommitIndex) -> Self {
+        let authored_at = graph.author_time(change);
+        Self {
+            sha: graph.sha(change).to_string(),
+            subject: None,
+            author: None,
+            authored_at,
+            deployment: deployment.deployment.id.clone(),
+            deployed_at: deployment.time,
+            lead_seconds: (!deployment.baseline).then(|| deployment.time - authored_at),
+        }
+    }
+}
+
+/// Fills in the subject and author of `changes` from the stored commits of `service`'s
+/// repository, reading only those commits.
+fn with_commit_text<'a>(
+    store: &dyn Store,
+    query: &ReportQuery,
+    service: &str,
+    changes: impl Iterator<Item = &'a mut RecentChange>,
+) -> Result<(), StoreError> {
+    let mut changes: Vec<&mut RecentChange> = changes.collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let Some(repository) = service_repository(store, query, service)? else {
+        return Ok(());
+    };
+    let wanted: Vec<String> = changes
+        .iter()
+        .map(|change| change.sha.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let details: BTreeMap<String, (String, String)> = store
+        .changes_by_sha(repository, &wanted)?
+        .into_iter()
+        .map(|change| (change.sha, (change.subject, change.author_name)))
+        .collect();
+    for change in &mut changes {
+        if let Some((subject, author)) = details.get(&change.sha) {
+            change.subject = Some(subject.clone());
+            change.author = Some(author.clone());
+        }
+    }
+    Ok(())
+}
+
 /// One (service, environment) chain as its page shows it.
 #[derive(Debug)]
 pub struct ChainDetail {
@@ -275,7 +327,6 @@ pub fn service_detail(
 ) -> Result<Vec<ChainDetail>, StoreError> {
     let windows = three_windows(query.window);
     let mut chains = Vec::new();
-    let mut wanted_shas: BTreeSet<String> = BTreeSet::new();
     analyze_chains(store, query, cache, |labels, graph, analysis| {
         let in_window = analysis.deployments_in(query.window);
         let offset = analysis
@@ -304,19 +355,9 @@ pub fn service_detail(
                 if recent_changes.len() == RECENT_CHANGES {
                     break 'latest;
                 }
-                let authored_at = graph.author_time(change);
-                recent_changes.push(RecentChange {
-                    sha: graph.sha(change).to_string(),
-                    subject: None,
-                    author: None,
-                    authored_at,
-                    deployment: facts.deployment.id.clone(),
-                    deployed_at: facts.time,
-                    lead_seconds: (!facts.baseline).then(|| facts.time - authored_at),
-                });
+                recent_changes.push(RecentChange::shipped(graph, facts, change));
             }
         }
-        wanted_shas.extend(recent_changes.iter().map(|c| c.sha.clone()));
         let mut pooled = Pooled::default();
         let mut series = series.clone();
         pooled.add_with_series(&windows, graph, analysis, &mut series);
@@ -333,24 +374,11 @@ pub fn service_detail(
         });
     })?;
     // Subjects and authors of the listed commits only: the graph keeps no text.
-    if let Some(service) = &query.service
-        && !wanted_shas.is_empty()
-        && let Some(repository) = service_repository(store, query, service)?
-    {
-        let wanted: Vec<String> = wanted_shas.into_iter().collect();
-        let details: BTreeMap<String, (String, String)> = store
-            .changes_by_sha(repository, &wanted)?
-            .into_iter()
-            .map(|change| (change.sha, (change.subject, change.author_name)))
-            .collect();
-        for chain in &mut chains {
-            for change in &mut chain.recent_changes {
-                if let Some((subject, author)) = details.get(&change.sha) {
-                    change.subject = Some(subject.clone());
-                    change.author = Some(author.clone());
-                }
-            }
-        }
+    if let Some(service) = &query.service {
+        let changes = chains
+            .iter_mut()
+            .flat_map(|chain| &mut chain.recent_changes);
+        with_commit_text(store, query, service, changes)?;
     }
     Ok(chains)
 }
@@ -408,7 +436,6 @@ pub fn incident_detail(
         ..query.clone()
     };
     let mut found: Option<IncidentDetail> = None;
-    let mut shas = Vec::new();
     analyze_chains(store, &query, cache, |labels, graph, analysis| {
         let Some(facts) = analysis.incidents.iter().find(|facts| {
             facts.incident.source == incident.source && facts.incident.id == incident.id
@@ -426,23 +453,10 @@ pub fn incident_detail(
                     .shipped
                     .iter()
                     .take(RECENT_CHANGES)
-                    .map(|&change| {
-                        let authored_at = graph.author_time(change);
-                        RecentChange {
-                            sha: graph.sha(change).to_string(),
-                            subject: None,
-                            author: None,
-                            authored_at,
-                            deployment: deployment.deployment.id.clone(),
-                            deployed_at: deployment.time,
-                            lead_seconds: (!deployment.baseline)
-                                .then(|| deployment.time - authored_at),
-                        }
-                    })
+                    .map(|&change| RecentChange::shipped(graph, deployment, change))
                     .collect()
             })
             .unwrap_or_default();
-        shas = shipped.iter().map(|c| c.sha.clone()).collect();
         let remediations = linked
             .map(|deployment| {
                 deployment
@@ -469,21 +483,7 @@ pub fn incident_detail(
     let Some(mut detail) = found else {
         return Ok(Some(unlinked));
     };
-    if !shas.is_empty()
-        && let Some(repository) = service_repository(store, &query, &service)?
-    {
-        let details: BTreeMap<String, (String, String)> = store
-            .changes_by_sha(repository, &shas)?
-            .into_iter()
-            .map(|change| (change.sha, (change.subject, change.author_name)))
-            .collect();
-        for change in &mut detail.shipped {
-            if let Some((subject, author)) = details.get(&change.sha) {
-                change.subject = Some(subject.clone());
-                change.author = Some(author.clone());
-            }
-        }
-    }
+    with_commit_text(store, &query, &service, detail.shipped.iter_mut())?;
     Ok(Some(detail))
 }
 

@@ -25,7 +25,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use loopwise_core::benchmark::Benchmark;
 use loopwise_core::rollup::{Interval, SeriesBuilder};
 use loopwise_core::time::{SECONDS_PER_DAY, Window};
 use loopwise_store::report::ReportQuery;
@@ -84,6 +83,7 @@ pub struct PageQuery {
     pub q: Option<String>,
 }
 
+/// A query value, unless empty (an untouched form field).
 fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -443,11 +443,6 @@ fn layout(page: &Page, query: Option<&PageQuery>, elapsed: std::time::Duration) 
             }
         }
     }
-}
-
-/// The benchmarks the filter form offers.
-pub fn benchmark_names() -> Vec<&'static str> {
-    Benchmark::names()
 }
 
 /// The window's bounds as the page says them.

@@ -4,7 +4,9 @@
 use super::charts::{self, TimelineMark, TrendPoint};
 use super::format::{self, Unit};
 use super::gather::{self, IncidentRow, RecentChange, Summary};
-use super::{Context, Nav, Page, PageError, PageQuery, WINDOW_PRESETS, segment, url, window_text};
+use super::{
+    Context, Nav, Page, PageError, PageQuery, WINDOW_PRESETS, given, segment, url, window_text,
+};
 use loopwise_core::benchmark::{Benchmark, Tier};
 use loopwise_core::metrics::LinkRule;
 use loopwise_core::rollup::{
@@ -46,10 +48,6 @@ fn options(name: &str, all_label: &str, values: &BTreeSet<String>, chosen: Optio
     }
 }
 
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
 /// The filter form: a GET form, so every filtered view is a link.
 fn filters(context: &Context, action: &str, scope: Scope, extra: Markup) -> Markup {
     let page = &context.page;
@@ -84,7 +82,7 @@ fn filters(context: &Context, action: &str, scope: Scope, extra: Markup) -> Mark
                 value=(page.environment.clone().unwrap_or_default());
             label for="filter-benchmark" { "Benchmark" }
             select #filter-benchmark name="benchmark" {
-                @for name in super::benchmark_names() {
+                @for name in Benchmark::names() {
                     option value=(name) selected[context.report.benchmark.name == name] { (name) }
                 }
             }
