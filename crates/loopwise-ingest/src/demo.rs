@@ -17,9 +17,9 @@
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{Event, Incident};
 use loopwise_core::time::{SECONDS_PER_DAY, SECONDS_PER_HOUR, Timestamp};
-use loopwise_store::{DeploymentScope, GitImportMessage, Store, StoreError};
+use loopwise_store::{DeploymentFilter, DeploymentScope, GitImportMessage, Store, StoreError};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 
 /// The seed `loopwise demo` uses unless told otherwise.
@@ -1273,6 +1273,77 @@ pub fn find_stored(store: &dyn Store) -> Result<Option<StoredDemo>, StoreError> 
         }))
 }
 
+/// The repositories a demo writes: `acme/<service>` for every service of the layout.
+pub fn repository_locators() -> impl Iterator<Item = String> {
+    LAYOUT
+        .iter()
+        .flat_map(|(_, squads)| squads.iter())
+        .flat_map(|(_, _, services)| services.iter())
+        .map(|service| format!("{REPOSITORY_OWNER}/{service}"))
+}
+
+/// What a store holds that no demo wrote, counted by kind. A demo writes only its own
+/// repositories, deployments and incidents of [`Source::Demo`]; anything else is real data the
+/// demo must not mix with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForeignRecords {
+    pub repositories: usize,
+    pub deployments: usize,
+    pub incidents: usize,
+    pub pull_requests: usize,
+    pub flag_changes: usize,
+}
+
+impl ForeignRecords {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The non-zero counts as "1 deployment, 2 incidents", in the order of the fields.
+    pub fn describe(&self) -> String {
+        [
+            (self.repositories, "repository", "repositories"),
+            (self.deployments, "deployment", "deployments"),
+            (self.incidents, "incident", "incidents"),
+            (self.pull_requests, "pull request", "pull requests"),
+            (self.flag_changes, "flag change", "flag changes"),
+        ]
+        .into_iter()
+        .filter(|(count, _, _)| *count > 0)
+        .map(|(count, one, many)| format!("{count} {}", if count == 1 { one } else { many }))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// Counts what `store` holds from anything but a demo. Reads every repository locator,
+/// incident, pull request and flag change, and the deployments' count: cheap next to writing
+/// the demo, and every one of them is small beside the changes, which are not read.
+pub fn foreign_records(store: &dyn Store) -> Result<ForeignRecords, StoreError> {
+    let ours: HashSet<String> = repository_locators().collect();
+    let demo_deployments = store
+        .deployments(&DeploymentFilter {
+            source: Some(Source::Demo),
+            ..DeploymentFilter::default()
+        })?
+        .len();
+    Ok(ForeignRecords {
+        repositories: store
+            .repositories()?
+            .iter()
+            .filter(|(_, locator)| !ours.contains(locator))
+            .count(),
+        deployments: store.counts()?.deployments.saturating_sub(demo_deployments),
+        incidents: store
+            .incidents(None)?
+            .iter()
+            .filter(|incident| incident.source != Source::Demo)
+            .count(),
+        pull_requests: store.pull_requests(None)?.len(),
+        flag_changes: store.flag_changes(None)?.len(),
+    })
+}
+
 /// A squad's developers: four to seven people.
 fn squad_authors(rng: &mut Rng) -> Vec<Author> {
     let size = 4 + rng.below(4);
@@ -1678,5 +1749,81 @@ mod tests {
         );
         let empty = loopwise_store_sqlite::SqliteStore::open_in_memory().expect("open");
         assert_eq!(find_stored(&empty).expect("read"), None);
+        assert_eq!(
+            foreign_records(&empty).expect("read"),
+            ForeignRecords::default()
+        );
+    }
+
+    #[test]
+    fn everything_but_the_demo_counts_as_foreign() {
+        let organisation = organisation();
+        let locators: HashSet<String> = repository_locators().collect();
+        let written: HashSet<String> = organisation
+            .services
+            .iter()
+            .map(|service| service.repository.clone())
+            .collect();
+        assert_eq!(locators, written);
+
+        let store = loopwise_store_sqlite::SqliteStore::open_in_memory().expect("open");
+        organisation.write_to(&store).expect("write");
+        assert!(foreign_records(&store).expect("read").is_empty());
+
+        // One record of each foreign kind beside the demo: a git import of another
+        // repository, a deployment and an incident from the API.
+        let mut sha_source = Rng::new(99);
+        let change = Change {
+            sha: sha_source.sha(),
+            parents: Vec::new(),
+            author_name: "Someone".into(),
+            author_email: "someone@example.com".into(),
+            author_time: END - DAY,
+            committer_time: END - DAY,
+            subject: "initial".into(),
+            reverts: None,
+        };
+        let mut messages = [
+            GitImportMessage::Changes(Arc::new(vec![change])),
+            GitImportMessage::Commit {
+                tags: Vec::new(),
+                path_touches: Vec::new(),
+            },
+        ]
+        .into_iter();
+        store
+            .import_git_stream("team/real-service", &mut messages)
+            .expect("import");
+        let mut deployment = organisation.services[0].deployments[0].clone();
+        deployment.source = Source::Api;
+        deployment.id = "real-1".into();
+        let mut incident = organisation
+            .services
+            .iter()
+            .find_map(|service| service.incidents.first().cloned())
+            .expect("an incident");
+        incident.source = Source::Api;
+        incident.id = "real-incident".into();
+        store
+            .apply_events(&[Event::Deployment(deployment), Event::Incident(incident)])
+            .expect("events");
+        let foreign = foreign_records(&store).expect("read");
+        assert_eq!(
+            foreign,
+            ForeignRecords {
+                repositories: 1,
+                deployments: 1,
+                incidents: 1,
+                pull_requests: 0,
+                flag_changes: 0,
+            }
+        );
+        assert_eq!(foreign.describe(), "1 repository, 1 deployment, 1 incident");
+        let many = ForeignRecords {
+            repositories: 2,
+            pull_requests: 3,
+            ..ForeignRecords::default()
+        };
+        assert_eq!(many.describe(), "2 repositories, 3 pull requests");
     }
 }

@@ -11,10 +11,9 @@ use crate::cli::{DemoArgs, ServeArgs};
 use crate::errors::bad_input;
 use crate::{progress, serve, store};
 use anyhow::Context;
-use loopwise_core::entities::Source;
 use loopwise_core::time::{SECONDS_PER_DAY, Timestamp, format_rfc3339, parse_instant};
 use loopwise_ingest::demo::{self, DemoCounts, DemoOrganisation, StoredDemo};
-use loopwise_store::{DeploymentFilter, Store};
+use loopwise_store::Store;
 use loopwise_store_postgres::is_postgres_url;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -164,25 +163,14 @@ fn default_config_path(db: &str) -> PathBuf {
     path.with_extension("toml")
 }
 
-/// Deployments from anything but the demo mean real data: the demo must not mix with it.
+/// Anything a demo did not write means real data: the demo must not mix with it.
 fn refuse_foreign_data(store: &dyn Store, shown: &str) -> anyhow::Result<()> {
-    let all = store.counts()?.deployments;
-    let demo = store
-        .deployments(&DeploymentFilter {
-            source: Some(Source::Demo),
-            ..DeploymentFilter::default()
-        })?
-        .len();
-    let foreign = all.saturating_sub(demo);
-    if foreign > 0 {
-        let noun = if foreign == 1 {
-            "deployment"
-        } else {
-            "deployments"
-        };
+    let foreign = demo::foreign_records(store)?;
+    if !foreign.is_empty() {
         return Err(bad_input(format!(
-            "the database {shown} already holds {foreign} {noun} from other sources; demo fills \
-             an empty database or its own; choose another --db"
+            "the database {shown} already holds {} from other sources; demo fills an empty \
+             database or its own; choose another --db",
+            foreign.describe()
         )));
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! `loopwise demo` end to end: the real binary fills a database with the generator's
 //! organisation (the same counts the generator gives), a re-run stores nothing twice, the demo
 //! serves its dashboard data, the written configuration is accepted by `loopwise serve
-//! --config`, and a database with other data (or another demo) or a bad flag is refused with
-//! exit status 2.
+//! --config`, a database with other data (or another demo) or a bad flag is refused with exit
+//! status 2, and the demo on PostgreSQL answers every API question as on SQLite.
 
 use loopwise_core::entities::{Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_ingest::demo::{DEFAULT_SEED, DemoCounts, DemoOrganisation};
@@ -42,7 +42,10 @@ fn run(command: &mut Command) -> (i32, String, String) {
 /// What the database holds, counted as the generator counts (tribes and squads live in the
 /// configuration, not the database).
 fn stored(db: &Path) -> DemoCounts {
-    let store = SqliteStore::open(db).expect("open the demo database");
+    stored_in(&SqliteStore::open(db).expect("open the demo database"))
+}
+
+fn stored_in(store: &dyn Store) -> DemoCounts {
     let counts = store.counts().expect("counts");
     assert_eq!(counts.repositories, counts_of_generator().services);
     DemoCounts {
@@ -281,5 +284,68 @@ fn bad_flags_are_named_with_exit_status_2() {
     assert!(
         !home.path().join("loopwise-demo.db").exists(),
         "nothing created"
+    );
+}
+
+#[test]
+fn demo_on_postgres_answers_as_on_sqlite() {
+    use loopwise_store_postgres::testing::ScratchDatabase;
+    let Some(postgres) = ScratchDatabase::create() else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("temporary directory");
+    let expected = without_owners(counts_of_generator());
+    let sqlite = home.path().join("demo.db");
+    let targets = [
+        (
+            sqlite.display().to_string(),
+            home.path().join("sqlite.toml"),
+        ),
+        (
+            postgres.url().to_string(),
+            home.path().join("postgres.toml"),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (db, config) in &targets {
+        let (status, stdout, stderr) = run(loopwise(home.path())
+            .args([
+                "demo",
+                "--no-serve",
+                "--end",
+                END,
+                "--db",
+                db,
+                "--config-out",
+            ])
+            .arg(config));
+        assert_eq!(status, 0, "{db}: {stderr}");
+        assert!(stdout.contains("next: loopwise serve --db "), "{stdout}");
+        let mut serve = loopwise(home.path());
+        serve
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
+            .arg(config);
+        let server = ServeProcess::spawn(serve);
+        let mut answer = Vec::new();
+        for path in [
+            format!("/api/v1/report?{LAST_90_DAYS}"),
+            "/api/v1/report?since=2024-12-01&until=2026-12-01".to_string(),
+            format!("/api/v1/leaderboard?group_by=squad&{LAST_90_DAYS}"),
+            "/api/v1/metrics/lead_time?since=2024-12-01&until=2026-12-01&interval=week".to_string(),
+        ] {
+            answer.push((path.clone(), get(&server, &path)));
+        }
+        answers.push(answer);
+    }
+    assert_eq!(stored(&sqlite), expected);
+    let store = loopwise_store_postgres::PostgresStore::open(postgres.url()).expect("open");
+    assert_eq!(stored_in(&store), expected);
+    for ((path, on_sqlite), (_, on_postgres)) in answers[0].iter().zip(&answers[1]) {
+        assert_eq!(on_sqlite, on_postgres, "{path}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&targets[0].1).expect("config"),
+        std::fs::read_to_string(&targets[1].1).expect("config"),
+        "the same ownership"
     );
 }
