@@ -116,6 +116,32 @@ pub struct Benchmark {
 
 pub const DEFAULT_BENCHMARK: &str = "dora-2024";
 
+// Rating thresholds that several report years publish alike.
+
+/// Deployment frequency of 2023 and 2024: daily (5 a week), weekly, monthly, less.
+const DAILY_WEEKLY_MONTHLY: &[(Tier, f64)] = &[
+    (Tier::Elite, 5.0),
+    (Tier::High, 1.0),
+    (Tier::Medium, MONTHLY),
+    (Tier::Low, 0.0),
+];
+
+/// Lead time of 2023 and 2024: under a day, a week, a month, more.
+const DAY_WEEK_MONTH: &[(Tier, f64)] = &[
+    (Tier::Elite, DAY),
+    (Tier::High, WEEK),
+    (Tier::Medium, MONTH),
+    (Tier::Low, INF),
+];
+
+/// Recovery time of 2021 and 2023: under an hour, a day, a week, more.
+const HOUR_DAY_WEEK: &[(Tier, f64)] = &[
+    (Tier::Elite, HOUR),
+    (Tier::High, DAY),
+    (Tier::Medium, WEEK),
+    (Tier::Low, INF),
+];
+
 static DORA_2024: Benchmark = Benchmark {
     name: "dora-2024",
     description: "DORA Accelerate State of DevOps 2024, four clusters on the four original metrics (p. 13)",
@@ -153,18 +179,8 @@ static DORA_2024: Benchmark = Benchmark {
             share: "25%",
         },
     ],
-    deployment_frequency: &[
-        (Tier::Elite, 5.0),
-        (Tier::High, 1.0),
-        (Tier::Medium, MONTHLY),
-        (Tier::Low, 0.0),
-    ],
-    lead_time: &[
-        (Tier::Elite, DAY),
-        (Tier::High, WEEK),
-        (Tier::Medium, MONTH),
-        (Tier::Low, INF),
-    ],
+    deployment_frequency: DAILY_WEEKLY_MONTHLY,
+    lead_time: DAY_WEEK_MONTH,
     // Nearest cluster median: elite 5%, medium 10%, high 20%, low 40%; bounds at the midpoints.
     change_failure_rate: &[
         (Tier::Elite, 0.075),
@@ -214,30 +230,15 @@ static DORA_2023: Benchmark = Benchmark {
             share: "17%",
         },
     ],
-    deployment_frequency: &[
-        (Tier::Elite, 5.0),
-        (Tier::High, 1.0),
-        (Tier::Medium, MONTHLY),
-        (Tier::Low, 0.0),
-    ],
-    lead_time: &[
-        (Tier::Elite, DAY),
-        (Tier::High, WEEK),
-        (Tier::Medium, MONTH),
-        (Tier::Low, INF),
-    ],
+    deployment_frequency: DAILY_WEEKLY_MONTHLY,
+    lead_time: DAY_WEEK_MONTH,
     change_failure_rate: &[
         (Tier::Elite, 0.05),
         (Tier::High, 0.10),
         (Tier::Medium, 0.15),
         (Tier::Low, 1.0),
     ],
-    recovery_time: &[
-        (Tier::Elite, HOUR),
-        (Tier::High, DAY),
-        (Tier::Medium, WEEK),
-        (Tier::Low, INF),
-    ],
+    recovery_time: HOUR_DAY_WEEK,
     change_failure_rate_is_not_monotone: false,
 };
 
@@ -292,12 +293,7 @@ static DORA_2021: Benchmark = Benchmark {
     ],
     // High, medium and low share 16-30%; above 30% no band holds it.
     change_failure_rate: &[(Tier::Elite, 0.15), (Tier::High, 0.30), (Tier::Low, 1.0)],
-    recovery_time: &[
-        (Tier::Elite, HOUR),
-        (Tier::High, DAY),
-        (Tier::Medium, WEEK),
-        (Tier::Low, INF),
-    ],
+    recovery_time: HOUR_DAY_WEEK,
     change_failure_rate_is_not_monotone: false,
 };
 

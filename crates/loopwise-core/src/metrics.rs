@@ -381,7 +381,7 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::entities::Source;
     use crate::graph::tests::change;
@@ -410,6 +410,41 @@ mod tests {
         shas
     }
 
+    /// The chain of `deployments` over `graph`, without path or hotfix flags.
+    pub(crate) fn analyze(graph: &CommitGraph, deployments: Vec<Deployment>) -> ChainAnalysis {
+        analyze_chain(ChainInput {
+            graph,
+            deployments,
+            relevant: None,
+            hotfix_commits: None,
+        })
+    }
+
+    /// a ← b ← r, where r reverts b.
+    fn reverted() -> CommitGraph {
+        let mut changes = vec![
+            change("a0", &[], 100),
+            change("b0", &["a0"], 200),
+            change("r0", &["b0"], 300),
+        ];
+        changes[2].reverts = Some("b0".into());
+        CommitGraph::from_changes(&changes)
+    }
+
+    /// [`reverted`] deployed one commit at a time: b at 250, its revert at 1250.
+    fn revert_deployed_later() -> (CommitGraph, ChainAnalysis) {
+        let graph = reverted();
+        let analysis = analyze(
+            &graph,
+            vec![
+                deployment("0", "a0", 150),
+                deployment("1", "b0", 250),
+                deployment("2", "r0", 1250),
+            ],
+        );
+        (graph, analysis)
+    }
+
     /// a ← b ← m(b, c) ← d, with c on a side branch from a.
     fn diamond() -> CommitGraph {
         CommitGraph::from_changes(&[
@@ -424,12 +459,10 @@ mod tests {
     #[test]
     fn ships_graph_difference_without_merges() {
         let graph = diamond();
-        let analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![deployment("2", "d0", 1000), deployment("1", "b0", 600)],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        let analysis = analyze(
+            &graph,
+            vec![deployment("2", "d0", 1000), deployment("1", "b0", 600)],
+        );
         let [first, second] = &analysis.deployments[..] else {
             panic!("two deployments")
         };
@@ -449,16 +482,14 @@ mod tests {
         let graph = diamond();
         let mut failed = deployment("2", "m0", 700);
         failed.status = DeploymentStatus::Failure;
-        let analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![
+        let analysis = analyze(
+            &graph,
+            vec![
                 deployment("1", "b0", 600),
                 failed,
                 deployment("3", "d0", 800),
             ],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        );
         let facts = &analysis.deployments;
         assert_eq!(shipped_shas(&graph, &facts[1]), vec!["c0"]);
         assert_eq!(facts[1].failure_reasons, vec![FailureReason::Status]);
@@ -472,23 +503,7 @@ mod tests {
 
     #[test]
     fn revert_marks_the_shipping_deployment_failed() {
-        let mut changes = vec![
-            change("a0", &[], 100),
-            change("b0", &["a0"], 200),
-            change("r0", &["b0"], 300),
-        ];
-        changes[2].reverts = Some("b0".into());
-        let graph = CommitGraph::from_changes(&changes);
-        let analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![
-                deployment("0", "a0", 150),
-                deployment("1", "b0", 250),
-                deployment("2", "r0", 1250),
-            ],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        let (_, analysis) = revert_deployed_later();
         let facts = &analysis.deployments;
         assert_eq!(facts[1].failure_reasons, vec![FailureReason::Reverted]);
         assert_eq!(facts[1].recovery_seconds, Some(1000));
@@ -499,19 +514,11 @@ mod tests {
 
     #[test]
     fn revert_in_the_same_deployment_is_no_failure() {
-        let mut changes = vec![
-            change("a0", &[], 100),
-            change("b0", &["a0"], 200),
-            change("r0", &["b0"], 300),
-        ];
-        changes[2].reverts = Some("b0".into());
-        let graph = CommitGraph::from_changes(&changes);
-        let analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![deployment("0", "a0", 150), deployment("1", "r0", 400)],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        let graph = reverted();
+        let analysis = analyze(
+            &graph,
+            vec![deployment("0", "a0", 150), deployment("1", "r0", 400)],
+        );
         assert!(
             analysis
                 .deployments
@@ -567,7 +574,7 @@ mod tests {
         );
     }
 
-    fn incident(
+    pub(crate) fn incident(
         id: &str,
         started_at: Timestamp,
         resolved_at: Option<Timestamp>,
@@ -590,16 +597,14 @@ mod tests {
     #[test]
     fn incidents_link_by_id_commit_or_latest_before_within_the_window() {
         let graph = diamond();
-        let mut analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![
+        let mut analysis = analyze(
+            &graph,
+            vec![
                 deployment("1", "b0", 1_000),
                 deployment("2", "m0", 2_000),
                 deployment("3", "d0", 10_000),
             ],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        );
         let incidents = [
             incident("by-id", 2_500, Some(2_900), Some("1")),
             incident("by-commit", 3_000, None, Some("c0")), // c0 shipped with deployment 2
@@ -642,23 +647,7 @@ mod tests {
 
     #[test]
     fn recovery_is_the_earlier_of_remediation_and_resolution() {
-        let mut changes = vec![
-            change("a0", &[], 100),
-            change("b0", &["a0"], 200),
-            change("r0", &["b0"], 300),
-        ];
-        changes[2].reverts = Some("b0".into());
-        let graph = CommitGraph::from_changes(&changes);
-        let mut analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![
-                deployment("0", "a0", 150),
-                deployment("1", "b0", 250),
-                deployment("2", "r0", 1_250),
-            ],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        let (graph, mut analysis) = revert_deployed_later();
         link_incidents(
             &mut analysis,
             &graph,
@@ -682,16 +671,14 @@ mod tests {
         let graph = diamond();
         let mut undated = deployment("9", "a0", 0);
         undated.finished_at = None;
-        let analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![
+        let analysis = analyze(
+            &graph,
+            vec![
                 deployment("1", "ffff", 100),
                 undated,
                 deployment("2", "b0", 600),
             ],
-            relevant: None,
-            hotfix_commits: None,
-        });
+        );
         assert_eq!(analysis.unknown_commits, 1);
         assert_eq!(analysis.undated, 1);
         assert!(!analysis.deployments[0].baseline);

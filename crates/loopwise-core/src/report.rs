@@ -11,7 +11,7 @@ use crate::graph::CommitGraph;
 use crate::metrics::{ChainAnalysis, LinkRule};
 use crate::stats::Summary;
 use crate::time::format_rfc3339;
-use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Window, WindowText};
+use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Timestamp, Window, WindowText};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -151,44 +151,26 @@ pub fn service_report(
     let successful: Vec<_> = in_window.iter().filter(|facts| facts.succeeded()).collect();
 
     // Deployment frequency.
-    let days = window.length_days();
-    let count = successful.len();
-    let per_day = count as f64 / days;
-    let per_week = per_day * 7.0;
-    let deploy_days_per_week_median =
-        deploy_days_per_week_median(window, successful.iter().map(|f| f.time));
-    let effective_deploys_per_week = if deploy_days_per_week_median >= 1.0 {
-        deploy_days_per_week_median
-    } else {
-        per_week
-    };
     let durations: Vec<f64> = successful
         .iter()
         .filter_map(|f| f.deployment.duration_seconds())
         .map(|s| s as f64)
         .collect();
-    let average_duration_seconds =
-        (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
-    let frequency_rated =
-        days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && !analysis.deployments.is_empty();
     if analysis.deployments.is_empty() {
         notes.push("no deployments found for this service and environment".to_string());
     } else if in_window.is_empty() {
         notes.push("no deployments in the window".to_string());
     }
-    if days < MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER {
+    if window.length_days() < MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER {
         notes.push("the window is shorter than a week: no deployment frequency tier".to_string());
     }
-    let deployments = DeploymentFigures {
-        count,
-        per_day,
-        per_week,
-        deploy_days_per_week_median,
-        effective_deploys_per_week,
-        average_duration_seconds,
-        tier: frequency_rated
-            .then(|| benchmark.rate_deployment_frequency(effective_deploys_per_week)),
-    };
+    let deployments = DeploymentFigures::of(
+        window,
+        successful.iter().map(|f| f.time),
+        &durations,
+        !analysis.deployments.is_empty(),
+        benchmark,
+    );
 
     // Lead time.
     let mut lead_times = Vec::new();
@@ -210,67 +192,30 @@ pub fn service_report(
             }
         }
     }
-    let summary = Summary::of(lead_times);
-    let changes = summary.map_or(0, |s| s.count);
-    let lead_time_rated = changes >= MIN_CHANGES_FOR_TIER;
-    if summary.is_some() && !lead_time_rated {
+    let lead_time = LeadTimeFigures::of(lead_times, baseline_changes, negative_excluded, benchmark);
+    if (1..MIN_CHANGES_FOR_TIER).contains(&lead_time.changes) {
         notes.push(format!(
             "fewer than {MIN_CHANGES_FOR_TIER} changes with a lead time: no lead time tier"
         ));
     }
-    let lead_time = LeadTimeFigures {
-        changes,
-        baseline_changes,
-        negative_excluded,
-        median_seconds: summary.map(|s| s.median),
-        p90_seconds: summary.map(|s| s.p90),
-        mean_seconds: summary.map(|s| s.mean),
-        tier: summary
-            .filter(|_| lead_time_rated)
-            .map(|s| benchmark.rate_lead_time(s.median)),
-    };
 
     // Change failure rate, recovery, rework.
     let failed: Vec<_> = in_window.iter().filter(|facts| facts.failed()).collect();
     let total = in_window.len();
-    let rate = (total > 0).then(|| failed.len() as f64 / total as f64);
-    let failure_rated = total >= MIN_DEPLOYMENTS_FOR_TIER;
-    if total > 0 && !failure_rated {
+    if (1..MIN_DEPLOYMENTS_FOR_TIER).contains(&total) {
         notes.push(format!(
             "fewer than {MIN_DEPLOYMENTS_FOR_TIER} deployments in the window: no change failure rate tier"
         ));
     }
-    let change_failure_rate = ChangeFailureFigures {
-        failed: failed.len(),
-        deployments: total,
-        rate,
-        tier: rate
-            .filter(|_| failure_rated)
-            .map(|r| benchmark.rate_change_failure_rate(r)),
-    };
-    let recovery = Summary::of(
-        failed
-            .iter()
-            .filter_map(|f| f.recovery_seconds)
-            .map(|s| s as f64)
-            .collect(),
-    );
-    let recovered = recovery.map_or(0, |s| s.count);
-    let recovery_time = RecoveryFigures {
-        failures: failed.len(),
-        recovered,
-        median_seconds: recovery.map(|s| s.median),
-        p90_seconds: recovery.map(|s| s.p90),
-        tier: recovery
-            .filter(|s| s.count >= MIN_RECOVERIES_FOR_TIER)
-            .map(|s| benchmark.rate_recovery_time(s.median)),
-    };
+    let change_failure_rate = ChangeFailureFigures::of(failed.len(), total, benchmark);
+    let recoveries = failed
+        .iter()
+        .filter_map(|f| f.recovery_seconds)
+        .map(|s| s as f64)
+        .collect();
+    let recovery_time = RecoveryFigures::of(failed.len(), recoveries, benchmark);
     let rework = in_window.iter().filter(|facts| facts.is_rework()).count();
-    let rework_rate = ReworkFigures {
-        rework,
-        deployments: total,
-        rate: (total > 0).then(|| rework as f64 / total as f64),
-    };
+    let rework_rate = ReworkFigures::of(rework, total);
 
     if analysis.unknown_commits > 0 {
         notes.push(format!(
@@ -294,24 +239,18 @@ pub fn service_report(
         .iter()
         .filter(|facts| window.contains(facts.incident.started_at))
         .collect();
-    let restore = Summary::of(
-        window_incidents
-            .iter()
-            .filter_map(|facts| {
-                facts
-                    .incident
-                    .resolved_at
-                    .map(|r| r.saturating_sub(facts.incident.started_at))
-            })
-            .filter(|&seconds| seconds >= 0)
-            .map(|seconds| seconds as f64)
-            .collect(),
-    );
-    let time_to_restore = RestoreFigures {
-        incidents: window_incidents.len(),
-        median_seconds: restore.map(|s| s.median),
-        p90_seconds: restore.map(|s| s.p90),
-    };
+    let restores = window_incidents
+        .iter()
+        .filter_map(|facts| {
+            facts
+                .incident
+                .resolved_at
+                .map(|r| r.saturating_sub(facts.incident.started_at))
+        })
+        .filter(|&seconds| seconds >= 0)
+        .map(|seconds| seconds as f64)
+        .collect();
+    let time_to_restore = RestoreFigures::of(window_incidents.len(), restores);
     let incident_links = window_incidents
         .iter()
         .map(|facts| IncidentLinkFigure {
@@ -325,13 +264,13 @@ pub fn service_report(
         })
         .collect();
 
-    let measured = Measured {
-        deploys_per_week: deployments.tier.map(|_| effective_deploys_per_week),
-        lead_time_median_seconds: lead_time.tier.and(lead_time.median_seconds),
-        change_failure_rate: change_failure_rate.tier.and(change_failure_rate.rate),
-        recovery_median_seconds: recovery_time.tier.and(recovery_time.median_seconds),
-    };
-    let overall = benchmark.overall(&measured);
+    let overall = overall(
+        benchmark,
+        &deployments,
+        &lead_time,
+        &change_failure_rate,
+        &recovery_time,
+    );
 
     ServiceReport {
         service: labels.service,
@@ -349,6 +288,136 @@ pub fn service_report(
         incidents: incident_links,
         notes,
     }
+}
+
+// Each figure from what it is counted from, with its tier rule and minimum sample size: one
+// place for what a number means, whether one chain's report or a rollup's bucket or group
+// counted it.
+
+impl DeploymentFigures {
+    /// Deployment frequency is rated over a week or more, and only where the chains have
+    /// deployments at all (`has_history`: in or out of the window).
+    pub(crate) fn of(
+        window: Window,
+        successful_times: impl ExactSizeIterator<Item = Timestamp>,
+        durations: &[f64],
+        has_history: bool,
+        benchmark: &Benchmark,
+    ) -> Self {
+        let days = window.length_days();
+        let count = successful_times.len();
+        let per_day = count as f64 / days;
+        let per_week = per_day * 7.0;
+        let deploy_days_per_week_median = deploy_days_per_week_median(window, successful_times);
+        let effective_deploys_per_week = if deploy_days_per_week_median >= 1.0 {
+            deploy_days_per_week_median
+        } else {
+            per_week
+        };
+        let average_duration_seconds =
+            (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
+        let rated = days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && has_history;
+        Self {
+            count,
+            per_day,
+            per_week,
+            deploy_days_per_week_median,
+            effective_deploys_per_week,
+            average_duration_seconds,
+            tier: rated.then(|| benchmark.rate_deployment_frequency(effective_deploys_per_week)),
+        }
+    }
+}
+
+impl LeadTimeFigures {
+    pub(crate) fn of(
+        lead_times: Vec<f64>,
+        baseline_changes: usize,
+        negative_excluded: usize,
+        benchmark: &Benchmark,
+    ) -> Self {
+        let summary = Summary::of(lead_times);
+        let changes = summary.map_or(0, |s| s.count);
+        Self {
+            changes,
+            baseline_changes,
+            negative_excluded,
+            median_seconds: summary.map(|s| s.median),
+            p90_seconds: summary.map(|s| s.p90),
+            mean_seconds: summary.map(|s| s.mean),
+            tier: summary
+                .filter(|_| changes >= MIN_CHANGES_FOR_TIER)
+                .map(|s| benchmark.rate_lead_time(s.median)),
+        }
+    }
+}
+
+impl ChangeFailureFigures {
+    pub(crate) fn of(failed: usize, deployments: usize, benchmark: &Benchmark) -> Self {
+        let rate = (deployments > 0).then(|| failed as f64 / deployments as f64);
+        Self {
+            failed,
+            deployments,
+            rate,
+            tier: rate
+                .filter(|_| deployments >= MIN_DEPLOYMENTS_FOR_TIER)
+                .map(|r| benchmark.rate_change_failure_rate(r)),
+        }
+    }
+}
+
+impl RecoveryFigures {
+    pub(crate) fn of(failures: usize, recoveries: Vec<f64>, benchmark: &Benchmark) -> Self {
+        let summary = Summary::of(recoveries);
+        Self {
+            failures,
+            recovered: summary.map_or(0, |s| s.count),
+            median_seconds: summary.map(|s| s.median),
+            p90_seconds: summary.map(|s| s.p90),
+            tier: summary
+                .filter(|s| s.count >= MIN_RECOVERIES_FOR_TIER)
+                .map(|s| benchmark.rate_recovery_time(s.median)),
+        }
+    }
+}
+
+impl RestoreFigures {
+    pub(crate) fn of(incidents: usize, restores: Vec<f64>) -> Self {
+        let summary = Summary::of(restores);
+        Self {
+            incidents,
+            median_seconds: summary.map(|s| s.median),
+            p90_seconds: summary.map(|s| s.p90),
+        }
+    }
+}
+
+impl ReworkFigures {
+    pub(crate) fn of(rework: usize, deployments: usize) -> Self {
+        Self {
+            rework,
+            deployments,
+            rate: (deployments > 0).then(|| rework as f64 / deployments as f64),
+        }
+    }
+}
+
+/// The overall tier, decided from the figures that earned a tier of their own.
+pub(crate) fn overall(
+    benchmark: &Benchmark,
+    deployments: &DeploymentFigures,
+    lead_time: &LeadTimeFigures,
+    change_failure_rate: &ChangeFailureFigures,
+    recovery_time: &RecoveryFigures,
+) -> Overall {
+    benchmark.overall(&Measured {
+        deploys_per_week: deployments
+            .tier
+            .map(|_| deployments.effective_deploys_per_week),
+        lead_time_median_seconds: lead_time.tier.and(lead_time.median_seconds),
+        change_failure_rate: change_failure_rate.tier.and(change_failure_rate.rate),
+        recovery_median_seconds: recovery_time.tier.and(recovery_time.median_seconds),
+    })
 }
 
 /// Windows of up to this many weeks (about two thousand years) count deploy days densely.
@@ -469,56 +538,21 @@ mod tests {
 
     #[test]
     fn incidents_give_time_to_restore_and_fail_their_deployments() {
-        use crate::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
-        use crate::events::Incident;
-        use crate::metrics::{ChainInput, analyze_chain, link_incidents};
-        let change = |sha: &str, parents: &[&str], time: i64| Change {
-            sha: sha.into(),
-            parents: parents.iter().map(|p| p.to_string()).collect(),
-            author_time: time,
-            committer_time: time,
-            author_name: String::new(),
-            author_email: String::new(),
-            subject: String::new(),
-            reverts: None,
-        };
+        use crate::graph::tests::change;
+        use crate::metrics::link_incidents;
+        use crate::metrics::tests::{analyze, deployment, incident};
         let graph =
             CommitGraph::from_changes(&[change("aaaa", &[], 0), change("bbbb", &["aaaa"], DAY)]);
-        let deployment = |id: &str, sha: &str, time: i64| Deployment {
-            source: Source::Api,
-            id: id.into(),
-            service: "svc".into(),
-            environment: "production".into(),
-            sha: sha.into(),
-            started_at: None,
-            finished_at: Some(time),
-            status: DeploymentStatus::Success,
-            kind: DeploymentKind::Normal,
-        };
-        let mut analysis = analyze_chain(ChainInput {
-            graph: &graph,
-            deployments: vec![
+        let mut analysis = analyze(
+            &graph,
+            vec![
                 deployment("d1", "aaaa", DAY / 2),
                 deployment("d2", "bbbb", 2 * DAY),
             ],
-            relevant: None,
-            hotfix_commits: None,
-        });
-        let incident = |id: &str, start: i64, resolved: Option<i64>| Incident {
-            source: Source::Api,
-            id: id.into(),
-            service: Some("svc".into()),
-            title: String::new(),
-            severity: None,
-            started_at: start,
-            acknowledged_at: None,
-            resolved_at: resolved,
-            caused_by: None,
-            url: None,
-        };
+        );
         let incidents = [
-            incident("i1", 2 * DAY + 3_600, Some(2 * DAY + 3 * 3_600)),
-            incident("i2", 9 * DAY, None),
+            incident("i1", 2 * DAY + 3_600, Some(2 * DAY + 3 * 3_600), None),
+            incident("i2", 9 * DAY, None, None),
         ];
         link_incidents(&mut analysis, &graph, &incidents, 72 * 3_600);
         let window = Window::new(0, 10 * DAY).unwrap();

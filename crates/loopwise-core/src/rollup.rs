@@ -9,17 +9,13 @@
 //! bucket or group that holds a single chain's whole window has exactly that chain's report
 //! figures (property-tested in `tests/rollup.rs`).
 
-use crate::benchmark::{
-    Benchmark, MIN_CHANGES_FOR_TIER, MIN_DEPLOYMENTS_FOR_TIER, MIN_RECOVERIES_FOR_TIER,
-    MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER, Measured, Overall,
-};
+use crate::benchmark::{Benchmark, Overall};
 use crate::graph::CommitGraph;
 use crate::metrics::ChainAnalysis;
 use crate::report::{
     ChangeFailureFigures, DeploymentFigures, LeadTimeFigures, RecoveryFigures, RestoreFigures,
-    ReworkFigures, deploy_days_per_week_median,
+    ReworkFigures, overall,
 };
-use crate::stats::Summary;
 use crate::time::{SECONDS_PER_DAY, Timestamp, Window, WindowText};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -201,81 +197,31 @@ impl Sample {
         window: Window,
         benchmark: &Benchmark,
     ) -> Figures {
-        let days = window.length_days();
-        let count = self.successful_times.len();
-        let per_day = count as f64 / days;
-        let per_week = per_day * 7.0;
-        let deploy_days_per_week_median =
-            deploy_days_per_week_median(window, self.successful_times.iter().copied());
-        let effective_deploys_per_week = if deploy_days_per_week_median >= 1.0 {
-            deploy_days_per_week_median
-        } else {
-            per_week
-        };
-        let average_duration_seconds = (!self.durations.is_empty())
-            .then(|| self.durations.iter().sum::<f64>() / self.durations.len() as f64);
-        let frequency_rated = days >= MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER && has_history;
-        let deployments = DeploymentFigures {
-            count,
-            per_day,
-            per_week,
-            deploy_days_per_week_median,
-            effective_deploys_per_week,
-            average_duration_seconds,
-            tier: frequency_rated
-                .then(|| benchmark.rate_deployment_frequency(effective_deploys_per_week)),
-        };
-        let lead = Summary::of(self.lead_times.clone());
-        let changes = lead.map_or(0, |s| s.count);
-        let lead_time = LeadTimeFigures {
-            changes,
-            baseline_changes: self.baseline_changes,
-            negative_excluded: self.negative_excluded,
-            median_seconds: lead.map(|s| s.median),
-            p90_seconds: lead.map(|s| s.p90),
-            mean_seconds: lead.map(|s| s.mean),
-            tier: lead
-                .filter(|_| changes >= MIN_CHANGES_FOR_TIER)
-                .map(|s| benchmark.rate_lead_time(s.median)),
-        };
-        let total = self.deployments;
-        let rate = (total > 0).then(|| self.failed as f64 / total as f64);
-        let change_failure_rate = ChangeFailureFigures {
-            failed: self.failed,
-            deployments: total,
-            rate,
-            tier: rate
-                .filter(|_| total >= MIN_DEPLOYMENTS_FOR_TIER)
-                .map(|r| benchmark.rate_change_failure_rate(r)),
-        };
-        let recovery = Summary::of(self.recoveries.clone());
-        let recovery_time = RecoveryFigures {
-            failures: self.failed,
-            recovered: recovery.map_or(0, |s| s.count),
-            median_seconds: recovery.map(|s| s.median),
-            p90_seconds: recovery.map(|s| s.p90),
-            tier: recovery
-                .filter(|s| s.count >= MIN_RECOVERIES_FOR_TIER)
-                .map(|s| benchmark.rate_recovery_time(s.median)),
-        };
-        let restore = Summary::of(self.restores.clone());
-        let time_to_restore = RestoreFigures {
-            incidents: self.incidents,
-            median_seconds: restore.map(|s| s.median),
-            p90_seconds: restore.map(|s| s.p90),
-        };
-        let rework_rate = ReworkFigures {
-            rework: self.rework,
-            deployments: total,
-            rate: (total > 0).then(|| self.rework as f64 / total as f64),
-        };
-        let measured = Measured {
-            deploys_per_week: deployments.tier.map(|_| effective_deploys_per_week),
-            lead_time_median_seconds: lead_time.tier.and(lead_time.median_seconds),
-            change_failure_rate: change_failure_rate.tier.and(change_failure_rate.rate),
-            recovery_median_seconds: recovery_time.tier.and(recovery_time.median_seconds),
-        };
-        let overall = benchmark.overall(&measured);
+        let deployments = DeploymentFigures::of(
+            window,
+            self.successful_times.iter().copied(),
+            &self.durations,
+            has_history,
+            benchmark,
+        );
+        let lead_time = LeadTimeFigures::of(
+            self.lead_times.clone(),
+            self.baseline_changes,
+            self.negative_excluded,
+            benchmark,
+        );
+        let change_failure_rate =
+            ChangeFailureFigures::of(self.failed, self.deployments, benchmark);
+        let recovery_time = RecoveryFigures::of(self.failed, self.recoveries.clone(), benchmark);
+        let time_to_restore = RestoreFigures::of(self.incidents, self.restores.clone());
+        let rework_rate = ReworkFigures::of(self.rework, self.deployments);
+        let overall = overall(
+            benchmark,
+            &deployments,
+            &lead_time,
+            &change_failure_rate,
+            &recovery_time,
+        );
         Figures {
             deployments,
             lead_time,
@@ -482,7 +428,7 @@ impl SeriesMetric {
 /// One point of a series. `value` is `null` where the bucket has no data for the metric (no
 /// deployments for a rate, no changes for lead time, …), never 0; the count fields say what the
 /// value was computed from and appear only for the metrics they belong to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesPoint {
     /// The bucket's start on the calendar (UTC; weeks start on Monday), `YYYY-MM-DD`.
@@ -521,16 +467,7 @@ impl SeriesPoint {
     pub fn of(date: String, metric: SeriesMetric, figures: &Figures) -> Self {
         let mut point = SeriesPoint {
             date,
-            value: None,
-            count: None,
-            deployments: None,
-            failed: None,
-            rework: None,
-            changes: None,
-            failures: None,
-            recovered: None,
-            incidents: None,
-            p90_seconds: None,
+            ..SeriesPoint::default()
         };
         match metric {
             SeriesMetric::DeploymentFrequency => {

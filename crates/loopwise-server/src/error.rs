@@ -51,6 +51,18 @@ impl AppError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A parameter that names none of `allowed`: the message quotes it and lists them.
+    pub fn unknown_name(parameter: &str, name: &str, allowed: &[&str]) -> Self {
+        Self::bad_request(
+            "invalid_parameter",
+            format!(
+                "unknown {parameter} {name:?}; choose one of: {}",
+                allowed.join(", ")
+            ),
+        )
+        .with_field(parameter)
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

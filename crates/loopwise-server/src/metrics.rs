@@ -4,15 +4,13 @@
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::report::{build_blocking, organisation_query};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use loopwise_core::benchmark::Benchmark;
-use loopwise_core::entities::ProductionEnvironments;
-use loopwise_core::metrics::DEFAULT_INCIDENT_LINK_WINDOW_SECONDS;
 use loopwise_core::time::Window;
-use loopwise_store::report::{ReportQuery, build_report};
+use loopwise_store::report::build_report;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -140,23 +138,6 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// The report over every service, as the configuration names owners, for `window`.
-fn organisation_query(state: &AppState, window: Window) -> ReportQuery {
-    ReportQuery {
-        service: None,
-        environment: None,
-        window,
-        benchmark: Benchmark::default_benchmark(),
-        production: ProductionEnvironments::default(),
-        incident_link_window_seconds: DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
-        repositories: state.config.service_repositories.clone(),
-        teams: state.config.teams.clone(),
-        tribes: state.config.tribes.clone(),
-        team: None,
-        tribe: None,
-    }
-}
-
 /// Builds the all-time report once, at start, so that the first reader does not wait while
 /// every stored commit is read: afterwards reports re-read only what was written since.
 pub(crate) fn warm_report_cache(state: &AppState) {
@@ -199,16 +180,13 @@ pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppE
         until: now + 1,
     });
     let recent = query(Window::last_90_days(now + 1));
-    let store = state.store.clone();
-    let cache = state.reports.clone();
-    let (total, window) = tokio::task::spawn_blocking(move || {
-        Ok::<_, loopwise_store::StoreError>((
-            build_report(store.as_ref(), &all_time, &cache)?,
-            build_report(store.as_ref(), &recent, &cache)?,
+    let (total, window) = build_blocking(&state, move |store, cache| {
+        Ok((
+            build_report(store, &all_time, cache)?,
+            build_report(store, &recent, cache)?,
         ))
     })
-    .await
-    .map_err(AppError::internal)??;
+    .await?;
 
     let mut out = String::new();
     let series = |out: &mut String, name: &str, kind: &str, help: &str| {

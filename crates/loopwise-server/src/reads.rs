@@ -5,7 +5,10 @@
 
 use crate::AppState;
 use crate::error::{AppError, ErrorBody};
-use crate::report::{ReportParameters, query_rejection, report_query, require_read};
+use crate::report::{
+    ReadRefused, build_blocking, named_parameter, query_rejection, read_parameters, report_query,
+    require_read,
+};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -14,50 +17,19 @@ use loopwise_core::rollup::{
     GroupBy, Interval, Leaderboard, SeriesBuilder, SeriesMetric, SeriesPoint,
 };
 use loopwise_store::report::{build_leaderboard, build_series};
-use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct SeriesParameters {
-    /// `day`, `week` (default; weeks start on Monday) or `month`; UTC calendar buckets.
-    pub interval: Option<String>,
-    /// Only this service.
-    pub service: Option<String>,
-    /// Only the services of this team (squad).
-    pub team: Option<String>,
-    /// Only the services of this tribe's teams.
-    pub tribe: Option<String>,
-    /// Only this environment; default: every production environment.
-    pub environment: Option<String>,
-    /// Window start, inclusive (RFC 3339, date or Unix seconds). Default: 90 days before `until`.
-    pub since: Option<String>,
-    /// Window end, exclusive. Default: now.
-    pub until: Option<String>,
-    /// `dora-2024` (default), `dora-2023` or `dora-2021`.
-    pub benchmark: Option<String>,
+read_parameters! {
+    pub struct SeriesParameters {
+        /// `day`, `week` (default; weeks start on Monday) or `month`; UTC calendar buckets.
+        pub interval,
+    }
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LeaderboardParameters {
-    /// `squad` (default; `team` is accepted too), `tribe`, `service` or `environment`.
-    pub group_by: Option<String>,
-    /// Only this service.
-    pub service: Option<String>,
-    /// Only the services of this team (squad).
-    pub team: Option<String>,
-    /// Only the services of this tribe's teams.
-    pub tribe: Option<String>,
-    /// Only this environment; default: every production environment.
-    pub environment: Option<String>,
-    /// Window start, inclusive (RFC 3339, date or Unix seconds). Default: 90 days before `until`.
-    pub since: Option<String>,
-    /// Window end, exclusive. Default: now.
-    pub until: Option<String>,
-    /// `dora-2024` (default), `dora-2023` or `dora-2021`.
-    pub benchmark: Option<String>,
+read_parameters! {
+    pub struct LeaderboardParameters {
+        /// `squad` (default; `team` is accepted too), `tribe`, `service` or `environment`.
+        pub group_by,
+    }
 }
 
 /// A metric's series: one point per bucket of the window, oldest first. `value` is the
@@ -74,7 +46,7 @@ pub struct LeaderboardParameters {
     responses(
         (status = 200, description = "The series", body = Vec<SeriesPoint>),
         (status = 400, description = "A parameter is invalid (`interval`, `since`, …); `field` names it", body = ErrorBody),
-        (status = 401, description = "No valid read token (unless reads are public)", body = ErrorBody),
+        ReadRefused,
         (status = 404, description = "No such metric; the message lists the metrics", body = ErrorBody),
     )
 )]
@@ -88,51 +60,28 @@ pub async fn get_series(
     let Path(name) = metric.map_err(|e| {
         AppError::bad_request("invalid_parameter", e.body_text()).with_field("metric")
     })?;
-    let metric = SeriesMetric::from_name(&name).ok_or_else(|| {
-        AppError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_metric",
-            format!(
-                "unknown metric {name:?}; choose one of: {}",
-                SeriesMetric::ALL.map(SeriesMetric::name).join(", ")
-            ),
-        )
-        .with_field("metric")
+    // A metric that does not exist is a missing resource, not a bad parameter.
+    let metric = SeriesMetric::from_name(&name).ok_or_else(|| AppError {
+        status: StatusCode::NOT_FOUND,
+        code: "unknown_metric",
+        ..AppError::unknown_name("metric", &name, &SeriesMetric::ALL.map(SeriesMetric::name))
     })?;
     let Query(parameters) = parameters.map_err(query_rejection)?;
-    let interval = match parameters.interval.as_deref() {
-        None => Interval::Week,
-        Some(text) => Interval::from_name(text).ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "unknown interval {text:?}; choose one of: {}",
-                    Interval::NAMES.join(", ")
-                ),
-            )
-            .with_field("interval")
-        })?,
-    };
-    let filters = ReportParameters {
-        service: parameters.service,
-        team: parameters.team,
-        tribe: parameters.tribe,
-        environment: parameters.environment,
-        since: parameters.since,
-        until: parameters.until,
-        benchmark: parameters.benchmark,
-    };
-    let query = report_query(&filters, &state, crate::unix_now())?;
+    let interval = named_parameter(
+        "interval",
+        parameters.interval.as_deref(),
+        Interval::Week,
+        Interval::from_name,
+        &Interval::NAMES,
+    )?;
+    let query = report_query(&parameters.into_filters(), &state, crate::unix_now())?;
     let series = SeriesBuilder::new(query.window, interval).map_err(|e| {
         AppError::bad_request("invalid_parameter", e.to_string()).with_field("interval")
     })?;
-    let store = state.store.clone();
-    let cache = state.reports.clone();
-    let points = tokio::task::spawn_blocking(move || {
-        build_series(store.as_ref(), &query, &cache, series, metric)
+    let points = build_blocking(&state, move |store, cache| {
+        build_series(store, &query, cache, series, metric)
     })
-    .await
-    .map_err(AppError::internal)??;
+    .await?;
     Ok(Json(points))
 }
 
@@ -149,7 +98,7 @@ pub async fn get_series(
     responses(
         (status = 200, description = "The `loopwise.leaderboard.v1` leaderboard", body = Leaderboard),
         (status = 400, description = "A parameter is invalid (`group_by`, `since`, …); `field` names it", body = ErrorBody),
-        (status = 401, description = "No valid read token (unless reads are public)", body = ErrorBody),
+        ReadRefused,
     )
 )]
 pub async fn get_leaderboard(
@@ -159,35 +108,17 @@ pub async fn get_leaderboard(
 ) -> Result<Json<Leaderboard>, AppError> {
     require_read(&state, &headers).await?;
     let Query(parameters) = parameters.map_err(query_rejection)?;
-    let group_by = match parameters.group_by.as_deref() {
-        None => GroupBy::Squad,
-        Some(text) => GroupBy::from_name(text).ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "unknown group_by {text:?}; choose one of: {}",
-                    GroupBy::NAMES.join(", ")
-                ),
-            )
-            .with_field("group_by")
-        })?,
-    };
-    let filters = ReportParameters {
-        service: parameters.service,
-        team: parameters.team,
-        tribe: parameters.tribe,
-        environment: parameters.environment,
-        since: parameters.since,
-        until: parameters.until,
-        benchmark: parameters.benchmark,
-    };
-    let query = report_query(&filters, &state, crate::unix_now())?;
-    let store = state.store.clone();
-    let cache = state.reports.clone();
-    let board = tokio::task::spawn_blocking(move || {
-        build_leaderboard(store.as_ref(), &query, &cache, group_by)
+    let group_by = named_parameter(
+        "group_by",
+        parameters.group_by.as_deref(),
+        GroupBy::Squad,
+        GroupBy::from_name,
+        &GroupBy::NAMES,
+    )?;
+    let query = report_query(&parameters.into_filters(), &state, crate::unix_now())?;
+    let board = build_blocking(&state, move |store, cache| {
+        build_leaderboard(store, &query, cache, group_by)
     })
-    .await
-    .map_err(AppError::internal)??;
+    .await?;
     Ok(Json(board))
 }
