@@ -4,7 +4,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// `binary` (a test's `env!("CARGO_BIN_EXE_loopwise")`) with a clean environment: only `PATH`
@@ -19,7 +20,7 @@ pub fn loopwise_command(binary: &str, home: &Path) -> Command {
 }
 
 /// `loopwise token create --scope SCOPE --name NAME --db DB` run as `binary` in `home`; the new
-/// token, which the command prints alone on stdout. Panics, with its stderr, if it fails.
+/// token, which the command must print alone on stdout. Panics, with its stderr, if it fails.
 pub fn create_token(binary: &str, home: &Path, db: &str, scope: &str, name: &str) -> String {
     let output = loopwise_command(binary, home)
         .current_dir(home)
@@ -33,18 +34,33 @@ pub fn create_token(binary: &str, home: &Path, db: &str, scope: &str, name: &str
         "loopwise token create: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
-        .expect("UTF-8 token")
-        .trim()
-        .to_string()
+    let token = String::from_utf8(output.stdout).expect("UTF-8 token");
+    assert_eq!(
+        token.lines().count(),
+        1,
+        "the token alone on stdout: {token:?}"
+    );
+    token.trim().to_string()
 }
 
-/// A running `loopwise serve`, killed when dropped.
+/// The line `loopwise serve` writes on stderr once it accepts connections.
+const ANNOUNCEMENT: &str = "loopwise listening on http://";
+
+/// A running `loopwise serve`, killed when dropped. Its stderr is read to the end by a thread
+/// of its own (so the server never blocks on a full pipe) and kept, for tests that check what
+/// it logged.
 #[derive(Debug)]
 pub struct ServeProcess {
     pub child: Child,
     /// `host:port` it announced.
     pub address: String,
+    /// What it wrote on stderr up to and including the announcement.
+    startup_log: String,
+    /// All it has written on stderr so far.
+    log: Arc<Mutex<String>>,
+    /// Disconnected once the reading thread has seen the end of stderr (in a mutex so that
+    /// tests can share the process between threads).
+    drained: Mutex<mpsc::Receiver<()>>,
 }
 
 impl ServeProcess {
@@ -58,19 +74,45 @@ impl ServeProcess {
             .expect("start loopwise serve");
         let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
         let mut seen = String::new();
-        let mut line = String::new();
-        while stderr.read_line(&mut line).expect("read stderr") > 0 {
-            if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
-                let address = address.to_string();
-                // Keep draining stderr so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in stderr.lines() {});
-                return ServeProcess { child, address };
-            }
+        while let Some(line) = read_line(&mut stderr) {
             seen.push_str(&line);
-            line.clear();
+            if let Some(address) = line.trim().strip_prefix(ANNOUNCEMENT) {
+                let address = address.to_string();
+                let log = Arc::new(Mutex::new(seen.clone()));
+                let sink = Arc::clone(&log);
+                let (done, drained) = mpsc::channel::<()>();
+                std::thread::spawn(move || {
+                    let _done = done;
+                    while let Some(line) = read_line(&mut stderr) {
+                        sink.lock().expect("the server's log").push_str(&line);
+                    }
+                });
+                return ServeProcess {
+                    child,
+                    address,
+                    startup_log: seen,
+                    log,
+                    drained: Mutex::new(drained),
+                };
+            }
         }
         let status = child.wait();
         panic!("the server exited ({status:?}) before listening:\n{seen}");
+    }
+
+    /// `http://host:port`, for clients that take a base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// What it wrote on stderr before it accepted connections, the announcement included.
+    pub fn startup_log(&self) -> &str {
+        &self.startup_log
+    }
+
+    /// All it has written on stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("the server's log").clone()
     }
 
     pub fn request(
@@ -82,6 +124,35 @@ impl ServeProcess {
     ) -> HttpResponse {
         http(&self.address, method, path, headers, body)
     }
+
+    /// `GET path`, which must answer 200; the body as JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.request("GET", path, &[], "");
+        assert_eq!(response.status, 200, "{path}: {}", response.body);
+        response.json()
+    }
+
+    /// See [`post_events`].
+    pub fn post_events(&self, token: &str, content_type: &str, body: &str) -> HttpResponse {
+        post_events(&self.address, token, content_type, body)
+    }
+
+    /// Stops it as a service manager would, with SIGTERM, and waits for it to exit: its exit
+    /// status and all it wrote on stderr, to the last line.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}: {sent}");
+        let status = self.child.wait().expect("wait for loopwise serve");
+        // Its last lines may still be on their way through the pipe.
+        if let Ok(drained) = self.drained.get_mut() {
+            let _ = drained.recv_timeout(Duration::from_secs(10));
+        }
+        (status, self.log())
+    }
 }
 
 impl Drop for ServeProcess {
@@ -89,6 +160,32 @@ impl Drop for ServeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One line of `reader`, its newline included (bytes that are not UTF-8 replaced, so reading
+/// never stops early); `None` at the end.
+fn read_line(reader: &mut impl BufRead) -> Option<String> {
+    let mut line = Vec::new();
+    match reader.read_until(b'\n', &mut line).expect("read stderr") {
+        0 => None,
+        _ => Some(String::from_utf8_lossy(&line).into_owned()),
+    }
+}
+
+/// `POST /api/v1/events` with `body` of `content_type` (`application/json` or
+/// `application/x-ndjson`), authorised by the bearer `token`.
+pub fn post_events(address: &str, token: &str, content_type: &str, body: &str) -> HttpResponse {
+    let authorization = format!("Bearer {token}");
+    http(
+        address,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Authorization", &authorization),
+            ("Content-Type", content_type),
+        ],
+        body,
+    )
 }
 
 /// What came back.

@@ -62,13 +62,11 @@ impl Demo {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.address)
+        format!("{}{path}", self.server.url())
     }
 
     fn api(&self, path: &str) -> Value {
-        let response = self.server.request("GET", path, &[], "");
-        assert_eq!(response.status, 200, "{path}: {}", response.body);
-        response.json()
+        self.server.get_json(path)
     }
 }
 
@@ -422,16 +420,7 @@ fn hostile_names_are_text_in_the_browser() {
          "started_at": "2026-11-20T11:00:00Z", "resolved_at": "2026-11-20T12:00:00Z"}
     ])
     .to_string();
-    let auth = format!("Bearer {token}");
-    let posted = demo.server.request(
-        "POST",
-        "/api/v1/events",
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        &body,
-    );
+    let posted = demo.server.post_events(&token, "application/json", &body);
     assert_eq!(posted.status, 200, "{}", posted.body);
     let mut page = browser.new_page().unwrap();
     for (path, name) in [

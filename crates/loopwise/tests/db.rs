@@ -14,9 +14,9 @@ use loopwise_core::events::{
 use loopwise_store::export::ExportRecord;
 use loopwise_store::{Delivery, Store};
 use loopwise_store_sqlite::SqliteStore;
+use loopwise_testkit::process::loopwise_command;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::{DAY, HOUR, Repo, Run, Scratch, T0, WIDE};
 
 /// 2026-01-01T00:00:00Z, the header time of every export here.
@@ -25,11 +25,8 @@ const EPOCH: &str = "1767225600";
 /// Runs `loopwise` hermetically, with `SOURCE_DATE_EPOCH` set and optional stdin.
 fn loopwise(scratch: &Scratch, args: &[&str], stdin: Option<&[u8]>) -> Run {
     use std::io::Write;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loopwise"));
+    let mut command = loopwise_command(env!("CARGO_BIN_EXE_loopwise"), &scratch.home());
     command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", scratch.home())
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .current_dir(scratch.home())
         .args(args)
@@ -48,6 +45,20 @@ fn loopwise(scratch: &Scratch, args: &[&str], stdin: Option<&[u8]>) -> Run {
         stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
         stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
     }
+}
+
+/// Asserts that `run`, a `loopwise db import` of `records` records, succeeded and said it
+/// stored `new` of them and found the rest unchanged.
+fn assert_imported(run: &Run, records: usize, new: usize) {
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let unchanged = records - new;
+    assert!(
+        run.stderr.contains(&format!(
+            "{records} records: {new} new, 0 updated, {unchanged} unchanged"
+        )),
+        "{}",
+        run.stderr
+    );
 }
 
 fn text(path: &Path) -> &str {
@@ -319,14 +330,7 @@ fn sqlite_to_sqlite_and_back_loses_nothing() {
         &["db", "import", text(&export_a), "--db", text(&b)],
         None,
     );
-    assert_eq!(imported.status, 0, "{}", imported.stderr);
-    assert!(
-        imported.stderr.contains(&format!(
-            "{records} records: {records} new, 0 updated, 0 unchanged"
-        )),
-        "{}",
-        imported.stderr
-    );
+    assert_imported(&imported, records, records);
     let (_, bytes_b) = export_file(&scratch, &b, "b.ndjson");
     assert!(bytes_a == bytes_b, "the two exports are byte-identical");
     assert_eq!(table_counts(&a), table_counts(&b));
@@ -359,14 +363,7 @@ fn sqlite_to_sqlite_and_back_loses_nothing() {
         &["db", "import", "-", "--db", text(&b)],
         Some(&bytes_a),
     );
-    assert_eq!(again.status, 0, "{}", again.stderr);
-    assert!(
-        again.stderr.contains(&format!(
-            "{records} records: 0 new, 0 updated, {records} unchanged"
-        )),
-        "{}",
-        again.stderr
-    );
+    assert_imported(&again, records, 0);
     assert_eq!(table_counts(&a), table_counts(&b));
     // And to stdout: the same bytes.
     let to_stdout = loopwise(&scratch, &["db", "export", "--db", text(&b)], None);
@@ -406,14 +403,7 @@ fn sqlite_to_postgres_and_back_loses_nothing() {
         &["db", "import", text(&export_a), "--db", url],
         None,
     );
-    assert_eq!(imported.status, 0, "{}", imported.stderr);
-    assert!(
-        imported.stderr.contains(&format!(
-            "{records} records: {records} new, 0 updated, 0 unchanged"
-        )),
-        "{}",
-        imported.stderr
-    );
+    assert_imported(&imported, records, records);
     // PostgreSQL exports the very bytes SQLite did, and reports the same figures.
     let from_postgres = loopwise(&scratch, &["db", "export", "--db", url], None);
     assert_eq!(from_postgres.status, 0, "{}", from_postgres.stderr);
@@ -428,14 +418,7 @@ fn sqlite_to_postgres_and_back_loses_nothing() {
         &["db", "import", "-", "--db", url],
         Some(&bytes_a),
     );
-    assert_eq!(again.status, 0, "{}", again.stderr);
-    assert!(
-        again.stderr.contains(&format!(
-            "{records} records: 0 new, 0 updated, {records} unchanged"
-        )),
-        "{}",
-        again.stderr
-    );
+    assert_imported(&again, records, 0);
 
     // And back to a fresh SQLite file: the same rows, the same bytes.
     let c = scratch.db("c");

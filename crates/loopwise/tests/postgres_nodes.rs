@@ -34,21 +34,12 @@ fn deployment(id: &str, finished_at: i64) -> String {
 }
 
 fn post_events(node: &ServeProcess, token: &str, body: &str, ndjson: bool) -> HttpResponse {
-    let authorization = format!("Bearer {token}");
     let content_type = if ndjson {
         "application/x-ndjson"
     } else {
         "application/json"
     };
-    node.request(
-        "POST",
-        "/api/v1/events",
-        &[
-            ("Authorization", &authorization),
-            ("Content-Type", content_type),
-        ],
-        body,
-    )
+    node.post_events(token, content_type, body)
 }
 
 /// The statuses (`inserted`, `duplicate`, ...) of a batch answer, by event id.

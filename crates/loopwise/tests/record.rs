@@ -1,79 +1,38 @@
 //! `loopwise record` as a real process: against a real `loopwise serve` on a real socket, and
 //! against tiny scripted servers for the retry paths.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use loopwise_testkit::process::{ServeProcess, loopwise_command};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const BINARY: &str = env!("CARGO_BIN_EXE_loopwise");
 
 fn loopwise(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loopwise"));
+    loopwise_command(BINARY, home)
+}
+
+/// `loopwise record deployment --service SERVICE --sha SHA`, for a test to add the rest to.
+fn record_deployment(home: &Path, service: &str) -> Command {
+    let mut command = loopwise(home);
+    command.args(["record", "deployment", "--service", service, "--sha", SHA]);
     command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home);
+}
+
+fn serve(home: &Path, db: &Path) -> ServeProcess {
+    let mut command = loopwise(home);
     command
-}
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(home: &Path, db: &Path) -> Server {
-        let mut child = loopwise(home)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                db.to_str().unwrap(),
-            ])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start loopwise serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while stderr.read_line(&mut line).expect("read stderr") > 0 {
-            if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
-                let address = address.to_string();
-                // Keep draining stderr so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in stderr.lines() {});
-                return Server { child, address };
-            }
-            line.clear();
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server exited before listening");
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db);
+    ServeProcess::spawn(command)
 }
 
 fn create_token(home: &Path, db: &Path) -> String {
-    loopwise_testkit::process::create_token(
-        env!("CARGO_BIN_EXE_loopwise"),
-        home,
-        db.to_str().unwrap(),
-        "ingest",
-        "ci",
-    )
+    loopwise_testkit::process::create_token(BINARY, home, db.to_str().unwrap(), "ingest", "ci")
 }
 
 fn count(db: &Path, table: &str) -> i64 {
@@ -166,7 +125,7 @@ fn records_events_once_and_says_so_when_sent_again() {
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("record.db");
     let token = create_token(directory.path(), &db);
-    let server = Server::start(directory.path(), &db);
+    let server = serve(directory.path(), &db);
     let deployment = [
         "record",
         "deployment",
@@ -259,17 +218,9 @@ fn a_rejection_exits_2_with_the_reason_and_never_shows_the_token() {
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("reject.db");
     let token = create_token(directory.path(), &db);
-    let server = Server::start(directory.path(), &db);
+    let server = serve(directory.path(), &db);
     let secret = "lw_not_a_real_token_0123456789";
-    let output = loopwise(directory.path())
-        .args([
-            "record",
-            "deployment",
-            "--service",
-            "checkout",
-            "--sha",
-            SHA,
-        ])
+    let output = record_deployment(directory.path(), "checkout")
         .args(["--server", &server.url(), "--retries", "3"])
         .env("LOOPWISE_TOKEN", secret)
         .output()
@@ -294,15 +245,7 @@ fn a_rejection_exits_2_with_the_reason_and_never_shows_the_token() {
     assert!(!text(&help.stdout).contains(secret));
 
     // Valid here, refused by the server (422): the server's reason is shown.
-    let output = loopwise(directory.path())
-        .args([
-            "record",
-            "deployment",
-            "--service",
-            "checkout",
-            "--sha",
-            SHA,
-        ])
+    let output = record_deployment(directory.path(), "checkout")
         .args(["--source", "carrier-pigeon"])
         .args(["--server", &server.url(), "--token", &token])
         .output()
@@ -393,14 +336,12 @@ fn bad_input_exits_2_before_any_request() {
             "{args:?}: {stderr}"
         );
     }
-    let no_token = loopwise(directory.path())
-        .args(["record", "deployment", "--service", "s", "--sha", SHA])
+    let no_token = record_deployment(directory.path(), "s")
         .args(["--server", &server])
         .output()
         .unwrap();
     assert_eq!(no_token.status.code(), Some(2), "{}", describe(&no_token));
-    let bad_server = loopwise(directory.path())
-        .args(["record", "deployment", "--service", "s", "--sha", SHA])
+    let bad_server = record_deployment(directory.path(), "s")
         .args(["--server", "127.0.0.1:7878", "--token", "lw_x"])
         .output()
         .unwrap();
@@ -421,8 +362,7 @@ fn bad_input_exits_2_before_any_request() {
 fn a_server_that_is_down_is_retried_then_named() {
     let directory = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let output = loopwise(directory.path())
-        .args(["record", "deployment", "--service", "s", "--sha", SHA])
+    let output = record_deployment(directory.path(), "s")
         .args(["--server", &url, "--token", "lw_secret_token"])
         .args(["--retries", "2", "--backoff-ms", "10"])
         .output()
@@ -456,15 +396,7 @@ fn a_503_is_retried_after_its_retry_after_and_then_succeeds() {
     );
     let (url, requests) = scripted_server(vec![unavailable, ok]);
     let started = Instant::now();
-    let output = loopwise(directory.path())
-        .args([
-            "record",
-            "deployment",
-            "--service",
-            "checkout",
-            "--sha",
-            SHA,
-        ])
+    let output = record_deployment(directory.path(), "checkout")
         .args(["--id", "d-42", "--finished-at", "2024-05-01T10:00:00+02:00"])
         .args(["--server", &url, "--token", "lw_tok"])
         // Without Retry-After the wait would be a minute; the server's 0 is honoured.
@@ -515,8 +447,7 @@ fn other_client_errors_are_not_retried_and_server_errors_exit_1() {
         r#"{"error":{"code":"invalid_json","message":"the body is not valid JSON"}}"#,
     );
     let (url, requests) = scripted_server(vec![bad_request.clone(), bad_request]);
-    let output = loopwise(directory.path())
-        .args(["record", "deployment", "--service", "s", "--sha", SHA])
+    let output = record_deployment(directory.path(), "s")
         .args(["--server", &url, "--token", "lw_tok", "--backoff-ms", "1"])
         .output()
         .unwrap();
@@ -533,8 +464,7 @@ fn other_client_errors_are_not_retried_and_server_errors_exit_1() {
         "",
         r#"{"error":{"code":"internal","message":"internal error"}}"#,
     )]);
-    let output = loopwise(directory.path())
-        .args(["record", "deployment", "--service", "s", "--sha", SHA])
+    let output = record_deployment(directory.path(), "s")
         .args(["--server", &url, "--token", "lw_tok", "--backoff-ms", "1"])
         .output()
         .unwrap();
@@ -555,8 +485,7 @@ fn a_silent_server_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let started = Instant::now();
-    let output = loopwise(directory.path())
-        .args(["record", "deployment", "--service", "s", "--sha", SHA])
+    let output = record_deployment(directory.path(), "s")
         .args(["--server", &url, "--token", "lw_tok"])
         .args(["--timeout", "1", "--retries", "0"])
         .output()

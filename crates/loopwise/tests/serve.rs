@@ -1,122 +1,42 @@
 //! `loopwise serve` as a real process on a real socket: tokens from the CLI, events over HTTP,
 //! graceful shutdown, and no acknowledged event lost when the process is killed mid-load.
 
+use loopwise_testkit::process::{ServeProcess, loopwise_command, post_events};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const BINARY: &str = env!("CARGO_BIN_EXE_loopwise");
 
 fn loopwise(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loopwise"));
+    loopwise_command(BINARY, home)
+}
+
+fn serve(home: &Path, db: &Path) -> ServeProcess {
+    let mut command = loopwise(home);
     command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home);
-    command
-}
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(home: &Path, db: &Path) -> Server {
-        let mut child = loopwise(home)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                db.to_str().unwrap(),
-            ])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start loopwise serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while stderr.read_line(&mut line).expect("read stderr") > 0 {
-            // stderr is a pipe here: plain text, no terminal colour codes.
-            assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
-            if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
-                let address = address.to_string();
-                // Keep draining stderr so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in stderr.lines() {});
-                return Server { child, address };
-            }
-            line.clear();
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server exited before listening");
-    }
-
-    fn post(&self, path: &str, token: &str, content_type: &str, body: &str) -> (u16, Value) {
-        post(&self.address, path, token, content_type, body)
-    }
-}
-
-/// One HTTP/1.1 request on a new connection; panics when the server cannot be reached.
-fn post(address: &str, path: &str, token: &str, content_type: &str, body: &str) -> (u16, Value) {
-    {
-        let mut stream = TcpStream::connect(address).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(
-            stream,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            address,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db);
+    let server = ServeProcess::spawn(command);
+    // stderr is a pipe here: plain text, no terminal colour codes.
+    let startup = server.startup_log();
+    assert!(
+        !startup.contains('\u{1b}'),
+        "colour codes in a pipe: {startup:?}"
+    );
+    server
 }
 
 fn create_token(home: &Path, db: &Path) -> String {
-    let output = loopwise(home)
-        .args([
-            "token",
-            "create",
-            "--scope",
-            "ingest",
-            "--name",
-            "ci",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let token = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(token.lines().count(), 1, "the token alone on stdout");
-    token.trim().to_string()
+    loopwise_testkit::process::create_token(BINARY, home, db.to_str().unwrap(), "ingest", "ci")
+}
+
+/// `POST /api/v1/events`: the status and the answer as JSON.
+fn post(server: &ServeProcess, token: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let response = server.post_events(token, content_type, body);
+    (response.status, response.json())
 }
 
 fn deployment(id: usize) -> String {
@@ -137,17 +57,11 @@ fn serves_events_with_cli_tokens_and_stops_gracefully() {
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("serve.db");
     let token = create_token(directory.path(), &db);
-    let server = Server::start(directory.path(), &db);
-    let (status, answer) =
-        server.post("/api/v1/events", &token, "application/json", &deployment(1));
+    let server = serve(directory.path(), &db);
+    let (status, answer) = post(&server, &token, "application/json", &deployment(1));
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["accepted"], 1);
-    let (status, answer) = server.post(
-        "/api/v1/events",
-        "lw_nope",
-        "application/json",
-        &deployment(2),
-    );
+    let (status, answer) = post(&server, "lw_nope", "application/json", &deployment(2));
     assert_eq!(status, 401);
     assert_eq!(answer["error"]["code"], "unauthorized");
 
@@ -157,19 +71,10 @@ fn serves_events_with_cli_tokens_and_stops_gracefully() {
         .output()
         .unwrap();
     assert!(revoke.status.success());
-    let (status, _) = server.post("/api/v1/events", &token, "application/json", &deployment(3));
+    let (status, _) = post(&server, &token, "application/json", &deployment(3));
     assert_eq!(status, 401);
 
-    let mut server = server;
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = server.child.wait().unwrap();
+    let (exit, _) = server.terminate();
     assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
     assert_eq!(stored_deployments(&db), 1);
 }
@@ -181,7 +86,7 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("kill.db");
     let token = create_token(directory.path(), &db);
-    let server = Server::start(directory.path(), &db);
+    let server = serve(directory.path(), &db);
     // Concurrent clients (so the store commits their events in shared groups) send events one
     // by one, each its own ids, and remember which were acknowledged and the last one tried,
     // until the server dies under them.
@@ -195,16 +100,10 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
                 for id in sender * PER_SENDER..(sender + 1) * PER_SENDER {
                     tried = id;
                     let attempt = std::panic::catch_unwind(|| {
-                        post(
-                            &address,
-                            "/api/v1/events",
-                            &token,
-                            "application/json",
-                            &deployment(id),
-                        )
+                        post_events(&address, &token, "application/json", &deployment(id))
                     });
                     match attempt {
-                        Ok((200, _)) => acknowledged.push(id),
+                        Ok(response) if response.status == 200 => acknowledged.push(id),
                         _ => break,
                     }
                 }
@@ -244,15 +143,15 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
 
     // Re-sending everything each sender tried, the unanswered last ones included, creates no
     // duplicates.
-    let restarted = Server::start(directory.path(), &db);
+    let restarted = serve(directory.path(), &db);
     let resent: Vec<usize> = results
         .iter()
         .enumerate()
         .flat_map(|(sender, (_, tried))| sender * PER_SENDER..=*tried)
         .collect();
     let batch: Vec<String> = resent.iter().map(|id| deployment(*id)).collect();
-    let (status, answer) = restarted.post(
-        "/api/v1/events",
+    let (status, answer) = post(
+        &restarted,
         &token,
         "application/x-ndjson",
         &batch.join("\n"),
@@ -304,7 +203,8 @@ fn config_default_prints_a_file_that_serve_accepts() {
 fn json_logs_are_one_object_per_line_without_secrets() {
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("logs.db");
-    let mut child = loopwise(directory.path())
+    let mut command = loopwise(directory.path());
+    command
         .env("LOOPWISE_GITHUB_WEBHOOK_SECRET", "hush-hush-secret")
         .args([
             "--log-format",
@@ -314,25 +214,14 @@ fn json_logs_are_one_object_per_line_without_secrets() {
             "127.0.0.1:0",
             "--db",
             db.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut logged = Vec::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        if line.starts_with("loopwise listening on http://") {
-            break;
-        }
-        logged.push(std::mem::take(&mut line));
-    }
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let rest: Vec<String> = stderr.lines().map(Result::unwrap).collect();
-    assert!(child.wait().unwrap().success());
-    logged.extend(rest);
+        ]);
+    let (exit, log) = ServeProcess::spawn(command).terminate();
+    assert!(exit.success());
+    // Every line but the announcement of the address, which is plain text.
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|line| !line.starts_with("loopwise listening on http://"))
+        .collect();
     let objects: Vec<Value> = logged
         .iter()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))

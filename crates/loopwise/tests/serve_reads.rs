@@ -2,86 +2,23 @@
 //! their tribes and services, beside the short `service = "team"` form) reaches the report, the
 //! leaderboard and the series; the OpenAPI document is served.
 
+use loopwise_testkit::process::{ServeProcess, loopwise_command};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn loopwise(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loopwise"));
+    loopwise_command(env!("CARGO_BIN_EXE_loopwise"), home)
+}
+
+fn start(home: &Path, db: &Path, config: &Path) -> ServeProcess {
+    let mut command = loopwise(home);
     command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home);
-    command
-}
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(home: &Path, db: &Path, config: &Path) -> Server {
-    let mut child = loopwise(home)
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .arg("--config")
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start loopwise serve");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).expect("read stderr") > 0 {
-        if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
-            let address = address.to_string();
-            std::thread::spawn(move || for _ in stderr.lines() {});
-            return Server { child, address };
-        }
-        line.clear();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server exited before listening");
-}
-
-/// One HTTP/1.1 request on a new connection.
-fn request(address: &str, head: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{head}\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-fn get(server: &Server, path: &str) -> Value {
-    let (status, body) = request(&server.address, &format!("GET {path} HTTP/1.1"), "");
-    assert_eq!(status, 200, "{path}: {body}");
-    body
+        .arg(config);
+    ServeProcess::spawn(command)
 }
 
 #[test]
@@ -133,13 +70,8 @@ services = ["search"]
     })
     .collect();
     let body = Value::Array(events).to_string();
-    let (status, answer) = request(
-        &server.address,
-        &format!(
-            "POST /api/v1/events HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json"
-        ),
-        &body,
-    );
+    let posted = server.post_events(&token, "application/json", &body);
+    let (status, answer) = (posted.status, posted.json());
     assert_eq!(
         (status, answer["accepted"].clone()),
         (200, json!(6)),
@@ -147,10 +79,7 @@ services = ["search"]
     );
 
     let window = "since=2024-04-01&until=2024-04-15";
-    let tribes = get(
-        &server,
-        &format!("/api/v1/leaderboard?group_by=tribe&{window}"),
-    );
+    let tribes = server.get_json(&format!("/api/v1/leaderboard?group_by=tribe&{window}"));
     let rows: Vec<(String, i64)> = tribes["rows"]
         .as_array()
         .unwrap()
@@ -171,10 +100,7 @@ services = ["search"]
             ("growth".to_string(), 1)
         ]
     );
-    let squads = get(
-        &server,
-        &format!("/api/v1/leaderboard?group_by=squad&{window}"),
-    );
+    let squads = server.get_json(&format!("/api/v1/leaderboard?group_by=squad&{window}"));
     let names: Vec<&str> = squads["rows"]
         .as_array()
         .unwrap()
@@ -184,21 +110,20 @@ services = ["search"]
     // payments 3, then 1 each by name: discovery, ops, unassigned (orphan).
     assert_eq!(names, ["payments", "discovery", "ops", "unassigned"]);
 
-    let report = get(&server, &format!("/api/v1/report?team=ops&{window}"));
+    let report = server.get_json(&format!("/api/v1/report?team=ops&{window}"));
     assert_eq!(report["services"][0]["service"], "legacy");
     assert_eq!(report["services"][0]["tribe"], Value::Null);
 
-    let weeks = get(
-        &server,
-        &format!("/api/v1/metrics/deployment_frequency?tribe=commerce&interval=week&{window}"),
-    );
+    let weeks = server.get_json(&format!(
+        "/api/v1/metrics/deployment_frequency?tribe=commerce&interval=week&{window}"
+    ));
     assert_eq!(
         weeks,
         json!([{"date": "2024-04-01", "value": 2.0, "count": 2},
                {"date": "2024-04-08", "value": 1.0, "count": 1}])
     );
 
-    let document = get(&server, "/api/v1/openapi.json");
+    let document = server.get_json("/api/v1/openapi.json");
     assert!(document["paths"]["/api/v1/leaderboard"]["get"].is_object());
 }
 

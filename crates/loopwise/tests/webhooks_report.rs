@@ -9,12 +9,9 @@
 mod support;
 
 use loopwise_ingest::webhooks::github::sign;
+use loopwise_testkit::process::{ServeProcess, loopwise_command};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{HOUR, Repo, Scratch, T0, WIDE, analyze, assert_seconds, int, number, only_service};
 
@@ -22,57 +19,19 @@ const SECRET: &str = "e2e-webhook-secret";
 const CLONE_TOKEN: &str = "e2e-clone-token";
 const NULL_SHA: &str = "0000000000000000000000000000000000000000";
 
-/// The server as a child process; its stderr (logs) is collected.
-struct Server {
-    child: Child,
-    address: String,
-    log: Arc<Mutex<String>>,
-}
+/// `loopwise serve` as a child process, logging at info; its stderr (logs) is collected.
+struct Server(ServeProcess);
 
 impl Server {
     fn start(home: &Path, db: &Path, config: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loopwise"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home)
+        let mut command = loopwise_command(env!("CARGO_BIN_EXE_loopwise"), home);
+        command
             .env("RUST_LOG", "info")
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start loopwise serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut line = String::new();
-        while stderr.read_line(&mut line).expect("read stderr") > 0 {
-            log.lock().unwrap().push_str(&line);
-            if let Some(address) = line.trim().strip_prefix("loopwise listening on http://") {
-                let address = address.to_string();
-                let sink = Arc::clone(&log);
-                std::thread::spawn(move || {
-                    for line in stderr.lines().map_while(Result::ok) {
-                        let mut log = sink.lock().unwrap();
-                        log.push_str(&line);
-                        log.push('\n');
-                    }
-                });
-                return Server {
-                    child,
-                    address,
-                    log,
-                };
-            }
-            line.clear();
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "the server exited before listening: {}",
-            log.lock().unwrap()
-        );
+            .arg(config);
+        Server(ServeProcess::spawn(command))
     }
 
     /// One HTTP/1.1 request on a new connection: (status, body).
@@ -80,50 +39,23 @@ impl Server {
         &self,
         method: &str,
         path: &str,
-        headers: &[(&str, String)],
+        headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.address).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.address,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default();
-        (status, body)
+        let response = self.0.request(method, path, headers, body);
+        (response.status, response.body)
     }
 
     /// A signed GitHub delivery; asserts it was stored.
     fn deliver(&self, event: &str, delivery: &str, payload: &Value) {
         let body = payload.to_string();
+        let signature = sign(SECRET.as_bytes(), body.as_bytes());
         let headers = [
-            ("Content-Type", "application/json".to_string()),
-            ("X-GitHub-Event", event.to_string()),
-            ("X-GitHub-Delivery", delivery.to_string()),
-            (
-                "X-Hub-Signature-256",
-                sign(SECRET.as_bytes(), body.as_bytes()),
-            ),
-            ("User-Agent", "GitHub-Hookshot/e2e".to_string()),
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", event),
+            ("X-GitHub-Delivery", delivery),
+            ("X-Hub-Signature-256", &signature),
+            ("User-Agent", "GitHub-Hookshot/e2e"),
         ];
         let (status, answer) = self.request("POST", "/webhooks/github", &headers, &body);
         assert_eq!(status, 200, "{event} {delivery}: {answer}");
@@ -143,32 +75,13 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.0.log()
     }
 
     /// SIGTERM, and a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let exit = self.child.wait().unwrap();
-        assert!(
-            exit.success(),
-            "SIGTERM is a clean stop: {exit:?}\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) {
+        let (exit, log) = self.0.terminate();
+        assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}\n{log}");
     }
 }
 
