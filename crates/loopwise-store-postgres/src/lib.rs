@@ -20,10 +20,12 @@ use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
 use loopwise_store::export::ExportRecord;
+use loopwise_store::rows::{self, StoredRow};
 use loopwise_store::versions::{self, WriteVersions};
 use loopwise_store::{
-    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportMessage,
-    ImportCounts, RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope, WriteCounts,
+    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportEnd,
+    GitImportMessage, ImportCounts, RepositoryId, Store, StoreCounts, StoreError, Token,
+    TokenScope, WriteCounts,
 };
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
@@ -507,76 +509,39 @@ pub fn stored_schema_version(url: &str) -> Result<Option<i64>, StoreError> {
     read_schema_version(&mut client).map_err(database_error)
 }
 
-pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        what,
-        reason: reason.to_string(),
+/// A row as the shared readers of [`rows`] read it.
+pub(crate) struct Columns<'a>(pub(crate) &'a Row);
+
+impl StoredRow for Columns<'_> {
+    fn optional_text(&self, column: usize) -> Result<Option<&str>, StoreError> {
+        self.0.try_get(column).map_err(database_error)
+    }
+
+    fn optional_integer(&self, column: usize) -> Result<Option<i64>, StoreError> {
+        self.0.try_get(column).map_err(database_error)
+    }
+
+    fn boolean(&self, column: usize) -> Result<bool, StoreError> {
+        self.0.try_get(column).map_err(database_error)
     }
 }
 
-pub(crate) fn parse_stored<T: FromStr>(what: &'static str, text: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e| corrupt(what, e))
-}
-
-pub(crate) fn read_change(row: &Row, first: usize) -> Change {
-    let parents: &str = row.get(first + 1);
-    Change {
-        sha: row.get(first),
-        parents: parents
-            .split_ascii_whitespace()
-            .map(str::to_string)
-            .collect(),
-        author_time: row.get(first + 2),
-        committer_time: row.get(first + 3),
-        author_name: row.get(first + 4),
-        author_email: row.get(first + 5),
-        subject: row.get(first + 6),
-        reverts: row.get(first + 7),
-    }
-}
-
-pub(crate) fn read_deployment(row: &Row) -> Result<Deployment, StoreError> {
-    Ok(Deployment {
-        source: parse_stored("deployment source", row.get(0))?,
-        id: row.get(1),
-        service: row.get(2),
-        environment: row.get(3),
-        sha: row.get(4),
-        started_at: row.get(5),
-        finished_at: row.get(6),
-        status: parse_stored("deployment status", row.get(7))?,
-        kind: parse_stored("deployment kind", row.get(8))?,
-    })
-}
-
-pub(crate) fn read_body<T: serde::de::DeserializeOwned>(
-    row: &Row,
-    what: &'static str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(row.get(0)).map_err(|e| corrupt(what, e))
+/// Every row read with `read`.
+fn read_all<T>(
+    rows: &[Row],
+    read: impl Fn(&dyn StoredRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, WriteError> {
+    Ok(rows
+        .iter()
+        .map(|row| read(&Columns(row)))
+        .collect::<Result<_, _>>()?)
 }
 
 fn read_bodies<T: serde::de::DeserializeOwned>(
     rows: Vec<Row>,
     what: &'static str,
 ) -> Result<Vec<T>, WriteError> {
-    Ok(rows
-        .iter()
-        .map(|row| read_body(row, what))
-        .collect::<Result<_, _>>()?)
-}
-
-fn read_token(row: &Row) -> Result<Token, StoreError> {
-    Ok(Token {
-        id: row.get(0),
-        name: row.get(1),
-        scope: parse_stored::<TokenScope>("token scope", row.get(2))?,
-        created_at: row.get(3),
-        revoked_at: row.get(4),
-    })
+    read_all(&rows, |row| rows::body(row, what))
 }
 
 fn to_count(n: i64) -> usize {
@@ -611,15 +576,14 @@ impl Store for PostgresStore {
 
     fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError> {
         self.read(|tx| {
-            Ok(tx
-                .query(
+            read_all(
+                &tx.query(
                     "SELECT sha, parents, author_time, committer_time, author_name, author_email, \
                      subject, reverts FROM changes WHERE repository_id = $1",
                     &[&repository],
-                )?
-                .iter()
-                .map(|row| read_change(row, 0))
-                .collect())
+                )?,
+                |row| rows::change(row, 0),
+            )
         })
     }
 
@@ -632,15 +596,14 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         self.read(|tx| {
-            Ok(tx
-                .query(
+            read_all(
+                &tx.query(
                     "SELECT sha, parents, author_time, committer_time, author_name, author_email, \
                      subject, reverts FROM changes WHERE repository_id = $1 AND sha = ANY($2)",
                     &[&repository, &shas],
-                )?
-                .iter()
-                .map(|row| read_change(row, 0))
-                .collect())
+                )?,
+                |row| rows::change(row, 0),
+            )
         })
     }
 
@@ -671,20 +634,14 @@ impl Store for PostgresStore {
 
     fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError> {
         self.read(|tx| {
-            Ok(tx
-                .query(
+            read_all(
+                &tx.query(
                     "SELECT name, commit_sha, time, annotated FROM tags WHERE repository_id = $1 \
                      ORDER BY name",
                     &[&repository],
-                )?
-                .iter()
-                .map(|row| Tag {
-                    name: row.get(0),
-                    commit: row.get(1),
-                    time: row.get(2),
-                    annotated: row.get(3),
-                })
-                .collect())
+                )?,
+                |row| rows::tag(row, 0),
+            )
         })
     }
 
@@ -716,31 +673,30 @@ impl Store for PostgresStore {
         let mut tx = Tx::begin(&mut *client, &mut *statements).map_err(database_error)?;
         let repository = writes::register_repository(&mut tx, locator)?;
         let mut counts = WriteCounts::default();
-        for message in messages {
-            match message {
-                GitImportMessage::Changes(changes) => {
-                    writes::insert_git_changes(&mut tx, repository, &changes, &mut counts)?;
-                }
-                GitImportMessage::Commit { tags, path_touches } => {
-                    let tags_changed = writes::replace_tags(&mut tx, repository, &tags)?;
-                    writes::upsert_path_touches(&mut tx, repository, &path_touches)?;
-                    if tags_changed || counts.inserted + counts.updated > 0 {
-                        tx.touched.insert(versions::repository(locator));
-                    }
-                    let touched = tx.commit().map_err(database_error)?;
-                    bump_after_commit(client, touched);
-                    tracing::info!(
-                        inserted = counts.inserted,
-                        unchanged = counts.unchanged,
-                        elapsed = ?started.elapsed(),
-                        "committed git import"
-                    );
-                    return Ok(Some(counts));
-                }
-            }
-        }
-        // Dropping the transaction rolls it back.
-        Ok(None)
+        let Some(GitImportEnd { tags, path_touches }) =
+            GitImportMessage::until_commit(messages, |changes| {
+                writes::insert_git_changes(&mut tx, repository, changes, &mut counts)
+            })?
+        else {
+            // Dropping the transaction rolls it back.
+            return Ok(None);
+        };
+        let tags_changed = writes::replace_tags(&mut tx, repository, &tags)?;
+        writes::upsert_path_touches(&mut tx, repository, &path_touches)?;
+        tx.touched.extend(versions::scope_of_git_import(
+            locator,
+            tags_changed,
+            &counts,
+        ));
+        let touched = tx.commit().map_err(database_error)?;
+        bump_after_commit(client, touched);
+        tracing::info!(
+            inserted = counts.inserted,
+            unchanged = counts.unchanged,
+            elapsed = ?started.elapsed(),
+            "committed git import"
+        );
+        Ok(Some(counts))
     }
 
     fn upsert_deployments(
@@ -753,17 +709,19 @@ impl Store for PostgresStore {
 
     fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
         let source = filter.source.map(Source::as_str);
-        let rows = self.read(|tx| {
-            Ok(tx.query(
-                "SELECT source, source_id, service, environment, sha, started_at, finished_at, \
-                 status, kind FROM deployments \
-                 WHERE ($1::text IS NULL OR service = $1) AND ($2::text IS NULL OR environment = $2) \
-                   AND ($3::text IS NULL OR source = $3) \
-                 ORDER BY service, environment, coalesce(finished_at, started_at) NULLS FIRST, source_id",
-                &[&filter.service, &filter.environment, &source],
-            )?)
-        })?;
-        rows.iter().map(read_deployment).collect()
+        self.read(|tx| {
+            read_all(
+                &tx.query(
+                    "SELECT source, source_id, service, environment, sha, started_at, finished_at, \
+                     status, kind FROM deployments \
+                     WHERE ($1::text IS NULL OR service = $1) AND ($2::text IS NULL OR environment = $2) \
+                       AND ($3::text IS NULL OR source = $3) \
+                     ORDER BY service, environment, coalesce(finished_at, started_at) NULLS FIRST, source_id",
+                    &[&filter.service, &filter.environment, &source],
+                )?,
+                |row| rows::deployment(row, 0),
+            )
+        })
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {
@@ -803,17 +761,7 @@ impl Store for PostgresStore {
         events: &[Event],
     ) -> Result<Option<Vec<EventOutcome>>, StoreError> {
         self.write(|tx| {
-            let inserted = tx.execute(
-                "INSERT INTO deliveries (source, delivery_id, event, received_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (source, delivery_id) DO NOTHING",
-                &[
-                    &delivery.source.as_str(),
-                    &delivery.id,
-                    &delivery.event,
-                    &delivery.received_at,
-                ],
-            )?;
-            if inserted == 0 {
+            if !writes::insert_delivery(tx, delivery)? {
                 return Ok(None);
             }
             writes::write_events(tx, events, delivery.source).map(Some)
@@ -918,13 +866,15 @@ impl Store for PostgresStore {
     }
 
     fn tokens(&self) -> Result<Vec<Token>, StoreError> {
-        let rows = self.read(|tx| {
-            Ok(tx.query(
-                "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY id",
-                &[],
-            )?)
-        })?;
-        rows.iter().map(read_token).collect()
+        self.read(|tx| {
+            read_all(
+                &tx.query(
+                    "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY id",
+                    &[],
+                )?,
+                rows::token,
+            )
+        })
     }
 
     fn revoke_token(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
@@ -944,7 +894,9 @@ impl Store for PostgresStore {
                 &[&hash],
             )?)
         })?;
-        row.as_ref().map(read_token).transpose()
+        row.as_ref()
+            .map(|row| rows::token(&Columns(row)))
+            .transpose()
     }
 
     fn schema_version(&self) -> Result<i64, StoreError> {
@@ -977,15 +929,11 @@ impl Store for PostgresStore {
         let mut session = self.session()?;
         let Session { client, statements } = &mut *session;
         let mut tx = Tx::begin(&mut *client, &mut *statements).map_err(database_error)?;
-        let mut counts = ImportCounts::default();
-        for record in records {
-            let record = record?;
-            let outcome = exchange::import_record(&mut tx, &record)?;
-            if let Some(scope) = versions::scope_of_record(&record, outcome) {
-                tx.touched.insert(scope);
-            }
-            counts.add(record.kind(), outcome);
-        }
+        let mut touched = BTreeSet::new();
+        let counts = ImportCounts::import_each(records, &mut touched, |record| {
+            Ok(exchange::import_record(&mut tx, record)?)
+        })?;
+        tx.touched.append(&mut touched);
         let touched = tx.commit().map_err(database_error)?;
         bump_after_commit(client, touched);
         tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");

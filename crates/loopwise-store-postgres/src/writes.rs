@@ -4,10 +4,10 @@
 //! two nodes writing the same record store it once and one of them reports it unchanged.
 //! Batches travel as arrays (`unnest`), a few statements per batch whatever its size.
 
-use crate::{Tx, WriteError, corrupt};
+use crate::{Tx, WriteError};
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{Event, PullRequest};
-use loopwise_store::versions;
+use loopwise_store::{Delivery, rows, versions};
 use loopwise_store::{DeploymentScope, EventOutcome, PathTouch, RepositoryId, WriteCounts};
 use std::collections::{HashMap, HashSet};
 
@@ -27,6 +27,20 @@ pub(crate) fn register_repository(
     )?;
     // A new statement sees a row another node committed meanwhile, as well as our own.
     Ok(tx.query_one(FIND, &[&locator])?.get(0))
+}
+
+/// Stores a webhook delivery; false when it was stored before.
+pub(crate) fn insert_delivery(tx: &mut Tx<'_>, delivery: &Delivery) -> Result<bool, WriteError> {
+    Ok(tx.execute(
+        "INSERT INTO deliveries (source, delivery_id, event, received_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (source, delivery_id) DO NOTHING",
+        &[
+            &delivery.source.as_str(),
+            &delivery.id,
+            &delivery.event,
+            &delivery.received_at,
+        ],
+    )? == 1)
 }
 
 fn joined_parents(change: &Change) -> String {
@@ -366,21 +380,14 @@ pub(crate) fn write_deployments(
         .iter()
         .zip(upsert_deployments_in_order(tx, &all)?)
     {
-        match outcome {
-            EventOutcome::Inserted => counts.inserted += 1,
-            EventOutcome::Updated => counts.updated += 1,
-            EventOutcome::Unchanged => continue,
+        counts.add(outcome);
+        if outcome != EventOutcome::Unchanged {
+            tx.touched
+                .insert(versions::deployments(&deployment.service));
         }
-        tx.touched
-            .insert(versions::deployments(&deployment.service));
     }
-    counts.unchanged = deployments.len() - counts.inserted - counts.updated;
     if let Some(scope) = replace {
-        let keep: Vec<&str> = deployments
-            .iter()
-            .filter(|d| d.source == scope.source && d.service == scope.service)
-            .map(|d| d.id.as_str())
-            .collect();
+        let keep: Vec<&str> = scope.kept_ids(deployments).collect();
         let deleted = tx.execute(
             "DELETE FROM deployments WHERE source = $1 AND service = $2 \
              AND NOT (source_id = ANY ($3::text[]))",
@@ -433,8 +440,8 @@ fn write_pull_request(tx: &mut Tx<'_>, newer: &PullRequest) -> Result<EventOutco
         )?;
         match stored {
             Some(row) => {
-                let stored: PullRequest =
-                    serde_json::from_str(row.get(0)).map_err(|e| corrupt("pull request", e))?;
+                let stored: PullRequest = serde_json::from_str(row.get(0))
+                    .map_err(|e| rows::corrupt("pull request", e))?;
                 let merged = stored.updated_with(newer);
                 let body = to_json(&merged)?;
                 let changed = tx.execute(
@@ -512,11 +519,12 @@ pub(crate) fn write_events(
                         id
                     }
                 };
-                if insert_pushed_change(tx, repository, &pushed.change, change_source)? {
-                    EventOutcome::Inserted
-                } else {
-                    EventOutcome::Unchanged
-                }
+                EventOutcome::inserted_if(insert_pushed_change(
+                    tx,
+                    repository,
+                    &pushed.change,
+                    change_source,
+                )?)
             }
             Event::PullRequest(newer) => write_pull_request(tx, newer)?,
             Event::PullRequestReview(review) => {

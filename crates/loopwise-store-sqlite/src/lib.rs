@@ -12,15 +12,13 @@
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
-use loopwise_store::export::{
-    ChangeRecord, DeliveryRecord, ExportRecord, PathTouchRecord, RepositoryRecord, TagRecord,
-    TokenRecord,
-};
+use loopwise_store::export::{ExportRecord, ImportWrite, TokenRecord};
+use loopwise_store::rows::{self, EXPORT_QUERIES, StoredRow};
 use loopwise_store::versions::{self, WriteVersions};
 use loopwise_store::{
-    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportMessage,
-    ImportCounts, PathTouch, RepositoryId, Store, StoreCounts, StoreError, Token, TokenScope,
-    WriteCounts,
+    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportEnd,
+    GitImportMessage, ImportCounts, PathTouch, RepositoryId, Store, StoreCounts, StoreError, Token,
+    TokenScope, WriteCounts,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -300,11 +298,11 @@ impl Synchronous {
 impl std::str::FromStr for Synchronous {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "normal" => Ok(Synchronous::Normal),
-            "full" => Ok(Synchronous::Full),
-            other => Err(format!("{other:?} is not normal or full")),
-        }
+        loopwise_store::parse_keyword(
+            text,
+            [("normal", Synchronous::Normal), ("full", Synchronous::Full)],
+        )
+        .map_err(|other| format!("{other:?} is not normal or full"))
     }
 }
 
@@ -362,55 +360,68 @@ fn migrate(connection: &mut Connection, location: &str) -> Result<(), StoreError
     Ok(())
 }
 
-fn parse_source(text: &str) -> Result<Source, StoreError> {
-    text.parse().map_err(
-        |e: loopwise_core::entities::UnknownValue| StoreError::Corrupt {
-            what: "deployment source",
-            reason: e.to_string(),
-        },
-    )
+/// A rusqlite row as the shared readers of [`rows`] read it.
+struct Columns<'a, 'stmt>(&'a rusqlite::Row<'stmt>);
+
+impl StoredRow for Columns<'_, '_> {
+    fn optional_text(&self, column: usize) -> Result<Option<&str>, StoreError> {
+        self.0
+            .get_ref(column)
+            .and_then(|value| value.as_str_or_null().map_err(rusqlite::Error::from))
+            .map_err(|e| StoreError::Database(format!("column {column}: {e}")))
+    }
+
+    fn optional_integer(&self, column: usize) -> Result<Option<i64>, StoreError> {
+        self.0.get(column).map_err(database_error)
+    }
+
+    fn boolean(&self, column: usize) -> Result<bool, StoreError> {
+        self.0.get(column).map_err(database_error)
+    }
 }
 
-fn read_deployment(row: &rusqlite::Row<'_>) -> rusqlite::Result<[Option<String>; 5]> {
-    Ok([
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ])
+/// Runs a prepared statement and hands each row to `each` as it is read.
+fn each_row(
+    statement: &mut rusqlite::Statement<'_>,
+    parameters: impl rusqlite::Params,
+    mut each: impl FnMut(&dyn StoredRow) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut rows = statement.query(parameters).map_err(database_error)?;
+    while let Some(row) = rows.next().map_err(database_error)? {
+        each(&Columns(row))?;
+    }
+    Ok(())
+}
+
+/// Runs `sql` (prepared once, then cached) and collects every row as `read` reads it.
+fn read_rows<T, C: Default + Extend<T>>(
+    connection: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+    read: impl Fn(&dyn StoredRow) -> Result<T, StoreError>,
+) -> Result<C, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(database_error)?;
+    let mut values = C::default();
+    each_row(&mut statement, parameters, |row| {
+        values.extend([read(row)?]);
+        Ok(())
+    })?;
+    Ok(values)
 }
 
 impl Store for SqliteStore {
     fn repository(&self, locator: &str) -> Result<RepositoryId, StoreError> {
-        let connection = self.connection();
-        connection
-            .execute(
-                "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
-                [locator],
-            )
-            .map_err(database_error)?;
-        connection
-            .query_row(
-                "SELECT id FROM repositories WHERE locator = ?1",
-                [locator],
-                |row| row.get(0),
-            )
-            .map_err(database_error)
+        register_repository(&self.connection(), locator).map_err(database_error)
     }
 
     fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
-                 FROM changes WHERE repository_id = ?1",
-            )
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map([repository], read_change)
-            .map_err(database_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
+             FROM changes WHERE repository_id = ?1",
+            [repository],
+            |row| rows::change(row, 0),
+        )
     }
 
     fn changes_by_sha(
@@ -424,28 +435,22 @@ impl Store for SqliteStore {
         // One statement whatever the number of shas: they travel as one JSON array.
         let wanted =
             serde_json::to_string(shas).map_err(|e| StoreError::Database(e.to_string()))?;
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
-                 FROM changes WHERE repository_id = ?1 AND sha IN (SELECT value FROM json_each(?2))",
-            )
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map(rusqlite::params![repository, wanted], read_change)
-            .map_err(database_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
+             FROM changes WHERE repository_id = ?1 AND sha IN (SELECT value FROM json_each(?2))",
+            params![repository, wanted],
+            |row| rows::change(row, 0),
+        )
     }
 
     fn git_change_shas(&self, repository: RepositoryId) -> Result<Vec<String>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached("SELECT sha FROM changes WHERE repository_id = ?1 AND source = 'git'")
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map([repository], |row| row.get(0))
-            .map_err(database_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT sha FROM changes WHERE repository_id = ?1 AND source = 'git'",
+            [repository],
+            |row| Ok(row.text(0)?.to_string()),
+        )
     }
 
     fn pushed_change_count(&self, repository: RepositoryId) -> Result<usize, StoreError> {
@@ -460,23 +465,12 @@ impl Store for SqliteStore {
     }
 
     fn tags(&self, repository: RepositoryId) -> Result<Vec<Tag>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT name, commit_sha, time, annotated FROM tags WHERE repository_id = ?1 ORDER BY name",
-            )
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map([repository], |row| {
-                Ok(Tag {
-                    name: row.get(0)?,
-                    commit: row.get(1)?,
-                    time: row.get(2)?,
-                    annotated: row.get(3)?,
-                })
-            })
-            .map_err(database_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT name, commit_sha, time, annotated FROM tags WHERE repository_id = ?1 ORDER BY name",
+            [repository],
+            |row| rows::tag(row, 0),
+        )
     }
 
     fn path_touches(
@@ -484,30 +478,21 @@ impl Store for SqliteStore {
         repository: RepositoryId,
         paths_key: &str,
     ) -> Result<HashMap<String, bool>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT sha, touched FROM path_touches WHERE repository_id = ?1 AND paths_key = ?2",
-            )
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map(params![repository, paths_key], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .map_err(database_error)?;
-        rows.collect::<Result<HashMap<_, _>, _>>()
-            .map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT sha, touched FROM path_touches WHERE repository_id = ?1 AND paths_key = ?2",
+            params![repository, paths_key],
+            |row| Ok((row.text(0)?.to_string(), row.boolean(1)?)),
+        )
     }
 
     fn repositories(&self) -> Result<Vec<(RepositoryId, String)>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached("SELECT id, locator FROM repositories ORDER BY id")
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(database_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT id, locator FROM repositories ORDER BY id",
+            [],
+            |row| Ok((row.integer(0)?, row.text(1)?.to_string())),
+        )
     }
 
     fn find_repository(&self, locator: &str) -> Result<Option<RepositoryId>, StoreError> {
@@ -529,48 +514,32 @@ impl Store for SqliteStore {
         let started = std::time::Instant::now();
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
-        transaction
-            .execute(
-                "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
-                [locator],
-            )
-            .map_err(database_error)?;
-        let repository: RepositoryId = transaction
-            .query_row(
-                "SELECT id FROM repositories WHERE locator = ?1",
-                [locator],
-                |row| row.get(0),
-            )
-            .map_err(database_error)?;
+        let repository = register_repository(&transaction, locator).map_err(database_error)?;
         let mut counts = WriteCounts::default();
-        for message in messages {
-            match message {
-                GitImportMessage::Changes(changes) => {
-                    insert_changes(&transaction, repository, &changes, &mut counts)
-                        .map_err(database_error)?;
-                }
-                GitImportMessage::Commit { tags, path_touches } => {
-                    let tags_changed =
-                        replace_tags(&transaction, repository, &tags).map_err(database_error)?;
-                    upsert_path_touches(&transaction, repository, &path_touches)
-                        .map_err(database_error)?;
-                    if tags_changed || counts.inserted + counts.updated > 0 {
-                        bump(&transaction, [versions::repository(locator)])
-                            .map_err(database_error)?;
-                    }
-                    transaction.commit().map_err(database_error)?;
-                    tracing::info!(
-                        inserted = counts.inserted,
-                        unchanged = counts.unchanged,
-                        elapsed = ?started.elapsed(),
-                        "committed git import"
-                    );
-                    return Ok(Some(counts));
-                }
-            }
-        }
-        // Dropping the transaction rolls it back.
-        Ok(None)
+        let Some(GitImportEnd { tags, path_touches }) =
+            GitImportMessage::until_commit(messages, |changes| {
+                insert_changes(&transaction, repository, changes, &mut counts)
+            })
+            .map_err(database_error)?
+        else {
+            // Dropping the transaction rolls it back.
+            return Ok(None);
+        };
+        let tags_changed = replace_tags(&transaction, repository, &tags).map_err(database_error)?;
+        upsert_path_touches(&transaction, repository, &path_touches).map_err(database_error)?;
+        bump(
+            &transaction,
+            versions::scope_of_git_import(locator, tags_changed, &counts),
+        )
+        .map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+        tracing::info!(
+            inserted = counts.inserted,
+            unchanged = counts.unchanged,
+            elapsed = ?started.elapsed(),
+            "committed git import"
+        );
+        Ok(Some(counts))
     }
 
     fn upsert_deployments(
@@ -587,69 +556,20 @@ impl Store for SqliteStore {
     }
 
     fn deployments(&self, filter: &DeploymentFilter) -> Result<Vec<Deployment>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT source, source_id, service, environment, sha, started_at, finished_at, status, kind \
-                 FROM deployments \
-                 WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) \
-                   AND (?3 IS NULL OR source = ?3) \
-                 ORDER BY service, environment, coalesce(finished_at, started_at), source_id",
-            )
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map(
-                params![
-                    filter.service,
-                    filter.environment,
-                    filter.source.map(Source::as_str)
-                ],
-                |row| {
-                    let [source, id, service, environment, sha] = read_deployment(row)?;
-                    let started_at: Option<i64> = row.get(5)?;
-                    let finished_at: Option<i64> = row.get(6)?;
-                    let status: String = row.get(7)?;
-                    let kind: String = row.get(8)?;
-                    Ok((
-                        source,
-                        id,
-                        service,
-                        environment,
-                        sha,
-                        started_at,
-                        finished_at,
-                        status,
-                        kind,
-                    ))
-                },
-            )
-            .map_err(database_error)?;
-        let mut deployments = Vec::new();
-        for row in rows {
-            let (source, id, service, environment, sha, started_at, finished_at, status, kind) =
-                row.map_err(database_error)?;
-            let corrupt = |what: &'static str, reason: String| StoreError::Corrupt { what, reason };
-            deployments.push(Deployment {
-                source: parse_source(&source.unwrap_or_default())?,
-                id: id.unwrap_or_default(),
-                service: service.unwrap_or_default(),
-                environment: environment.unwrap_or_default(),
-                sha: sha.unwrap_or_default(),
-                started_at,
-                finished_at,
-                status: status
-                    .parse()
-                    .map_err(|e: loopwise_core::entities::UnknownValue| {
-                        corrupt("deployment status", e.to_string())
-                    })?,
-                kind: kind
-                    .parse()
-                    .map_err(|e: loopwise_core::entities::UnknownValue| {
-                        corrupt("deployment kind", e.to_string())
-                    })?,
-            });
-        }
-        Ok(deployments)
+        read_rows(
+            &self.connection(),
+            "SELECT source, source_id, service, environment, sha, started_at, finished_at, status, kind \
+             FROM deployments \
+             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2) \
+               AND (?3 IS NULL OR source = ?3) \
+             ORDER BY service, environment, coalesce(finished_at, started_at), source_id",
+            params![
+                filter.service,
+                filter.environment,
+                filter.source.map(Source::as_str)
+            ],
+            |row| rows::deployment(row, 0),
+        )
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {
@@ -695,14 +615,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Vec<EventOutcome>>, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
-        let inserted = transaction
-            .execute(
-                "INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (source, delivery_id) DO NOTHING",
-                params![delivery.source.as_str(), delivery.id, delivery.event, delivery.received_at],
-            )
-            .map_err(database_error)?;
-        if inserted == 0 {
+        if !insert_delivery(&transaction, delivery).map_err(database_error)? {
             return Ok(None);
         }
         let outcomes = write_events(&transaction, events, delivery.source)?;
@@ -797,18 +710,12 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self) -> Result<Vec<Token>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY id",
-            )
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map([], read_token)
-            .map_err(database_error)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(database_error)?;
-        rows.into_iter().collect()
+        read_rows(
+            &self.connection(),
+            "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY id",
+            [],
+            rows::token,
+        )
     }
 
     fn revoke_token(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
@@ -823,15 +730,15 @@ impl Store for SqliteStore {
     }
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
-        let connection = self.connection();
         // Called on every authenticated request: the statement is compiled once and cached.
-        let row = connection
-            .prepare_cached(
-                "SELECT id, name, scope, created_at, revoked_at FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
-            )
-            .and_then(|mut statement| statement.query_row([hash], read_token).optional())
-            .map_err(database_error)?;
-        row.transpose()
+        // Hashes are unique: there is one row at most.
+        let tokens: Vec<Token> = read_rows(
+            &self.connection(),
+            "SELECT id, name, scope, created_at, revoked_at FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+            [hash],
+            rows::token,
+        )?;
+        Ok(tokens.into_iter().next())
     }
 
     fn schema_version(&self) -> Result<i64, StoreError> {
@@ -841,15 +748,12 @@ impl Store for SqliteStore {
     }
 
     fn write_versions(&self) -> Result<WriteVersions, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached("SELECT scope, version FROM write_versions")
-            .map_err(database_error)?;
-        let rows = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(database_error)?;
-        rows.collect::<Result<WriteVersions, _>>()
-            .map_err(database_error)
+        read_rows(
+            &self.connection(),
+            "SELECT scope, version FROM write_versions",
+            [],
+            |row| Ok((row.text(0)?.to_string(), row.integer(1)?)),
+        )
     }
 
     fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
@@ -867,38 +771,15 @@ impl Store for SqliteStore {
         let started = std::time::Instant::now();
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(database_error)?;
-        let mut counts = ImportCounts::default();
         let mut touched = BTreeSet::new();
-        for record in records {
-            let record = record?;
-            let outcome = import_record(&transaction, &record)?;
-            if let Some(scope) = versions::scope_of_record(&record, outcome) {
-                touched.insert(scope);
-            }
-            counts.add(record.kind(), outcome);
-        }
+        let counts = ImportCounts::import_each(records, &mut touched, |record| {
+            import_record(&transaction, record)
+        })?;
         bump(&transaction, touched).map_err(database_error)?;
         transaction.commit().map_err(database_error)?;
         tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");
         Ok(counts)
     }
-}
-
-type TokenRow = Result<Token, StoreError>;
-
-fn read_token(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
-    let scope: String = row.get(2)?;
-    let token = scope.parse::<TokenScope>().map(|scope| Token {
-        id: row.get(0).unwrap_or_default(),
-        name: row.get(1).unwrap_or_default(),
-        scope,
-        created_at: row.get(3).unwrap_or_default(),
-        revoked_at: row.get(4).unwrap_or_default(),
-    });
-    Ok(token.map_err(|reason| StoreError::Corrupt {
-        what: "token scope",
-        reason,
-    }))
 }
 
 fn read_bodies<T: serde::de::DeserializeOwned>(
@@ -907,21 +788,7 @@ fn read_bodies<T: serde::de::DeserializeOwned>(
     parameters: impl rusqlite::Params,
     what: &'static str,
 ) -> Result<Vec<T>, StoreError> {
-    let mut statement = connection.prepare_cached(sql).map_err(database_error)?;
-    let bodies = statement
-        .query_map(parameters, |row| row.get::<_, String>(0))
-        .map_err(database_error)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(database_error)?;
-    bodies
-        .iter()
-        .map(|body| {
-            serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-                what,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    read_rows(connection, sql, parameters, |row| rows::body(row, what))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -966,13 +833,10 @@ fn write_events(
             Event::Change(pushed) => {
                 let repository =
                     register_repository(transaction, &pushed.repository).map_err(database_error)?;
-                if insert_pushed_change(transaction, repository, &pushed.change, change_source)
-                    .map_err(database_error)?
-                {
-                    EventOutcome::Inserted
-                } else {
-                    EventOutcome::Unchanged
-                }
+                EventOutcome::inserted_if(
+                    insert_pushed_change(transaction, repository, &pushed.change, change_source)
+                        .map_err(database_error)?,
+                )
             }
             Event::Deployment(deployment) => {
                 let writer = match &mut deployments {
@@ -998,10 +862,7 @@ fn write_events(
                     .map_err(database_error)?;
                 let pull = match stored {
                     Some(body) => serde_json::from_str::<PullRequest>(&body)
-                        .map_err(|e| StoreError::Corrupt {
-                            what: "pull request",
-                            reason: e.to_string(),
-                        })?
+                        .map_err(|e| rows::corrupt("pull request", e))?
                         .updated_with(newer),
                     None => newer.clone(),
                 };
@@ -1094,222 +955,12 @@ fn bump(
 /// Streams every entity to `sink` in the canonical export order. Text keys sort by their bytes
 /// (SQLite's BINARY collation), numbers numerically.
 fn export_all(connection: &Connection, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {
-    stream(
-        connection,
-        "SELECT locator FROM repositories ORDER BY locator",
-        |row| {
-            Ok(ExportRecord::Repository(RepositoryRecord {
-                locator: row.get(0)?,
-            }))
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT r.locator, c.source, c.sha, c.parents, c.author_time, c.committer_time, c.author_name, \
-         c.author_email, c.subject, c.reverts FROM changes c JOIN repositories r ON r.id = c.repository_id \
-         ORDER BY r.locator, c.sha",
-        |row| {
-            let source: String = row.get(1)?;
-            let parents: String = row.get(3)?;
-            Ok(ExportRecord::Change(ChangeRecord {
-                repository: row.get(0)?,
-                source: stored_source(&source)?,
-                change: Change {
-                    sha: row.get(2)?,
-                    parents: parents
-                        .split_ascii_whitespace()
-                        .map(str::to_string)
-                        .collect(),
-                    author_time: row.get(4)?,
-                    committer_time: row.get(5)?,
-                    author_name: row.get(6)?,
-                    author_email: row.get(7)?,
-                    subject: row.get(8)?,
-                    reverts: row.get(9)?,
-                },
-            }))
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT r.locator, t.name, t.commit_sha, t.time, t.annotated FROM tags t \
-         JOIN repositories r ON r.id = t.repository_id ORDER BY r.locator, t.name",
-        |row| {
-            Ok(ExportRecord::Tag(TagRecord {
-                repository: row.get(0)?,
-                tag: Tag {
-                    name: row.get(1)?,
-                    commit: row.get(2)?,
-                    time: row.get(3)?,
-                    annotated: row.get(4)?,
-                },
-            }))
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT r.locator, p.paths_key, p.sha, p.touched FROM path_touches p \
-         JOIN repositories r ON r.id = p.repository_id ORDER BY r.locator, p.paths_key, p.sha",
-        |row| {
-            Ok(ExportRecord::PathTouch(PathTouchRecord {
-                repository: row.get(0)?,
-                paths_key: row.get(1)?,
-                sha: row.get(2)?,
-                touched: row.get(3)?,
-            }))
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT source, source_id, service, environment, sha, started_at, finished_at, status, kind \
-         FROM deployments ORDER BY source, source_id",
-        |row| {
-            let source: String = row.get(0)?;
-            let status: String = row.get(7)?;
-            let kind: String = row.get(8)?;
-            Ok(ExportRecord::Deployment {
-                deployment: Deployment {
-                    source: stored_source(&source)?,
-                    id: row.get(1)?,
-                    service: row.get(2)?,
-                    environment: row.get(3)?,
-                    sha: row.get(4)?,
-                    started_at: row.get(5)?,
-                    finished_at: row.get(6)?,
-                    status: status.parse().map_err(conversion_error)?,
-                    kind: kind.parse().map_err(conversion_error)?,
-                },
-            })
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT body FROM pull_requests ORDER BY source, repository, number",
-        |row| {
-            Ok(ExportRecord::PullRequest {
-                pull_request: stored_body(row)?,
-            })
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT body FROM pull_request_reviews ORDER BY source, id",
-        |row| {
-            Ok(ExportRecord::PullRequestReview {
-                review: stored_body(row)?,
-            })
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT body FROM incidents ORDER BY source, id",
-        |row| {
-            Ok(ExportRecord::Incident {
-                incident: stored_body(row)?,
-            })
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT body FROM ci_runs ORDER BY source, id, attempt",
-        |row| {
-            Ok(ExportRecord::CiRun {
-                ci_run: stored_body(row)?,
-            })
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT body FROM flag_changes ORDER BY source, repository, flag_id, changed_at",
-        |row| {
-            Ok(ExportRecord::FlagChange {
-                flag_change: stored_body(row)?,
-            })
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT source, delivery_id, event, received_at FROM deliveries ORDER BY source, delivery_id",
-        |row| {
-            let source: String = row.get(0)?;
-            Ok(ExportRecord::Delivery(DeliveryRecord {
-                source: stored_source(&source)?,
-                id: row.get(1)?,
-                event: row.get(2)?,
-                received_at: row.get(3)?,
-            }))
-        },
-        sink,
-    )?;
-    stream(
-        connection,
-        "SELECT name, scope, hash, created_at, revoked_at FROM tokens ORDER BY created_at, name",
-        |row| {
-            let scope: String = row.get(1)?;
-            Ok(ExportRecord::Token(TokenRecord {
-                name: row.get(0)?,
-                scope: scope.parse().map_err(|reason: String| {
-                    conversion_error(StoreError::Corrupt {
-                        what: "token scope",
-                        reason,
-                    })
-                })?,
-                hash: row.get(2)?,
-                created_at: row.get(3)?,
-                revoked_at: row.get(4)?,
-            }))
-        },
-        sink,
-    )
-}
-
-/// Runs `sql` and hands each row, as a record, to `sink` as it is read.
-fn stream(
-    connection: &Connection,
-    sql: &str,
-    record: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<ExportRecord>,
-    sink: &mut ExportSink<'_>,
-) -> Result<(), StoreError> {
-    let mut statement = connection.prepare(sql).map_err(database_error)?;
-    let mut rows = statement.query([]).map_err(database_error)?;
-    while let Some(row) = rows.next().map_err(database_error)? {
-        sink(record(row).map_err(stored_value_error)?)?;
+    for query in &EXPORT_QUERIES {
+        // Not cached: each runs once per export, and would only push hot statements out.
+        let mut statement = connection.prepare(query.sql).map_err(database_error)?;
+        each_row(&mut statement, [], |row| sink(query.record(row)?))?;
     }
     Ok(())
-}
-
-/// A stored value that does not convert to its entity, carried through rusqlite's error type.
-fn conversion_error(error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
-}
-
-fn stored_value_error(error: rusqlite::Error) -> StoreError {
-    match error {
-        rusqlite::Error::FromSqlConversionFailure(_, _, cause) => StoreError::Corrupt {
-            what: "exported record",
-            reason: cause.to_string(),
-        },
-        other => database_error(other),
-    }
-}
-
-fn stored_source(text: &str) -> rusqlite::Result<Source> {
-    text.parse().map_err(conversion_error)
-}
-
-fn stored_body<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>) -> rusqlite::Result<T> {
-    let body: String = row.get(0)?;
-    serde_json::from_str(&body).map_err(conversion_error)
 }
 
 /// Writes one imported record under the rules of [`Store::import`].
@@ -1317,51 +968,38 @@ fn import_record(
     transaction: &Connection,
     record: &ExportRecord,
 ) -> Result<EventOutcome, StoreError> {
-    let event = |event: Event| -> Result<EventOutcome, StoreError> {
-        Ok(write_events(transaction, &[event], Source::Import)?[0])
-    };
-    match record {
-        ExportRecord::Repository(repository) => {
+    match record.import_write() {
+        ImportWrite::Event(event) => Ok(write_events(transaction, &[event], Source::Import)?[0]),
+        ImportWrite::Repository(repository) => {
             let inserted = transaction
                 .prepare_cached(
                     "INSERT INTO repositories (locator) VALUES (?1) ON CONFLICT (locator) DO NOTHING",
                 )
                 .and_then(|mut statement| statement.execute([&repository.locator]))
                 .map_err(database_error)?;
-            Ok(if inserted == 1 {
-                EventOutcome::Inserted
-            } else {
-                EventOutcome::Unchanged
-            })
+            Ok(EventOutcome::inserted_if(inserted == 1))
         }
-        ExportRecord::Change(record) => {
+        ImportWrite::GitChange(record) => {
             let repository =
                 register_repository(transaction, &record.repository).map_err(database_error)?;
-            if record.source == Source::Git {
-                let mut counts = WriteCounts::default();
-                insert_changes(
-                    transaction,
-                    repository,
-                    std::slice::from_ref(&record.change),
-                    &mut counts,
-                )
-                .map_err(database_error)?;
-                Ok(if counts.inserted == 1 {
-                    EventOutcome::Inserted
-                } else if counts.updated == 1 {
-                    EventOutcome::Updated
-                } else {
-                    EventOutcome::Unchanged
-                })
-            } else if insert_pushed_change(transaction, repository, &record.change, record.source)
-                .map_err(database_error)?
-            {
-                Ok(EventOutcome::Inserted)
-            } else {
-                Ok(EventOutcome::Unchanged)
-            }
+            let mut counts = WriteCounts::default();
+            insert_changes(
+                transaction,
+                repository,
+                std::slice::from_ref(&record.change),
+                &mut counts,
+            )
+            .map_err(database_error)?;
+            Ok(counts.outcome())
         }
-        ExportRecord::Tag(record) => {
+        ImportWrite::PushedChange(record) => {
+            let repository =
+                register_repository(transaction, &record.repository).map_err(database_error)?;
+            insert_pushed_change(transaction, repository, &record.change, record.source)
+                .map(EventOutcome::inserted_if)
+                .map_err(database_error)
+        }
+        ImportWrite::Tag(record) => {
             let repository =
                 register_repository(transaction, &record.repository).map_err(database_error)?;
             let tag = &record.tag;
@@ -1375,7 +1013,7 @@ fn import_record(
             )
             .map_err(database_error)
         }
-        ExportRecord::PathTouch(record) => {
+        ImportWrite::PathTouch(record) => {
             let repository =
                 register_repository(transaction, &record.repository).map_err(database_error)?;
             upsert_body(
@@ -1388,39 +1026,27 @@ fn import_record(
             )
             .map_err(database_error)
         }
-        ExportRecord::Deployment { deployment } => event(Event::Deployment(deployment.clone())),
-        ExportRecord::PullRequest { pull_request } => {
-            event(Event::PullRequest(pull_request.clone()))
-        }
-        ExportRecord::PullRequestReview { review } => {
-            event(Event::PullRequestReview(review.clone()))
-        }
-        ExportRecord::Incident { incident } => event(Event::Incident(incident.clone())),
-        ExportRecord::CiRun { ci_run } => event(Event::CiRun(ci_run.clone())),
-        ExportRecord::FlagChange { flag_change } => event(Event::FlagChange(flag_change.clone())),
-        ExportRecord::Delivery(delivery) => {
-            let inserted = transaction
-                .prepare_cached(
-                    "INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (source, delivery_id) DO NOTHING",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        delivery.source.as_str(),
-                        delivery.id,
-                        delivery.event,
-                        delivery.received_at
-                    ])
-                })
-                .map_err(database_error)?;
-            Ok(if inserted == 1 {
-                EventOutcome::Inserted
-            } else {
-                EventOutcome::Unchanged
-            })
-        }
-        ExportRecord::Token(token) => import_token(transaction, token),
+        ImportWrite::Delivery(delivery) => insert_delivery(transaction, &delivery.into())
+            .map(EventOutcome::inserted_if)
+            .map_err(database_error),
+        ImportWrite::Token(token) => import_token(transaction, token),
     }
+}
+
+/// Stores a webhook delivery; false when it was stored before.
+fn insert_delivery(connection: &Connection, delivery: &Delivery) -> rusqlite::Result<bool> {
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (source, delivery_id) DO NOTHING",
+        )?
+        .execute(params![
+            delivery.source.as_str(),
+            delivery.id,
+            delivery.event,
+            delivery.received_at
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// A token is inserted by name; a stored token of that name must be the same token (hash and
@@ -1444,10 +1070,7 @@ fn import_token(transaction: &Connection, token: &TokenRecord) -> Result<EventOu
                 )
                 .map_err(database_error)?;
             if hash_taken > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "token {:?}: a token of another name has the same hash",
-                    token.name
-                )));
+                return Err(token.hash_taken());
             }
             transaction
                 .execute(
@@ -1464,14 +1087,8 @@ fn import_token(transaction: &Connection, token: &TokenRecord) -> Result<EventOu
             Ok(EventOutcome::Inserted)
         }
         Some((hash, scope, revoked_at)) => {
-            if hash != token.hash || scope != token.scope.as_str() {
-                return Err(StoreError::Conflict(format!(
-                    "a token named {:?} exists already with another secret or scope",
-                    token.name
-                )));
-            }
-            match (revoked_at, token.revoked_at) {
-                (None, Some(revoked)) => {
+            match token.revocation_over(&hash, &scope, revoked_at)? {
+                Some(revoked) => {
                     transaction
                         .execute(
                             "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1",
@@ -1480,7 +1097,7 @@ fn import_token(transaction: &Connection, token: &TokenRecord) -> Result<EventOu
                         .map_err(database_error)?;
                     Ok(EventOutcome::Updated)
                 }
-                _ => Ok(EventOutcome::Unchanged),
+                None => Ok(EventOutcome::Unchanged),
             }
         }
     }
@@ -1496,6 +1113,26 @@ fn register_repository(connection: &Connection, locator: &str) -> rusqlite::Resu
     connection
         .prepare_cached("SELECT id FROM repositories WHERE locator = ?1")?
         .query_row([locator], |row| row.get(0))
+}
+
+/// A commit's parameters in the order of the `changes` statements: ?1 repository_id, ?2 sha,
+/// ?3 parents (space-separated), ?4 author_time, ?5 committer_time, ?6 author_name,
+/// ?7 author_email, ?8 subject, ?9 reverts, then `more` (?10 …).
+macro_rules! change_params {
+    ($repository:expr, $change:expr, $parents:expr $(, $more:expr)*) => {
+        params![
+            $repository,
+            $change.sha,
+            $parents,
+            $change.author_time,
+            $change.committer_time,
+            $change.author_name,
+            $change.author_email,
+            $change.subject,
+            $change.reverts,
+            $($more),*
+        ]
+    };
 }
 
 fn insert_changes(
@@ -1518,17 +1155,7 @@ fn insert_changes(
             }
             parents.push_str(parent);
         }
-        let inserted = insert.execute(params![
-            repository,
-            change.sha,
-            parents,
-            change.author_time,
-            change.committer_time,
-            change.author_name,
-            change.author_email,
-            change.subject,
-            change.reverts,
-        ])?;
+        let inserted = insert.execute(change_params!(repository, change, parents))?;
         if inserted == 1 {
             counts.inserted += 1;
         } else if upgrade_pushed_change(transaction, repository, change, &parents)? {
@@ -1555,17 +1182,7 @@ fn upgrade_pushed_change(
              author_email = ?7, subject = ?8, reverts = ?9, source = 'git' \
              WHERE repository_id = ?1 AND sha = ?2 AND source <> 'git'",
         )?
-        .execute(params![
-            repository,
-            change.sha,
-            parents,
-            change.author_time,
-            change.committer_time,
-            change.author_name,
-            change.author_email,
-            change.subject,
-            change.reverts,
-        ])?;
+        .execute(change_params!(repository, change, parents))?;
     Ok(updated == 1)
 }
 
@@ -1583,18 +1200,12 @@ fn insert_pushed_change(
              author_email, subject, reverts, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (repository_id, sha) DO NOTHING",
         )?
-        .execute(params![
+        .execute(change_params!(
             repository,
-            change.sha,
+            change,
             change.parents.join(" "),
-            change.author_time,
-            change.committer_time,
-            change.author_name,
-            change.author_email,
-            change.subject,
-            change.reverts,
-            source.as_str(),
-        ])?;
+            source.as_str()
+        ))?;
     Ok(inserted == 1)
 }
 
@@ -1736,22 +1347,14 @@ fn write_deployments(
     let mut touched = BTreeSet::new();
     for deployment in deployments {
         let (outcome, moved_from) = writer.write(deployment)?;
-        match outcome {
-            EventOutcome::Inserted => counts.inserted += 1,
-            EventOutcome::Updated => counts.updated += 1,
-            EventOutcome::Unchanged => counts.unchanged += 1,
-        }
+        counts.add(outcome);
         if outcome != EventOutcome::Unchanged {
             touched.insert(versions::deployments(&deployment.service));
         }
         touched.extend(moved_from.map(|service| versions::deployments(&service)));
     }
     if let Some(scope) = replace {
-        let keep: HashSet<&str> = deployments
-            .iter()
-            .filter(|d| d.source == scope.source && d.service == scope.service)
-            .map(|d| d.id.as_str())
-            .collect();
+        let keep: HashSet<&str> = scope.kept_ids(deployments).collect();
         let mut scoped = transaction.prepare_cached(
             "SELECT source_id FROM deployments WHERE source = ?1 AND service = ?2",
         )?;
@@ -1772,25 +1375,6 @@ fn write_deployments(
     }
     bump(transaction, touched)?;
     Ok(counts)
-}
-
-/// A `changes` row (sha, parents, author_time, committer_time, author_name, author_email,
-/// subject, reverts) as a [`Change`].
-fn read_change(row: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
-    let parents: String = row.get(1)?;
-    Ok(Change {
-        sha: row.get(0)?,
-        parents: parents
-            .split_ascii_whitespace()
-            .map(str::to_string)
-            .collect(),
-        author_time: row.get(2)?,
-        committer_time: row.get(3)?,
-        author_name: row.get(4)?,
-        author_email: row.get(5)?,
-        subject: row.get(6)?,
-        reverts: row.get(7)?,
-    })
 }
 
 #[cfg(test)]

@@ -93,6 +93,65 @@ pub fn deployment(
     }
 }
 
+/// A pull request from GitHub by ada, merged into main; a check sets what else it needs.
+fn pull_request(repository: &str, number: u64, created_at: i64, merged_at: i64) -> PullRequest {
+    PullRequest {
+        source: Source::Github,
+        repository: repository.into(),
+        number,
+        title: String::new(),
+        author: "ada".into(),
+        state: PullRequestState::Merged,
+        created_at,
+        merged_at: Some(merged_at),
+        closed_at: Some(merged_at),
+        merge_sha: None,
+        head_sha: None,
+        base_branch: Some("main".into()),
+        additions: None,
+        deletions: None,
+    }
+}
+
+/// bob's approval `r1` of a pull request.
+fn approval(repository: &str, number: u64, submitted_at: i64) -> PullRequestReview {
+    PullRequestReview {
+        source: Source::Github,
+        repository: repository.into(),
+        number,
+        id: "r1".into(),
+        reviewer: "bob".into(),
+        state: ReviewState::Approved,
+        submitted_at,
+    }
+}
+
+/// An open incident of a service, from the API, with no details; a check sets what it needs.
+fn incident(id: &str, service: &str, started_at: i64) -> Incident {
+    Incident {
+        source: Source::Api,
+        id: id.into(),
+        service: Some(service.into()),
+        title: String::new(),
+        severity: None,
+        started_at,
+        acknowledged_at: None,
+        resolved_at: None,
+        caused_by: None,
+        url: None,
+    }
+}
+
+/// A git import of `new_changes` alone: no tags, no path answers.
+fn git_import<'a>(locator: &'a str, new_changes: &'a [Change]) -> GitImport<'a> {
+    GitImport {
+        locator,
+        new_changes,
+        tags: &[],
+        path_touches: &[],
+    }
+}
+
 fn sorted_changes(store: &dyn Store, repository: i64) -> Vec<Change> {
     let mut changes = store.changes(repository).unwrap();
     changes.sort_by(|a, b| a.sha.cmp(&b.sha));
@@ -119,12 +178,7 @@ pub fn changes_round_trip_and_insert_once(store: &dyn Store) {
         revert,
         merge,
     ];
-    let import = GitImport {
-        locator: "repo",
-        new_changes: &batch,
-        tags: &[],
-        path_touches: &[],
-    };
+    let import = git_import("repo", &batch);
     let counts = store.apply_git_import(import).unwrap();
     assert_eq!(
         counts,
@@ -154,12 +208,10 @@ pub fn changes_are_found_by_sha(store: &dyn Store) {
     let batch = [change("a1", &[], 100), change("b2", &["a1"], 200), revert];
     for locator in ["repo", "other"] {
         store
-            .apply_git_import(GitImport {
+            .apply_git_import(git_import(
                 locator,
-                new_changes: &batch[..if locator == "repo" { 3 } else { 1 }],
-                tags: &[],
-                path_touches: &[],
-            })
+                &batch[..if locator == "repo" { 3 } else { 1 }],
+            ))
             .unwrap();
     }
     let wanted: Vec<String> = ["c3", "a1", "zz"].map(String::from).to_vec();
@@ -181,24 +233,16 @@ pub fn tags_are_replaced_as_a_set(store: &dyn Store) {
         annotated,
     };
     let first = vec![tag("v1.0", "a1", 10, true), tag("v1.1", "b2", 20, false)];
-    let import = GitImport {
-        locator: "repo",
-        new_changes: &[],
-        tags: &first,
-        path_touches: &[],
-    };
-    store.apply_git_import(import).unwrap();
-    assert_eq!(store.tags(repository).unwrap(), first);
-    // v1.0 moved, v1.1 deleted, v2.0 added.
+    // Then v1.0 moved, v1.1 deleted, v2.0 added.
     let second = vec![tag("v1.0", "c3", 30, true), tag("v2.0", "d4", 40, true)];
-    let import = GitImport {
-        locator: "repo",
-        new_changes: &[],
-        tags: &second,
-        path_touches: &[],
-    };
-    store.apply_git_import(import).unwrap();
-    assert_eq!(store.tags(repository).unwrap(), second);
+    for tags in [first, second] {
+        let import = GitImport {
+            tags: &tags,
+            ..git_import("repo", &[])
+        };
+        store.apply_git_import(import).unwrap();
+        assert_eq!(store.tags(repository).unwrap(), tags);
+    }
 }
 
 pub fn path_touches_are_cached_per_key(store: &dyn Store) {
@@ -214,10 +258,8 @@ pub fn path_touches_are_cached_per_key(store: &dyn Store) {
         touch("web", "a1", false),
     ];
     let import = GitImport {
-        locator: "repo",
-        new_changes: &[],
-        tags: &[],
         path_touches: &touches,
+        ..git_import("repo", &[])
     };
     store.apply_git_import(import).unwrap();
     store.apply_git_import(import).unwrap();
@@ -330,22 +372,8 @@ pub fn repositories_are_isolated(store: &dyn Store) {
     let one = store.repository("one").unwrap();
     let two = store.repository("two").unwrap();
     let batch = [change("a1", &[], 1)];
-    store
-        .apply_git_import(GitImport {
-            locator: "one",
-            new_changes: &batch,
-            tags: &[],
-            path_touches: &[],
-        })
-        .unwrap();
-    let counts = store
-        .apply_git_import(GitImport {
-            locator: "two",
-            new_changes: &batch,
-            tags: &[],
-            path_touches: &[],
-        })
-        .unwrap();
+    store.apply_git_import(git_import("one", &batch)).unwrap();
+    let counts = store.apply_git_import(git_import("two", &batch)).unwrap();
     assert_eq!(
         counts.inserted, 1,
         "the same sha in another repository is another row"
@@ -364,10 +392,8 @@ pub fn an_unfinished_import_stream_writes_nothing(store: &dyn Store) {
     }];
     store
         .apply_git_import(GitImport {
-            locator: "repo",
-            new_changes: &[change("a1", &[], 1)],
             tags: &tags,
-            path_touches: &[],
+            ..git_import("repo", &[change("a1", &[], 1)])
         })
         .unwrap();
     // The producer fails after one batch: the stream ends without a commit message.
@@ -458,42 +484,19 @@ fn sample_events() -> Vec<Event> {
             change: change("c1", &["c0"], 100),
         }),
         Event::PullRequest(PullRequest {
-            source: Source::Github,
-            repository: "octo/api".into(),
-            number: 7,
             title: "Add <thing> & more".into(),
-            author: "ada".into(),
-            state: PullRequestState::Merged,
-            created_at: 50,
-            merged_at: Some(90),
-            closed_at: Some(90),
             merge_sha: Some("c1".into()),
             head_sha: Some("h1".into()),
-            base_branch: Some("main".into()),
             additions: Some(10),
-            deletions: None,
+            ..pull_request("octo/api", 7, 50, 90)
         }),
-        Event::PullRequestReview(PullRequestReview {
-            source: Source::Github,
-            repository: "octo/api".into(),
-            number: 7,
-            id: "r1".into(),
-            reviewer: "bob".into(),
-            state: ReviewState::Approved,
-            submitted_at: 80,
-        }),
+        Event::PullRequestReview(approval("octo/api", 7, 80)),
         Event::Deployment(deployment(Source::Github, "d1", "api", "production", 200)),
         Event::Incident(Incident {
-            source: Source::Api,
-            id: "inc-1".into(),
-            service: Some("api".into()),
             title: "Checkout down".into(),
             severity: Some("sev1".into()),
-            started_at: 300,
-            acknowledged_at: None,
-            resolved_at: None,
             caused_by: Some("d1".into()),
-            url: None,
+            ..incident("inc-1", "api", 300)
         }),
         Event::CiRun(CiRun {
             source: Source::Github,
@@ -773,16 +776,8 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
         }),
         Event::Deployment(staging),
         Event::Incident(Incident {
-            source: Source::Api,
-            id: "inc".into(),
-            service: Some("checkout".into()),
-            title: String::new(),
-            severity: None,
-            started_at: 6 * HOUR,
-            acknowledged_at: None,
             resolved_at: Some(7 * HOUR),
-            caused_by: None,
-            url: None,
+            ..incident("inc", "checkout", 6 * HOUR)
         }),
     ];
     store.apply_events(&events).unwrap();
@@ -867,16 +862,8 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
         })],
         // The incident is resolved later.
         vec![Event::Incident(Incident {
-            source: Source::Api,
-            id: "inc".into(),
-            service: Some("checkout".into()),
-            title: String::new(),
-            severity: None,
-            started_at: 6 * HOUR,
-            acknowledged_at: None,
             resolved_at: Some(9 * HOUR),
-            caused_by: None,
-            url: None,
+            ..incident("inc", "checkout", 6 * HOUR)
         })],
     ];
     for batch in writes {
@@ -889,12 +876,10 @@ pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
     // Git history replacing the pushed commits (a mirror fetch) is a write too.
     let before = cached(store);
     store
-        .apply_git_import(crate::GitImport {
-            locator: "acme/checkout",
-            new_changes: &[change("a1", &[], 0), change("b2", &["a1"], 0)],
-            tags: &[],
-            path_touches: &[],
-        })
+        .apply_git_import(git_import(
+            "acme/checkout",
+            &[change("a1", &[], 0), change("b2", &["a1"], 0)],
+        ))
         .unwrap();
     assert_ne!(cached(store), before);
     assert_eq!(cached(store), fresh(store));
@@ -936,12 +921,7 @@ pub fn git_history_wins_over_pushed_commits(store: &dyn Store) {
         change("b2", &["a1"], 200),
         change("c3", &["b2"], 300),
     ];
-    let import = GitImport {
-        locator: "acme/api",
-        new_changes: &history,
-        tags: &[],
-        path_touches: &[],
-    };
+    let import = git_import("acme/api", &history);
     let counts = store.apply_git_import(import).unwrap();
     assert_eq!(
         (counts.inserted, counts.updated, counts.unchanged),
@@ -1078,45 +1058,25 @@ pub fn sample_export() -> Vec<ExportRecord> {
         ExportRecord::Deployment { deployment: failed },
         ExportRecord::PullRequest {
             pull_request: PullRequest {
-                source: Source::Github,
-                repository: api.into(),
-                number: 7,
                 title: "Faster checkout".into(),
-                author: "ada".into(),
-                state: PullRequestState::Merged,
-                created_at: 250,
-                merged_at: Some(300),
-                closed_at: Some(300),
                 merge_sha: Some("c3".into()),
                 head_sha: Some("h7".into()),
-                base_branch: Some("main".into()),
                 additions: Some(12),
                 deletions: Some(3),
+                ..pull_request(api, 7, 250, 300)
             },
         },
         ExportRecord::PullRequestReview {
-            review: PullRequestReview {
-                source: Source::Github,
-                repository: api.into(),
-                number: 7,
-                id: "r1".into(),
-                reviewer: "bob".into(),
-                state: ReviewState::Approved,
-                submitted_at: 280,
-            },
+            review: approval(api, 7, 280),
         },
         ExportRecord::Incident {
             incident: Incident {
-                source: Source::Api,
-                id: "inc-1".into(),
-                service: Some("api".into()),
                 title: "Checkout down".into(),
                 severity: Some("sev1".into()),
-                started_at: 600,
                 acknowledged_at: Some(610),
                 resolved_at: Some(700),
                 caused_by: Some("dep-1".into()),
-                url: None,
+                ..incident("inc-1", "api", 600)
             },
         },
         ExportRecord::CiRun {
@@ -1438,12 +1398,7 @@ pub fn write_versions_grow_with_every_write_reports_read(store: &dyn Store) {
     // Git history and pushed commits bump their repository.
     let repo = repository("acme/api");
     store
-        .apply_git_import(GitImport {
-            locator: "acme/api",
-            new_changes: &[change("a1", &[], 10)],
-            tags: &[],
-            path_touches: &[],
-        })
+        .apply_git_import(git_import("acme/api", &[change("a1", &[], 10)]))
         .unwrap();
     let r1 = version(store, &repo);
     assert!(r1 > 0);

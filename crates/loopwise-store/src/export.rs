@@ -12,9 +12,9 @@
 //! Parsing ([`parse_header`], [`parse_record`]) checks every field and names the one that is
 //! wrong; it never panics, whatever the bytes.
 
-use crate::{Delivery, TokenScope};
+use crate::{Delivery, StoreError, TokenScope};
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
-use loopwise_core::events::{CiRun, FlagChange, Incident, PullRequest, PullRequestReview};
+use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,39 @@ pub struct TokenRecord {
     pub revoked_at: Option<Timestamp>,
 }
 
+impl TokenRecord {
+    /// Importing this token where a token of its name is stored (its `hash`, `scope` and
+    /// `revoked_at` as stored): it must be the same token (hash and scope), else the import is a
+    /// [`StoreError::Conflict`]; `Some(time)` when the file's revocation is to be applied to the
+    /// still live stored token.
+    pub fn revocation_over(
+        &self,
+        hash: &str,
+        scope: &str,
+        revoked_at: Option<Timestamp>,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        if hash != self.hash || scope != self.scope.as_str() {
+            return Err(StoreError::Conflict(format!(
+                "a token named {:?} exists already with another secret or scope",
+                self.name
+            )));
+        }
+        Ok(match (revoked_at, self.revoked_at) {
+            (None, Some(revoked)) => Some(revoked),
+            _ => None,
+        })
+    }
+
+    /// Why this token cannot be imported when no stored token has its name but one has its
+    /// hash.
+    pub fn hash_taken(&self) -> StoreError {
+        StoreError::Conflict(format!(
+            "token {:?}: a token of another name has the same hash",
+            self.name
+        ))
+    }
+}
+
 /// One line of an export after the header. Serialised with its kind first:
 /// `{"kind":"deployment","deployment":{…}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -177,11 +210,56 @@ impl ExportRecord {
         Self::KINDS[index]
     }
 
+    /// What importing this record writes: the kinds that events carry (deployments, pull
+    /// requests, reviews, incidents, CI runs, flag changes) as their event, merged with what is
+    /// stored by the events' rules; a change as git history or as a pushed commit, by its
+    /// source; the others as they are.
+    pub fn import_write(&self) -> ImportWrite<'_> {
+        let event = match self {
+            ExportRecord::Repository(record) => return ImportWrite::Repository(record),
+            ExportRecord::Change(record) if record.source == Source::Git => {
+                return ImportWrite::GitChange(record);
+            }
+            ExportRecord::Change(record) => return ImportWrite::PushedChange(record),
+            ExportRecord::Tag(record) => return ImportWrite::Tag(record),
+            ExportRecord::PathTouch(record) => return ImportWrite::PathTouch(record),
+            ExportRecord::Delivery(record) => return ImportWrite::Delivery(record),
+            ExportRecord::Token(record) => return ImportWrite::Token(record),
+            ExportRecord::Deployment { deployment } => Event::Deployment(deployment.clone()),
+            ExportRecord::PullRequest { pull_request } => Event::PullRequest(pull_request.clone()),
+            ExportRecord::PullRequestReview { review } => Event::PullRequestReview(review.clone()),
+            ExportRecord::Incident { incident } => Event::Incident(incident.clone()),
+            ExportRecord::CiRun { ci_run } => Event::CiRun(ci_run.clone()),
+            ExportRecord::FlagChange { flag_change } => Event::FlagChange(flag_change.clone()),
+        };
+        ImportWrite::Event(event)
+    }
+
     /// The record as one line of JSON, without the newline.
     pub fn to_line(&self) -> String {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// What a backend writes to import one record (see [`ExportRecord::import_write`]).
+// One value per record, written straight away: boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportWrite<'a> {
+    /// Written as [`crate::Store::apply_events`] writes it, with pushed commits' source `import`.
+    Event(Event),
+    Repository(&'a RepositoryRecord),
+    /// A commit from git (source `git`): stored unless known, and git data wins over a commit
+    /// known only from a push (counted as updated).
+    GitChange(&'a ChangeRecord),
+    /// A commit from a push or a change event, under its record's source: stored unless known,
+    /// never overwriting a stored commit.
+    PushedChange(&'a ChangeRecord),
+    Tag(&'a TagRecord),
+    PathTouch(&'a PathTouchRecord),
+    Delivery(&'a DeliveryRecord),
+    Token(&'a TokenRecord),
 }
 
 /// Why a line is not a valid header or record: the field (a dotted path, or empty for the line

@@ -3,7 +3,10 @@
 //! A [`Store`] keeps what the importers found (commits, tags, deployments) so that later runs are
 //! incremental and reports can be rebuilt. Backends live in their own crates (SQLite embedded by
 //! default; PostgreSQL for scale-out) with their own migrations; they all pass the
-//! [`conformance`] suite. This crate knows no SQL and decides no metric: the core does that.
+//! [`conformance`] suite. This crate runs no SQL and decides no metric: the core does that. What
+//! does not depend on the backend is written once here: reading stored rows into entities and
+//! export records ([`rows`], with the export's portable queries), and the rules of writes and
+//! imports that the backends share.
 //!
 //! Every write is one transaction: a failed import leaves the store as it was. Every record is
 //! keyed by its source and source-scoped id, so writing the same thing twice stores it once.
@@ -12,7 +15,7 @@ use export::ExportRecord;
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::{CiRun, Event, FlagChange, Incident, PullRequest, PullRequestReview};
 use loopwise_core::time::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -20,6 +23,7 @@ use std::sync::Arc;
 pub mod conformance;
 pub mod export;
 pub mod report;
+pub mod rows;
 pub mod versions;
 
 /// The store's number for a repository it knows.
@@ -75,6 +79,34 @@ pub enum GitImportMessage {
     },
 }
 
+/// What the commit of a streamed git import writes besides the commits (see
+/// [`GitImportMessage::Commit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitImportEnd {
+    pub tags: Vec<Tag>,
+    pub path_touches: Vec<PathTouch>,
+}
+
+impl GitImportMessage {
+    /// Follows a streamed import up to its commit: hands every batch of commits to `insert`,
+    /// then returns what the commit writes; `None` when the messages end without a commit (the
+    /// producer failed, so nothing may be written).
+    pub fn until_commit<E>(
+        messages: &mut dyn Iterator<Item = GitImportMessage>,
+        mut insert: impl FnMut(&[Change]) -> Result<(), E>,
+    ) -> Result<Option<GitImportEnd>, E> {
+        for message in messages {
+            match message {
+                GitImportMessage::Changes(changes) => insert(&changes)?,
+                GitImportMessage::Commit { tags, path_touches } => {
+                    return Ok(Some(GitImportEnd { tags, path_touches }));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathTouch {
     pub paths_key: String,
@@ -91,11 +123,44 @@ pub struct WriteCounts {
     pub deleted: usize,
 }
 
+impl WriteCounts {
+    /// Counts one record written with `outcome`.
+    pub fn add(&mut self, outcome: EventOutcome) {
+        match outcome {
+            EventOutcome::Inserted => self.inserted += 1,
+            EventOutcome::Updated => self.updated += 1,
+            EventOutcome::Unchanged => self.unchanged += 1,
+        }
+    }
+
+    /// The outcome of a write of one record, from its counts.
+    pub fn outcome(&self) -> EventOutcome {
+        if self.inserted > 0 {
+            EventOutcome::Inserted
+        } else if self.updated > 0 {
+            EventOutcome::Updated
+        } else {
+            EventOutcome::Unchanged
+        }
+    }
+}
+
 /// The deployments of one service from one source that a write replaces as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentScope {
     pub source: Source,
     pub service: String,
+}
+
+impl DeploymentScope {
+    /// The ids of the deployments in `deployments` that belong to this scope: what a replacing
+    /// write keeps; the scope's other stored deployments are deleted.
+    pub fn kept_ids<'a>(&self, deployments: &'a [Deployment]) -> impl Iterator<Item = &'a str> {
+        deployments
+            .iter()
+            .filter(|d| d.source == self.source && d.service == self.service)
+            .map(|d| d.id.as_str())
+    }
 }
 
 /// Which deployments to read; `None` matches everything.
@@ -125,6 +190,17 @@ pub enum EventOutcome {
     Unchanged,
 }
 
+impl EventOutcome {
+    /// The outcome of an insert that leaves a stored record as it is.
+    pub fn inserted_if(inserted: bool) -> Self {
+        if inserted {
+            EventOutcome::Inserted
+        } else {
+            EventOutcome::Unchanged
+        }
+    }
+}
+
 /// A webhook delivery, identified by its source's delivery id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -148,6 +224,8 @@ pub enum TokenScope {
 }
 
 impl TokenScope {
+    pub const ALL: [TokenScope; 3] = [TokenScope::Ingest, TokenScope::Read, TokenScope::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Ingest => "ingest",
@@ -165,15 +243,24 @@ impl TokenScope {
 impl std::str::FromStr for TokenScope {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "ingest" => Ok(TokenScope::Ingest),
-            "read" => Ok(TokenScope::Read),
-            "admin" => Ok(TokenScope::Admin),
-            other => Err(format!(
-                "unknown token scope {other:?}; expected ingest, read or admin"
-            )),
-        }
+        parse_keyword(text, TokenScope::ALL.map(|scope| (scope.as_str(), scope))).map_err(|other| {
+            format!("unknown token scope {other:?}; expected ingest, read or admin")
+        })
     }
+}
+
+/// The value whose name `text` is, case-insensitively and ignoring surrounding white space;
+/// otherwise the text as it was compared (trimmed, lowercase), for the caller's message.
+pub fn parse_keyword<T: Copy, const N: usize>(
+    text: &str,
+    choices: [(&str, T); N],
+) -> Result<T, String> {
+    let wanted = text.trim().to_ascii_lowercase();
+    choices
+        .iter()
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, value)| *value)
+        .ok_or(wanted)
 }
 
 /// A stored API token: never the secret, only what it is and what it may do.
@@ -195,12 +282,25 @@ pub struct ImportCounts {
 impl ImportCounts {
     /// Counts one record of `kind` as `outcome`.
     pub fn add(&mut self, kind: &'static str, outcome: EventOutcome) {
-        let counts = self.by_kind.entry(kind).or_default();
-        match outcome {
-            EventOutcome::Inserted => counts.inserted += 1,
-            EventOutcome::Updated => counts.updated += 1,
-            EventOutcome::Unchanged => counts.unchanged += 1,
+        self.by_kind.entry(kind).or_default().add(outcome);
+    }
+
+    /// Writes every record with `write` (a backend's write of one record, inside the import's
+    /// transaction), counting each by its kind and adding the write scope it changed to
+    /// `touched`. The first error, of a record or of its write, ends the import.
+    pub fn import_each(
+        records: &mut dyn Iterator<Item = Result<ExportRecord, StoreError>>,
+        touched: &mut BTreeSet<String>,
+        mut write: impl FnMut(&ExportRecord) -> Result<EventOutcome, StoreError>,
+    ) -> Result<ImportCounts, StoreError> {
+        let mut counts = ImportCounts::default();
+        for record in records {
+            let record = record?;
+            let outcome = write(&record)?;
+            touched.extend(versions::scope_of_record(&record, outcome));
+            counts.add(record.kind(), outcome);
         }
+        Ok(counts)
     }
 
     /// The sum over every kind.

@@ -5,8 +5,8 @@
 //! one it was built under. Scopes are named by these functions; backends and readers never
 //! spell them out themselves.
 
-use crate::EventOutcome;
 use crate::export::ExportRecord;
+use crate::{EventOutcome, WriteCounts};
 use loopwise_core::events::Event;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,6 +77,16 @@ pub fn scope_of_record(record: &ExportRecord, outcome: EventOutcome) -> Option<S
         | ExportRecord::Delivery(_)
         | ExportRecord::Token(_) => None,
     }
+}
+
+/// The scope a git import changed: the repository's, when it stored or upgraded a commit or
+/// changed the tag set.
+pub fn scope_of_git_import(
+    locator: &str,
+    tags_changed: bool,
+    counts: &WriteCounts,
+) -> Option<String> {
+    (tags_changed || counts.inserted + counts.updated > 0).then(|| repository(locator))
 }
 
 /// Collects the scopes of a batch's writes.
