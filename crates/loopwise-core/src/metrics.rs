@@ -11,6 +11,7 @@ use crate::events::Incident;
 use crate::graph::{CommitGraph, CommitIndex};
 use crate::time::{Timestamp, Window};
 use serde::Serialize;
+use std::ops::Range;
 
 const NOT_SHIPPED: u32 = u32::MAX;
 
@@ -115,17 +116,120 @@ pub struct ChainAnalysis {
     pub undated: usize,
     /// The chain's incidents, after [`link_incidents`].
     pub incidents: Vec<IncidentFacts>,
+    /// Built last by [`analyze_chain`]; private, so no other code can leave it stale.
+    lead_times: LeadTimes,
+}
+
+/// What a successful deployment's shipped change contributes to lead time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeLead {
+    /// Shipped by the chain's first deployment: no baseline, no lead time.
+    Baseline,
+    /// Authored after its deployment (clock skew): left out and counted.
+    Negative,
+    Seconds(i64),
+}
+
+/// The lead time of `change` shipped by `facts` (a successful deployment).
+pub fn change_lead(
+    graph: &CommitGraph,
+    facts: &DeploymentFacts,
+    change: CommitIndex,
+) -> ChangeLead {
+    if facts.baseline {
+        return ChangeLead::Baseline;
+    }
+    let seconds = facts.time.saturating_sub(graph.author_time(change));
+    if seconds < 0 {
+        ChangeLead::Negative
+    } else {
+        ChangeLead::Seconds(seconds)
+    }
+}
+
+/// Every lead time of a chain in deployment order, so that the lead times of a run of
+/// deployments (a window, a bucket) are one slice to copy: a window's figures then cost a
+/// copy per chain instead of a commit-graph lookup per change.
+#[derive(Debug, Clone, Default)]
+struct LeadTimes {
+    /// In seconds, of the changes successful deployments shipped, where there is one.
+    seconds: Vec<f64>,
+    /// `deployments + 1` running totals; the entry at position `i` counts deployments `..i`.
+    before: Vec<LeadCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct LeadCounts {
+    seconds: usize,
+    baseline: usize,
+    negative: usize,
+}
+
+impl LeadTimes {
+    fn index(graph: &CommitGraph, deployments: &[DeploymentFacts]) -> Self {
+        let mut index = Self {
+            seconds: Vec::new(),
+            before: Vec::with_capacity(deployments.len() + 1),
+        };
+        let mut counts = LeadCounts::default();
+        index.before.push(counts);
+        for facts in deployments {
+            if facts.succeeded() {
+                for &change in &facts.shipped {
+                    match change_lead(graph, facts, change) {
+                        ChangeLead::Baseline => counts.baseline += 1,
+                        ChangeLead::Negative => counts.negative += 1,
+                        ChangeLead::Seconds(seconds) => index.seconds.push(seconds as f64),
+                    }
+                }
+            }
+            counts.seconds = index.seconds.len();
+            index.before.push(counts);
+        }
+        index
+    }
+}
+
+/// The lead times of a run of deployments: their values, and how many shipped changes have none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeadSlice<'a> {
+    pub seconds: &'a [f64],
+    pub baseline: usize,
+    pub negative: usize,
 }
 
 impl ChainAnalysis {
-    /// The deployments in `window`. They are in time order, so the window's are one slice,
-    /// found in log time: a window costs its own deployments, not the chain's whole history.
-    pub fn deployments_in(&self, window: Window) -> &[DeploymentFacts] {
+    /// The positions of the deployments in `window`. They are in time order, so the window's
+    /// are one range, found in log time: a window costs its own deployments, not the chain's
+    /// whole history.
+    pub fn deployment_range(&self, window: Window) -> Range<usize> {
         let first = self
             .deployments
             .partition_point(|facts| facts.time < window.since);
-        let rest = &self.deployments[first..];
-        &rest[..rest.partition_point(|facts| facts.time < window.until)]
+        let end =
+            first + self.deployments[first..].partition_point(|facts| facts.time < window.until);
+        first..end
+    }
+
+    /// The deployments in `window`.
+    pub fn deployments_in(&self, window: Window) -> &[DeploymentFacts] {
+        &self.deployments[self.deployment_range(window)]
+    }
+
+    /// The lead times of the changes the deployments at `positions` shipped, in deployment
+    /// order; `None` for an analysis [`analyze_chain`] did not make (the caller then reads them
+    /// change by change with [`change_lead`]).
+    pub fn lead_times_of(&self, positions: Range<usize>) -> Option<LeadSlice<'_>> {
+        if self.lead_times.before.len() != self.deployments.len() + 1 {
+            return None;
+        }
+        let first = self.lead_times.before.get(positions.start)?;
+        let last = self.lead_times.before.get(positions.end)?;
+        Some(LeadSlice {
+            seconds: self.lead_times.seconds.get(first.seconds..last.seconds)?,
+            baseline: last.baseline - first.baseline,
+            negative: last.negative - first.negative,
+        })
     }
 }
 
@@ -377,6 +481,7 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
             .filter(|&s| s >= 0)
             .min();
     }
+    analysis.lead_times = LeadTimes::index(graph, &analysis.deployments);
     analysis
 }
 

@@ -11,7 +11,8 @@
 
 use crate::benchmark::{Benchmark, Overall};
 use crate::graph::CommitGraph;
-use crate::metrics::ChainAnalysis;
+pub use crate::metrics::ChangeLead;
+use crate::metrics::{ChainAnalysis, DeploymentFacts, change_lead};
 use crate::report::{
     ChangeFailureFigures, DeploymentFigures, LeadTimeFigures, RecoveryFigures, RestoreFigures,
     ReworkFigures, overall,
@@ -19,6 +20,7 @@ use crate::report::{
 use crate::time::{SECONDS_PER_DAY, Timestamp, Window, WindowText};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// One dated fact of a chain, as the report counts it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,18 +41,9 @@ pub enum Fact {
     Incident { restore_seconds: Option<i64> },
 }
 
-/// What a shipped change contributes to lead time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ChangeLead {
-    /// Shipped by the chain's first deployment: no baseline, no lead time.
-    Baseline,
-    /// Authored after its deployment (clock skew): left out and counted.
-    Negative,
-    Seconds(i64),
-}
-
 /// Calls `emit(time, fact)` for every fact of `analysis` that falls in `window`, selected as
-/// [`crate::report::service_report`] selects them.
+/// [`crate::report::service_report`] selects them: the definition, fact by fact, that
+/// [`Sample::add_chain`] and [`SeriesBuilder::add_chain`] compute in bulk.
 pub fn chain_facts(
     graph: &CommitGraph,
     analysis: &ChainAnalysis,
@@ -58,52 +51,54 @@ pub fn chain_facts(
     mut emit: impl FnMut(Timestamp, Fact),
 ) {
     for facts in analysis.deployments_in(window) {
-        let succeeded = facts.succeeded();
-        let failed = facts.failed();
-        emit(
-            facts.time,
-            Fact::Deployment {
-                succeeded,
-                failed,
-                rework: facts.is_rework(),
-                duration_seconds: succeeded
-                    .then(|| facts.deployment.duration_seconds())
-                    .flatten(),
-                recovery_seconds: failed.then_some(facts.recovery_seconds).flatten(),
-            },
-        );
-        if !succeeded {
+        emit(facts.time, deployment_fact(facts));
+        if !facts.succeeded() {
             continue;
         }
         for &change in &facts.shipped {
-            let lead = if facts.baseline {
-                ChangeLead::Baseline
-            } else {
-                let seconds = facts.time.saturating_sub(graph.author_time(change));
-                if seconds < 0 {
-                    ChangeLead::Negative
-                } else {
-                    ChangeLead::Seconds(seconds)
-                }
-            };
-            emit(facts.time, Fact::Change(lead));
+            emit(facts.time, Fact::Change(change_lead(graph, facts, change)));
         }
     }
-    for facts in analysis
+    for (time, fact) in incident_facts(analysis, window) {
+        emit(time, fact);
+    }
+}
+
+/// What a deployment in the window counts for, itself (its changes apart).
+fn deployment_fact(facts: &DeploymentFacts) -> Fact {
+    let succeeded = facts.succeeded();
+    let failed = facts.failed();
+    Fact::Deployment {
+        succeeded,
+        failed,
+        rework: facts.is_rework(),
+        duration_seconds: succeeded
+            .then(|| facts.deployment.duration_seconds())
+            .flatten(),
+        recovery_seconds: failed.then_some(facts.recovery_seconds).flatten(),
+    }
+}
+
+/// The incidents that started in `window`, dated by their impact start.
+fn incident_facts(
+    analysis: &ChainAnalysis,
+    window: Window,
+) -> impl Iterator<Item = (Timestamp, Fact)> + '_ {
+    analysis
         .incidents
         .iter()
-        .filter(|facts| window.contains(facts.incident.started_at))
-    {
-        let restore_seconds = facts
-            .incident
-            .resolved_at
-            .map(|resolved| resolved.saturating_sub(facts.incident.started_at))
-            .filter(|&seconds| seconds >= 0);
-        emit(
-            facts.incident.started_at,
-            Fact::Incident { restore_seconds },
-        );
-    }
+        .filter(move |facts| window.contains(facts.incident.started_at))
+        .map(|facts| {
+            let restore_seconds = facts
+                .incident
+                .resolved_at
+                .map(|resolved| resolved.saturating_sub(facts.incident.started_at))
+                .filter(|&seconds| seconds >= 0);
+            (
+                facts.incident.started_at,
+                Fact::Incident { restore_seconds },
+            )
+        })
 }
 
 /// The facts of one bucket or group, ready to become figures.
@@ -167,6 +162,38 @@ impl Sample {
         }
     }
 
+    /// Adds every fact of `analysis` in `window`: what [`chain_facts`] gives, with the lead
+    /// times copied as one slice.
+    pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis, window: Window) {
+        self.add_deployments(graph, analysis, analysis.deployment_range(window));
+        for (time, fact) in incident_facts(analysis, window) {
+            self.add(time, fact);
+        }
+    }
+
+    /// Adds the deployments at `positions` of `analysis` and the changes they shipped.
+    fn add_deployments(
+        &mut self,
+        graph: &CommitGraph,
+        analysis: &ChainAnalysis,
+        positions: Range<usize>,
+    ) {
+        let leads = analysis.lead_times_of(positions.clone());
+        for facts in &analysis.deployments[positions] {
+            self.add(facts.time, deployment_fact(facts));
+            if leads.is_none() && facts.succeeded() {
+                for &change in &facts.shipped {
+                    self.add(facts.time, Fact::Change(change_lead(graph, facts, change)));
+                }
+            }
+        }
+        if let Some(leads) = leads {
+            self.lead_times.extend_from_slice(leads.seconds);
+            self.baseline_changes += leads.baseline;
+            self.negative_excluded += leads.negative;
+        }
+    }
+
     /// Adds every fact of `other`: the sample of the union of both selections.
     pub fn absorb(&mut self, other: &Sample) {
         self.has_history |= other.has_history;
@@ -197,6 +224,45 @@ impl Sample {
         window: Window,
         benchmark: &Benchmark,
     ) -> Figures {
+        let values = Durations {
+            lead_times: self.lead_times.clone(),
+            recoveries: self.recoveries.clone(),
+            restores: self.restores.clone(),
+        };
+        self.figures_of(values, has_history, window, benchmark)
+    }
+
+    /// [`Sample::figures`] of a sample no longer needed: its durations are selected in place,
+    /// not copied first (millions of lead times in a large organisation's window).
+    pub fn into_figures(self, window: Window, benchmark: &Benchmark) -> Figures {
+        let has_history = self.has_history;
+        self.into_figures_with_history(has_history, window, benchmark)
+    }
+
+    /// [`Sample::into_figures`] with `has_history` in place of the sample's own flag.
+    pub fn into_figures_with_history(
+        mut self,
+        has_history: bool,
+        window: Window,
+        benchmark: &Benchmark,
+    ) -> Figures {
+        let values = Durations {
+            lead_times: std::mem::take(&mut self.lead_times),
+            recoveries: std::mem::take(&mut self.recoveries),
+            restores: std::mem::take(&mut self.restores),
+        };
+        self.figures_of(values, has_history, window, benchmark)
+    }
+
+    /// The figures of this sample's counts and deployment times, with `values` as its
+    /// durations (which quantile selection reorders, so they are handed over).
+    fn figures_of(
+        &self,
+        values: Durations,
+        has_history: bool,
+        window: Window,
+        benchmark: &Benchmark,
+    ) -> Figures {
         let deployments = DeploymentFigures::of(
             window,
             self.successful_times.iter().copied(),
@@ -205,15 +271,15 @@ impl Sample {
             benchmark,
         );
         let lead_time = LeadTimeFigures::of(
-            self.lead_times.clone(),
+            values.lead_times,
             self.baseline_changes,
             self.negative_excluded,
             benchmark,
         );
         let change_failure_rate =
             ChangeFailureFigures::of(self.failed, self.deployments, benchmark);
-        let recovery_time = RecoveryFigures::of(self.failed, self.recoveries.clone(), benchmark);
-        let time_to_restore = RestoreFigures::of(self.incidents, self.restores.clone());
+        let recovery_time = RecoveryFigures::of(self.failed, values.recoveries, benchmark);
+        let time_to_restore = RestoreFigures::of(self.incidents, values.restores);
         let rework_rate = ReworkFigures::of(self.rework, self.deployments);
         let overall = overall(
             benchmark,
@@ -232,6 +298,13 @@ impl Sample {
             overall,
         }
     }
+}
+
+/// The duration values of a sample that its figures summarise.
+struct Durations {
+    lead_times: Vec<f64>,
+    recoveries: Vec<f64>,
+    restores: Vec<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,13 +609,57 @@ impl SeriesBuilder {
         self.interval
     }
 
-    /// Adds one analysed chain: each fact goes to the bucket holding its time.
+    /// Adds one analysed chain: each fact goes to the bucket holding its time. The
+    /// deployments of one bucket are one run of the chain's, added (with their lead times) at
+    /// once, so a chain costs its buckets with data and its deployments, not its changes.
     pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis) {
         self.note_chain(analysis);
-        let window = self.window;
-        chain_facts(graph, analysis, window, |time, fact| {
-            self.add_fact(time, fact)
-        });
+        let positions = analysis.deployment_range(self.window);
+        let mut first = positions.start;
+        while first < positions.end {
+            let bucket = self.bucket_of(analysis.deployments[first].time);
+            // Before the first bucket, nothing counts (as in `add_fact`).
+            let until = match bucket {
+                Some(bucket) => self.bucket_until(bucket),
+                None => self.buckets.first().map_or(Timestamp::MAX, |b| b.start),
+            };
+            let end = first
+                + analysis.deployments[first..positions.end]
+                    .partition_point(|facts| facts.time < until);
+            if let Some(bucket) = bucket {
+                self.samples[bucket].add_deployments(graph, analysis, first..end);
+            }
+            first = end.max(first + 1);
+        }
+        for (time, fact) in incident_facts(analysis, self.window) {
+            self.add_fact(time, fact);
+        }
+    }
+
+    /// The bucket holding `time`: the last one starting at or before it, the one of the
+    /// previous call tried first (facts mostly come in time order). `None` outside the window.
+    fn bucket_of(&mut self, time: Timestamp) -> Option<usize> {
+        if !self.window.contains(time) {
+            return None;
+        }
+        let position = match self.buckets.get(self.cursor) {
+            Some(bucket) if bucket.start <= time && time < self.bucket_until(self.cursor) => {
+                self.cursor
+            }
+            _ => self
+                .buckets
+                .partition_point(|bucket| bucket.start <= time)
+                .checked_sub(1)?,
+        };
+        self.cursor = position;
+        Some(position)
+    }
+
+    /// Where bucket `position` ends: the next one's start, the window's end for the last.
+    fn bucket_until(&self, position: usize) -> Timestamp {
+        self.buckets
+            .get(position + 1)
+            .map_or(self.window.until, |bucket| bucket.start)
     }
 
     /// Notes a chain whose facts are added one by one with [`SeriesBuilder::add_fact`] (by a
@@ -555,34 +672,19 @@ impl SeriesBuilder {
     /// Adds one fact of the window (as [`chain_facts`] gives them) to the bucket holding its
     /// time; a fact outside the window is ignored.
     pub fn add_fact(&mut self, time: Timestamp, fact: Fact) {
-        // Facts mostly come in time order: the bucket of the last one is tried first.
-        let next_start = |i: usize| self.buckets.get(i + 1).map_or(i64::MAX, |b| b.start);
-        let position = match self.buckets.get(self.cursor) {
-            Some(bucket) if bucket.start <= time && time < next_start(self.cursor) => self.cursor,
-            _ => {
-                // The last bucket starting at or before `time`.
-                let Some(position) = self
-                    .buckets
-                    .partition_point(|bucket| bucket.start <= time)
-                    .checked_sub(1)
-                else {
-                    return;
-                };
-                position
-            }
-        };
-        if !self.window.contains(time) {
-            return;
-        }
-        self.cursor = position;
-        if let Some(sample) = self.samples.get_mut(position) {
-            sample.add(time, fact);
+        if let Some(position) = self.bucket_of(time) {
+            self.samples[position].add(time, fact);
         }
     }
 
     /// The points of `metric`, one per bucket, oldest first.
     pub fn points(&self, metric: SeriesMetric, benchmark: &Benchmark) -> Vec<SeriesPoint> {
-        self.bucket_figures(benchmark)
+        self.clone().into_points(metric, benchmark)
+    }
+
+    /// [`SeriesBuilder::points`] of a series no longer needed, without copying its samples.
+    pub fn into_points(self, metric: SeriesMetric, benchmark: &Benchmark) -> Vec<SeriesPoint> {
+        self.into_bucket_figures(benchmark)
             .into_iter()
             .map(|(bucket, figures)| SeriesPoint::of(format_date(bucket.start), metric, &figures))
             .collect()
@@ -591,14 +693,21 @@ impl SeriesBuilder {
     /// Every bucket with all its figures, oldest first: several metrics' points from one
     /// computation ([`SeriesPoint::of`] picks one metric out of them).
     pub fn bucket_figures(&self, benchmark: &Benchmark) -> Vec<(Bucket, Figures)> {
+        self.clone().into_bucket_figures(benchmark)
+    }
+
+    /// [`SeriesBuilder::bucket_figures`] of a series no longer needed, without copying its
+    /// samples first.
+    pub fn into_bucket_figures(self, benchmark: &Benchmark) -> Vec<(Bucket, Figures)> {
+        // Whether there is history at all is the series' question, not the bucket's.
+        let has_history = self.has_history;
         self.buckets
-            .iter()
-            .zip(&self.samples)
+            .into_iter()
+            .zip(self.samples)
             .map(|(bucket, sample)| {
-                // Whether there is history at all is the series' question, not the bucket's.
                 let figures =
-                    sample.figures_with_history(self.has_history, bucket.window, benchmark);
-                (*bucket, figures)
+                    sample.into_figures_with_history(has_history, bucket.window, benchmark);
+                (bucket, figures)
             })
             .collect()
     }
@@ -715,9 +824,7 @@ impl LeaderboardBuilder {
         let (chains, sample) = self.groups.entry(group.to_string()).or_default();
         chains.push(chain);
         sample.has_history |= !analysis.deployments.is_empty();
-        chain_facts(graph, analysis, self.window, |time, fact| {
-            sample.add(time, fact)
-        });
+        sample.add_chain(graph, analysis, self.window);
     }
 
     pub fn finish(self, benchmark: &Benchmark) -> Leaderboard {
@@ -731,7 +838,7 @@ impl LeaderboardBuilder {
                     rank: 0,
                     group,
                     chains,
-                    figures: sample.figures(window, benchmark),
+                    figures: sample.into_figures(window, benchmark),
                 }
             })
             .collect();

@@ -210,6 +210,27 @@ proptest! {
         prop_assert_eq!(json(&figures.overall), json(&expected.overall));
     }
 
+    /// The bulk path (a window's lead times copied as one slice from the chain's index) adds
+    /// exactly what the fact-by-fact definition adds, in the same order; so does the path for
+    /// an analysis without the index (made by hand, not by `analyze_chain`).
+    #[test]
+    fn adding_a_chain_in_bulk_equals_adding_its_facts(scenario in arb_scenario(), window in arb_window()) {
+        let (graph, analysis) = analyse(&scenario);
+        let mut by_fact = Sample::default();
+        chain_facts(&graph, &analysis, window, |time, fact| by_fact.add(time, fact));
+        let mut in_bulk = Sample::default();
+        in_bulk.add_chain(&graph, &analysis, window);
+        prop_assert_eq!(format!("{in_bulk:?}"), format!("{by_fact:?}"));
+
+        let mut by_hand = ChainAnalysis::default();
+        by_hand.deployments = analysis.deployments.clone();
+        by_hand.incidents = analysis.incidents.clone();
+        prop_assert!(by_hand.lead_times_of(0..by_hand.deployments.len()).is_none());
+        let mut unindexed = Sample::default();
+        unindexed.add_chain(&graph, &by_hand, window);
+        prop_assert_eq!(format!("{unindexed:?}"), format!("{by_fact:?}"));
+    }
+
     /// Each bucket of a series equals a report run over that bucket alone (the naive, one
     /// report per bucket reference), and the bucket counts add up to the window's report.
     #[test]

@@ -482,7 +482,7 @@ pub fn build_series(
     analyze_chains(store, query, cache, |_, graph, analysis| {
         series.add_chain(graph, analysis)
     })?;
-    Ok(series.points(metric, query.benchmark))
+    Ok(series.into_points(metric, query.benchmark))
 }
 
 /// The leaderboard of the matching chains grouped by `group_by`; chains without an owner go to

@@ -10,9 +10,7 @@ use loopwise_core::events::Incident;
 use loopwise_core::graph::{CommitGraph, CommitIndex};
 use loopwise_core::metrics::{ChainAnalysis, DeploymentFacts, LinkRule};
 use loopwise_core::report::{ChainLabels, ServiceReport, service_report};
-use loopwise_core::rollup::{
-    ChangeLead, Fact, Figures, GroupBy, Sample, SeriesBuilder, chain_facts, group_of,
-};
+use loopwise_core::rollup::{Bucket, Figures, GroupBy, Sample, SeriesBuilder, group_of};
 use loopwise_core::time::{Timestamp, Window};
 use loopwise_store::report::{ReportCache, ReportQuery, analyze_chains, service_repository};
 use loopwise_store::{Store, StoreError};
@@ -35,8 +33,7 @@ pub struct Pooled {
 }
 
 impl Pooled {
-    /// Adds a chain's facts of the three windows, the chosen window's also to `series` (one
-    /// pass over them, not two).
+    /// Adds a chain's facts of the three windows, the chosen window's also to `series`.
     fn add_with_series(
         &mut self,
         windows: &[Window; 3],
@@ -44,20 +41,11 @@ impl Pooled {
         analysis: &ChainAnalysis,
         series: &mut SeriesBuilder,
     ) {
-        series.note_chain(analysis);
-        for (index, (sample, window)) in self.samples.iter_mut().zip(windows).enumerate() {
+        for (sample, window) in self.samples.iter_mut().zip(windows) {
             sample.has_history |= !analysis.deployments.is_empty();
-            if index == 2 {
-                chain_facts(graph, analysis, *window, |time, fact| {
-                    sample.add(time, fact);
-                    series.add_fact(time, fact);
-                });
-            } else {
-                chain_facts(graph, analysis, *window, |time, fact| {
-                    sample.add(time, fact)
-                });
-            }
+            sample.add_chain(graph, analysis, *window);
         }
+        series.add_chain(graph, analysis);
     }
 
     /// Adds every fact of `other`.
@@ -69,7 +57,17 @@ impl Pooled {
 
     /// The figures of each window, oldest first; the last is the chosen window's.
     pub fn figures(&self, windows: &[Window; 3], benchmark: &Benchmark) -> [Figures; 3] {
-        [0, 1, 2].map(|i| self.samples[i].figures(windows[i], benchmark))
+        self.clone().into_figures(windows, benchmark)
+    }
+
+    /// [`Pooled::figures`] without copying the samples first.
+    pub fn into_figures(self, windows: &[Window; 3], benchmark: &Benchmark) -> [Figures; 3] {
+        let [before_previous, previous, chosen] = self.samples;
+        [
+            before_previous.into_figures(windows[0], benchmark),
+            previous.into_figures(windows[1], benchmark),
+            chosen.into_figures(windows[2], benchmark),
+        ]
     }
 }
 
@@ -148,32 +146,17 @@ fn incident_rows(
         .collect()
 }
 
-/// One group of a breakdown: its pooled samples and who it is.
-#[derive(Debug, Clone, Default)]
-pub struct GroupEntry {
-    pub pooled: Pooled,
-    pub services: BTreeSet<String>,
-    pub environments: BTreeSet<String>,
-    pub teams: BTreeSet<String>,
-    pub tribes: BTreeSet<String>,
-}
-
-impl GroupEntry {
-    fn add_labels(&mut self, labels: &ChainLabels) {
-        self.services.insert(labels.service.clone());
-        self.environments.insert(labels.environment.clone());
-        self.teams.extend(labels.team.clone());
-        self.tribes.extend(labels.tribe.clone());
-    }
-}
-
-/// Everything an overview, team or tribe page shows.
+/// Everything an overview, team or tribe page shows: the figures are computed here, each
+/// sample once and without copying it first, so the pages only lay them out.
 #[derive(Debug)]
 pub struct Summary {
     pub windows: [Window; 3],
-    pub total: GroupEntry,
-    pub breakdown: BTreeMap<String, GroupEntry>,
-    pub series: SeriesBuilder,
+    /// The figures of the whole selection in each window, oldest first.
+    pub figures: [Figures; 3],
+    /// The same per group of the breakdown.
+    pub breakdown: BTreeMap<String, [Figures; 3]>,
+    /// The chosen window's weekly buckets and their figures.
+    pub weeks: Vec<(Bucket, Figures)>,
     pub incidents: Vec<IncidentRow>,
     pub chains: usize,
 }
@@ -187,37 +170,37 @@ pub fn summarise(
     series: &SeriesBuilder,
 ) -> Result<Summary, StoreError> {
     let windows = three_windows(query.window);
-    let mut summary = Summary {
-        windows,
-        total: GroupEntry::default(),
-        breakdown: BTreeMap::new(),
-        series: series.clone(),
-        incidents: Vec::new(),
-        chains: 0,
-    };
+    let mut groups: BTreeMap<String, Pooled> = BTreeMap::new();
+    let mut series = series.clone();
+    let mut incidents = Vec::new();
+    let mut chains = 0;
     analyze_chains(store, query, cache, |labels, graph, analysis| {
-        summary.chains += 1;
-        summary.total.add_labels(&labels);
+        chains += 1;
         // Facts go to the chain's group only; the total is the union of the groups, made once.
-        let group = summary
-            .breakdown
+        groups
             .entry(group_of(breakdown, &labels).to_string())
-            .or_default();
-        group.add_labels(&labels);
-        group
-            .pooled
-            .add_with_series(&windows, graph, analysis, &mut summary.series);
-        summary
-            .incidents
-            .extend(incident_rows(&labels, analysis, Some(query.window)));
+            .or_default()
+            .add_with_series(&windows, graph, analysis, &mut series);
+        incidents.extend(incident_rows(&labels, analysis, Some(query.window)));
     })?;
-    for group in summary.breakdown.values() {
-        summary.total.pooled.absorb(&group.pooled);
-    }
-    summary
-        .incidents
-        .sort_by_key(|row| std::cmp::Reverse(row.incident.started_at));
-    Ok(summary)
+    let benchmark = query.benchmark;
+    let mut total = Pooled::default();
+    let breakdown = groups
+        .into_iter()
+        .map(|(name, pooled)| {
+            total.absorb(&pooled);
+            (name, pooled.into_figures(&windows, benchmark))
+        })
+        .collect();
+    incidents.sort_by_key(|row| std::cmp::Reverse(row.incident.started_at));
+    Ok(Summary {
+        windows,
+        figures: total.into_figures(&windows, benchmark),
+        breakdown,
+        weeks: series.into_bucket_figures(benchmark),
+        incidents,
+        chains,
+    })
 }
 
 /// The incidents of the selection that started in the window, latest first: no figures.
@@ -343,12 +326,9 @@ pub fn service_detail(
                     .filter(|&i| i < in_window.len())
             })
             .collect();
-        let mut lead_times = Vec::new();
-        chain_facts(graph, analysis, query.window, |_, fact| {
-            if let Fact::Change(ChangeLead::Seconds(seconds)) = fact {
-                lead_times.push(seconds as f64);
-            }
-        });
+        let mut window_sample = Sample::default();
+        window_sample.add_chain(graph, analysis, query.window);
+        let lead_times = window_sample.lead_times;
         let mut recent_changes = Vec::new();
         'latest: for facts in in_window.iter().rev().filter(|facts| facts.succeeded()) {
             for &change in &facts.shipped {

@@ -10,7 +10,7 @@ use super::{
 use loopwise_core::benchmark::{Benchmark, Tier};
 use loopwise_core::metrics::LinkRule;
 use loopwise_core::rollup::{
-    Bucket, Figures, GroupBy, LeaderboardRow, SeriesBuilder, SeriesMetric, SeriesPoint, format_date,
+    Bucket, Figures, GroupBy, LeaderboardRow, SeriesMetric, SeriesPoint, format_date,
 };
 use loopwise_core::time::Window;
 use loopwise_core::trends::{self, DivergenceKind, Metric, Movement};
@@ -192,8 +192,7 @@ fn series_points(weeks: &[(Bucket, Figures)], metric: Metric) -> Vec<TrendPoint>
 }
 
 /// The five metric cards: value, tier, change against the window before, weekly trend.
-fn metric_cards(figures: &[Figures; 3], series: &SeriesBuilder, benchmark: &Benchmark) -> Markup {
-    let weeks = series.bucket_figures(benchmark);
+fn metric_cards(figures: &[Figures; 3], weeks: &[(Bucket, Figures)]) -> Markup {
     let current = &figures[2];
     let previous = &figures[1];
     html! {
@@ -218,7 +217,7 @@ fn metric_cards(figures: &[Figures; 3], series: &SeriesBuilder, benchmark: &Benc
                     p.basis { (basis(metric, current)) }
                     (change_text(metric, current, previous))
                     (charts::trend(&format!("trend-{}", metric.name()), &trend_title, trend_unit,
-                        &series_points(&weeks, metric)))
+                        &series_points(weeks, metric)))
                 }
             }
         }
@@ -302,7 +301,6 @@ fn figure_cell(column: &str, value: Option<f64>, unit: Unit) -> Markup {
 
 /// The breakdown of a summary page: one row per tribe, squad or service.
 fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &str) -> Markup {
-    let benchmark = context.report.benchmark;
     html! {
         section aria-labelledby="breakdown-heading" {
             h2 #breakdown-heading { (heading) }
@@ -321,8 +319,7 @@ fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &
                         }
                     }
                     tbody {
-                        @for (name, entry) in &summary.breakdown {
-                            @let figures = entry.pooled.figures(&summary.windows, benchmark);
+                        @for (name, figures) in &summary.breakdown {
                             @let now = &figures[2];
                             tr data-group=(name) {
                                 th scope="row" { (group_link(group_by, name, &context.page)) }
@@ -333,7 +330,7 @@ fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &
                                 (figure_cell("rework", now.rework_rate.rate, Unit::Rate))
                                 td data-column="tier" { (tier_badge(now.overall.tier)) }
                                 td data-column="trend" {
-                                    @match trends::divergence(&figures).map(|d| d.kind) {
+                                    @match trends::divergence(figures).map(|d| d.kind) {
                                         Some(DivergenceKind::FasterButLessStable) => span.flag.worse { "faster, less stable" },
                                         Some(DivergenceKind::StableButSlower) => span.flag.worse { "stabler, slower" },
                                         None => span.flag { "—" },
@@ -463,8 +460,7 @@ fn summary_page(
             "{title}: no deployments are stored for its services in the selected environments"
         )));
     }
-    let benchmark = context.report.benchmark;
-    let figures = summary.total.pooled.figures(&summary.windows, benchmark);
+    let figures = &summary.figures;
     let heading = match group_by {
         GroupBy::Tribe => "Tribes",
         GroupBy::Squad => "Squads",
@@ -479,9 +475,9 @@ fn summary_page(
                 code { "loopwise record deployment" } ", import history with "
                 code { "loopwise analyze" } ", or fill a demo database with " code { "loopwise demo" } "." }
         } @else {
-            (divergence_warning(&figures, &summary.windows))
+            (divergence_warning(figures, &summary.windows))
             (overall(&figures[2]))
-            (metric_cards(&figures, &summary.series, benchmark))
+            (metric_cards(figures, &summary.weeks))
             (breakdown(&summary, group_by, context, heading))
             section aria-labelledby="incidents-heading" {
                 h2 #incidents-heading { "Incidents in the window" }
@@ -958,7 +954,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
         (filters(context, &format!("/services/{}", segment(&service)), Scope::Service, html! {}))
         (divergence_warning(&figures, &chain.windows))
         (overall(&figures[2]))
-        (metric_cards(&figures, &chain.series, benchmark))
+        (metric_cards(&figures, &chain.series.bucket_figures(benchmark)))
         section aria-labelledby="timeline-heading" {
             h2 #timeline-heading { "Deployments" }
             (charts::timeline(context.report.window, &marks))
