@@ -36,7 +36,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Read a git repository's history and print its five DORA metrics with tiers.
     Analyze(Box<AnalyzeArgs>),
-    /// Run the HTTP server: events API and GitHub/GitLab webhooks.
+    /// Run the HTTP server: the web dashboard, the events and read API, GitHub/GitLab webhooks.
     Serve(ServeArgs),
     /// Create, list and revoke API tokens.
     Token(TokenArgs),
