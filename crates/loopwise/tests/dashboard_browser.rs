@@ -1,7 +1,7 @@
 //! The web dashboard in a real headless Chromium, against the real binary serving a demo
 //! database: every page loads without a script error, the key figures it shows equal the API's
 //! for the same query, sorting and filtering work by mouse and keyboard, hostile names stay
-//! text, and each page leaves a screenshot in the test artifacts (`target/test-artifacts/`, or
+//! text, everything works with page scripts switched off, and each page leaves a screenshot in the test artifacts (`target/test-artifacts/`, or
 //! `LOOPWISE_ARTIFACTS`). Without Chromium the tests say SKIPPED (and fail when `CI` is set).
 
 use loopwise_testkit::browser::{Page, require_browser};
@@ -397,6 +397,89 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
         "horizontal overflow of {overflow} px"
     );
     page.screenshot("dashboard-leaderboard-1280.png").unwrap();
+}
+
+/// With page scripts switched off, as a reader who disables JavaScript has them, every control
+/// still works: a chosen filter waits for the Apply button (the script that applies it at once
+/// does not run), the headings sort, and the figures are the API's.
+#[test]
+fn the_dashboard_works_with_scripts_switched_off() {
+    let Some(browser) = require_browser() else {
+        return;
+    };
+    let demo = Demo::start();
+    let mut page = browser.new_page().expect("a page");
+    page.call(
+        "Emulation.setScriptExecutionDisabled",
+        serde_json::json!({ "value": true }),
+    )
+    .expect("switch page scripts off");
+    visit(
+        &mut page,
+        &demo,
+        &format!("/leaderboard?group_by=squad&{WINDOW}"),
+        "no-script-leaderboard",
+    );
+    page.select_option("#filter-tribe", "platform").unwrap();
+    // With scripts on, the choice submits the form at once: give it the time to.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !page.url().unwrap().contains("tribe=platform"),
+        "without scripts a choice alone applies nothing"
+    );
+    page.click("#filters button[type='submit']").expect("Apply");
+    assert!(page.url().unwrap().contains("tribe=platform"));
+    let shown = page
+        .texts("#leaderboard tbody th[data-column='group']")
+        .unwrap();
+    let api = demo.api(&format!(
+        "/api/v1/leaderboard?group_by=squad&tribe=platform&{WINDOW}"
+    ));
+    let expected: Vec<String> = api["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["group"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(shown, expected);
+
+    // Sorting is a link: it keeps the filter and orders the rows.
+    page.click("a[data-sort='deployments']")
+        .expect("sort by deployments");
+    let url = page.url().unwrap();
+    assert!(
+        url.contains("sort=deployments") && url.contains("tribe=platform"),
+        "{url}"
+    );
+    let counts: Vec<f64> = page
+        .evaluate(
+            "[...document.querySelectorAll(\"#leaderboard tbody td[data-column='deployments']\")].map(td => Number(td.dataset.value))",
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert_eq!(counts.len(), expected.len());
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+
+    // The overview of that tribe, reached through the form, shows the API's figures.
+    page.goto(&demo.url(&format!("/?{WINDOW}"))).unwrap();
+    page.select_option("#filter-tribe", "platform").unwrap();
+    page.click("#filters button[type='submit']").expect("Apply");
+    assert!(page.url().unwrap().contains("tribe=platform"));
+    let tribes = demo.api(&format!("/api/v1/leaderboard?group_by=tribe&{WINDOW}"));
+    let platform = tribes["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["group"] == "platform")
+        .expect("the platform tribe")
+        .clone();
+    cards_equal(&mut page, &platform, "platform without scripts");
+    page.screenshot("dashboard-no-script-overview.png").unwrap();
 }
 
 #[test]
