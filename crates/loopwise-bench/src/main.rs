@@ -47,7 +47,8 @@ struct DashboardPagesArgs {
     #[arg(long)]
     loopwise: Option<PathBuf>,
     /// demo: `loopwise demo`'s organisation (target 100 ms); org: the synthetic organisation of
-    /// org-report in SQLite (target 300 ms).
+    /// org-report in SQLite (target 300 ms); org-postgres: the same in PostgreSQL (target 300
+    /// ms).
     #[arg(long, value_enum, default_value = "demo")]
     scenario: pages::Scenario,
     /// Warm requests per page kind (each kind's distinct pages in turn).
@@ -78,8 +79,13 @@ struct DashboardPagesArgs {
     db: Option<PathBuf>,
     /// Measure the database at --db as an earlier run generated it (scenario org: with the
     /// same --services; demo: its .toml configuration beside it).
-    #[arg(long, requires = "db")]
+    #[arg(long)]
     skip_generate: bool,
+    /// Scenario org-postgres: an existing PostgreSQL server (a superuser URL; the database
+    /// `loopwise_pages` is created on it) [default: a private server in a temporary directory].
+    /// With --skip-generate, the database to measure as it is.
+    #[arg(long)]
+    postgres_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -267,7 +273,7 @@ fn org_report(args: OrgReportArgs) -> Result<()> {
 fn dashboard_pages(args: DashboardPagesArgs) -> Result<bool> {
     let max_p95_ms = args.max_p95_ms.unwrap_or(match args.scenario {
         pages::Scenario::Demo => 100.0,
-        pages::Scenario::Org => 300.0,
+        pages::Scenario::Org | pages::Scenario::OrgPostgres => 300.0,
     });
     anyhow::ensure!(
         max_p95_ms.is_finite() && max_p95_ms > 0.0,
@@ -286,6 +292,7 @@ fn dashboard_pages(args: DashboardPagesArgs) -> Result<bool> {
         },
         db: args.db,
         skip_generate: args.skip_generate,
+        postgres_url: args.postgres_url,
         max_p95: std::time::Duration::from_secs_f64(max_p95_ms / 1000.0),
     })
 }

@@ -23,9 +23,13 @@ use crate::load::{
     MachineCpu, load_average, machine_cpu, millis, process_cpu, read_response_keeping_head,
     start_server_with, stop_server, summarize,
 };
-use crate::scale::{OrgShape, org_config, org_generate, resident_memory};
+use crate::scale::{
+    OrgShape, analyze_and_show_sizes, create_database, org_config, org_generate, postgres_server,
+    resident_memory,
+};
 use anyhow::{Context, Result, bail, ensure};
 use loopwise_store::Store;
+use loopwise_store_postgres::PostgresStore;
 use loopwise_store_sqlite::SqliteStore;
 use std::collections::BTreeSet;
 use std::io::{BufReader, Write};
@@ -64,6 +68,9 @@ pub enum Scenario {
     Demo,
     /// The synthetic organisation of `org-report`, in SQLite (target: p95 < 300 ms).
     Org,
+    /// The same organisation in PostgreSQL: a private server, or the one at `--postgres-url`
+    /// (target: p95 < 300 ms).
+    OrgPostgres,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +86,9 @@ pub struct Options {
     /// The database to generate (or, with `skip_generate`, to reuse) instead of a temporary one.
     pub db: Option<PathBuf>,
     pub skip_generate: bool,
+    /// Scenario `org-postgres`: an existing server (a superuser URL); with `skip_generate`,
+    /// the database to measure as it is.
+    pub postgres_url: Option<String>,
     /// The target: the warm p95 of every page kind, server side, stays under this.
     pub max_p95: Duration,
 }
@@ -504,6 +514,47 @@ fn prepare_org(opts: &Options, db: &Path, directory: &Path) -> Result<PathBuf> {
         counts.repositories,
         shape.services
     );
+    write_org_config(shape, directory)
+}
+
+/// The synthetic organisation in PostgreSQL, in a database `loopwise_pages` created on the
+/// server at `admin_url` (or, with `--skip-generate`, the database at that URL as it is); the
+/// database's URL and the path of its configuration (in `directory`).
+fn prepare_org_postgres(
+    opts: &Options,
+    admin_url: &str,
+    directory: &Path,
+) -> Result<(String, PathBuf)> {
+    let shape = &opts.shape;
+    let url = if opts.skip_generate {
+        admin_url.to_string()
+    } else {
+        println!(
+            "  generating {} services, {} deployments, {} changes (seed {}) into PostgreSQL",
+            shape.services, shape.deployments, shape.changes, shape.seed
+        );
+        let url = create_database(admin_url, "loopwise_pages")?;
+        org_generate(&PostgresStore::open(&url)?, shape)?;
+        url
+    };
+    analyze_and_show_sizes(&url)?;
+    let counts = PostgresStore::open(&url)?.counts()?;
+    println!(
+        "  {:<34} {} repositories, {} changes, {} deployments",
+        "database", counts.repositories, counts.changes, counts.deployments
+    );
+    ensure!(
+        counts.repositories == shape.services,
+        "the database holds {} repositories, the shape {} services: pass the --services it was \
+         generated with",
+        counts.repositories,
+        shape.services
+    );
+    Ok((url, write_org_config(shape, directory)?))
+}
+
+/// The organisation's ownership, readable without a token, as `org.toml` in `directory`.
+fn write_org_config(shape: &OrgShape, directory: &Path) -> Result<PathBuf> {
     let config = directory.join("org.toml");
     std::fs::write(
         &config,
@@ -536,19 +587,28 @@ pub fn run(opts: &Options) -> Result<bool> {
             WINDOWS.join(", ")
         );
     }
-    ensure!(
-        !opts.skip_generate || opts.db.is_some(),
-        "--skip-generate needs --db"
-    );
+    match opts.scenario {
+        Scenario::OrgPostgres => ensure!(
+            !opts.skip_generate || opts.postgres_url.is_some(),
+            "--skip-generate with scenario org-postgres needs --postgres-url"
+        ),
+        _ => ensure!(
+            !opts.skip_generate || opts.db.is_some(),
+            "--skip-generate needs --db"
+        ),
+    }
     let directory = tempfile::tempdir()?;
     let name = match opts.scenario {
         Scenario::Demo => "demo",
         Scenario::Org => "org",
+        Scenario::OrgPostgres => "org-postgres",
     };
-    let db = opts
+    let mut db = opts
         .db
         .clone()
         .unwrap_or_else(|| directory.path().join(format!("{name}.db")));
+    // Kept alive until the measurement ends.
+    let mut _postgres = None;
     println!(
         "dashboard-pages: scenario {name}, server-side render time of every dashboard page kind"
     );
@@ -558,6 +618,14 @@ pub fn run(opts: &Options) -> Result<bool> {
     let config = match opts.scenario {
         Scenario::Demo => prepare_demo(opts, &db)?,
         Scenario::Org => prepare_org(opts, &db, directory.path())?,
+        Scenario::OrgPostgres => {
+            let (server, admin_url) = postgres_server(&opts.postgres_url)?;
+            _postgres = server;
+            let (url, config) = prepare_org_postgres(opts, &admin_url, directory.path())?;
+            // The server takes the URL where a path would go.
+            db = PathBuf::from(url);
+            config
+        }
     };
     let owners = owners(&std::fs::read_to_string(&config)?)?;
     println!(

@@ -40,7 +40,7 @@ fn private_server() -> Result<PrivateServer> {
 }
 
 /// The server to use: the one at `url`, or a private one (kept alive by the returned handle).
-fn postgres_server(url: &Option<String>) -> Result<(Option<PrivateServer>, String)> {
+pub(crate) fn postgres_server(url: &Option<String>) -> Result<(Option<PrivateServer>, String)> {
     match url {
         Some(url) => Ok((None, url.clone())),
         None => {
@@ -51,13 +51,29 @@ fn postgres_server(url: &Option<String>) -> Result<(Option<PrivateServer>, Strin
     }
 }
 
-fn create_database(admin_url: &str, name: &str) -> Result<String> {
+pub(crate) fn create_database(admin_url: &str, name: &str) -> Result<String> {
     let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)
         .with_context(|| format!("connecting to {admin_url}"))?;
     // Two statements: neither may run inside a transaction block.
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
     admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
     Ok(with_database(admin_url, name))
+}
+
+/// `VACUUM ANALYZE` (fresh statistics, as a running installation has them), then prints the
+/// size of each table with its indexes.
+pub(crate) fn analyze_and_show_sizes(url: &str) -> Result<()> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute("VACUUM ANALYZE")?;
+    for row in client.query(
+        "SELECT relname::text, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class \
+         WHERE relname IN ('changes', 'deployments', 'incidents', 'write_versions') ORDER BY 1",
+        &[],
+    )? {
+        let (table, size): (String, String) = (row.get(0), row.get(1));
+        println!("  {:<34} {size} (with indexes)", format!("table {table}"));
+    }
+    Ok(())
 }
 
 fn count_deployments(url: &str) -> Result<u64> {
@@ -470,16 +486,7 @@ pub fn org_report(opts: &ReportOptions) -> Result<()> {
         org_generate(&PostgresStore::open(&url)?, shape)?;
         url
     };
-    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
-    client.batch_execute("VACUUM ANALYZE")?;
-    for row in client.query(
-        "SELECT relname::text, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class \
-         WHERE relname IN ('changes', 'deployments', 'incidents', 'write_versions') ORDER BY 1",
-        &[],
-    )? {
-        let (table, size): (String, String) = (row.get(0), row.get(1));
-        println!("  {:<34} {size} (with indexes)", format!("table {table}"));
-    }
+    analyze_and_show_sizes(&url)?;
     let db = Path::new(&url);
     // Admin: it reads reports and writes the deployments of the after-a-write queries.
     let token = crate::load::create_token_with(&opts.loopwise, db, "admin", "org-report")?;
