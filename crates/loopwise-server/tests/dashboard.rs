@@ -409,6 +409,15 @@ async fn speed_bought_with_stability_is_flagged() {
     );
     assert!(rush.contains("10 deployments a week, 0.0% failed"));
     assert!(rush.contains("27 deployments a week, 10.0% failed"));
+    // Each card says how it moved against the week before, in words: 27 successful
+    // deployments against 19 (27 / 19 = +42%), 3 of 30 failed against 1 of 20, no rework.
+    for sentence in [
+        "+42% — better than the window before (19 / week)",
+        "+5.0 points — worse than the window before (5.0%)",
+        "+0.0 points — about the same as the window before (0.0%)",
+    ] {
+        assert!(rush.contains(sentence), "{sentence:?} in {rush}");
+    }
     // Checkout over the same weeks moves nothing that way.
     let checkout = html(
         &state,

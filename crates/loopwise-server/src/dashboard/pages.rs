@@ -150,10 +150,10 @@ fn change_text(metric: Metric, current: &Figures, previous: &Figures) -> Markup 
     let Some(movement) = change.movement else {
         return html! { p.change.none data-movement="none" { "no figure in the window before to compare with" } };
     };
-    let (class, word) = match movement {
-        Movement::Better => ("change better", "better"),
-        Movement::Worse => ("change worse", "worse"),
-        Movement::Unchanged => ("change unchanged", "about the same"),
+    let (class, word, comparison) = match movement {
+        Movement::Better => ("change better", "better", "better than"),
+        Movement::Worse => ("change worse", "worse", "worse than"),
+        Movement::Unchanged => ("change unchanged", "unchanged", "about the same as"),
     };
     let arrow = match change.delta {
         Some(delta) if delta > 0.0 => "▲",
@@ -170,7 +170,7 @@ fn change_text(metric: Metric, current: &Figures, previous: &Figures) -> Markup 
     };
     html! {
         p class=(class) data-movement=(word) data-previous=(format::raw(change.previous)) {
-            span aria-hidden="true" { (arrow) } " " (amount) " — " (word) " than the window before ("
+            span aria-hidden="true" { (arrow) } " " (amount) " — " (comparison) " the window before ("
             (format::metric_value(metric, change.previous)) ")"
         }
     }
