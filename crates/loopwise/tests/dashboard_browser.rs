@@ -479,6 +479,20 @@ fn the_dashboard_works_with_scripts_switched_off() {
         .expect("the platform tribe")
         .clone();
     cards_equal(&mut page, &platform, "platform without scripts");
+    // Narrowed to one tribe, the overview breaks down by that tribe's squads.
+    let breakdown: Vec<String> = page
+        .evaluate(
+            "[...document.querySelectorAll('#breakdown tbody tr')].map(tr => tr.dataset.group)",
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|group| group.as_str().map(str::to_string))
+        .collect();
+    let mut squads = expected.clone();
+    squads.sort();
+    assert_eq!(breakdown, squads);
     page.screenshot("dashboard-no-script-overview.png").unwrap();
 }
 

@@ -429,9 +429,18 @@ fn incidents_table(
 // Overview, squad and tribe pages
 
 /// The breakdown a summary page shows: tribes of the organisation (squads if no tribe is
-/// configured, services if no squad is), squads of a tribe, services of a squad.
+/// configured, services if no squad is), squads of a tribe, services of a squad. An overview
+/// narrowed by its filters to one tribe or squad breaks down as that tribe's or squad's page.
 fn breakdown_of(context: &Context, scope: Scope) -> GroupBy {
     let config = &context.state.config;
+    let page = &context.page;
+    let scope = match scope {
+        Scope::Organisation if given(&page.service).is_some() || given(&page.team).is_some() => {
+            Scope::Team
+        }
+        Scope::Organisation if given(&page.tribe).is_some() => Scope::Tribe,
+        scope => scope,
+    };
     match scope {
         Scope::Organisation if !config.tribes.is_empty() => GroupBy::Tribe,
         Scope::Organisation | Scope::Tribe if !config.teams.is_empty() => GroupBy::Squad,
