@@ -299,6 +299,16 @@ fn figure_cell(column: &str, value: Option<f64>, unit: Unit) -> Markup {
     html! { td.num data-column=(column) data-value=(format::raw(value)) { (format::figure(value, unit)) } }
 }
 
+/// The heading of the column that names a row's group.
+fn group_heading(group_by: GroupBy) -> &'static str {
+    match group_by {
+        GroupBy::Tribe => "Tribe",
+        GroupBy::Squad => "Squad",
+        GroupBy::Service => "Service",
+        GroupBy::Environment => "Environment",
+    }
+}
+
 /// The breakdown of a summary page: one row per tribe, squad or service.
 fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &str) -> Markup {
     html! {
@@ -308,7 +318,7 @@ fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &
                 table #breakdown.data {
                     thead {
                         tr {
-                            th scope="col" { (match group_by { GroupBy::Tribe => "Tribe", GroupBy::Squad => "Squad", GroupBy::Service => "Service", GroupBy::Environment => "Environment" }) }
+                            th scope="col" { (group_heading(group_by)) }
                             th scope="col" { "Deploys / week" }
                             th scope="col" { "Lead time (median)" }
                             th scope="col" { "Change failure rate" }
@@ -802,7 +812,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
                             th scope="col" data-column=(column)
                                 aria-sort=(if !sorted { "none" } else if descending { "descending" } else { "ascending" }) {
                                 a href=(sort_href(column)) data-sort=(column) {
-                                    (if column == "group" { GroupBy::NAMES[group_by as usize] } else { heading })
+                                    (if column == "group" { group_heading(group_by) } else { heading })
                                     @if sorted { span aria-hidden="true" { (if descending { " ▼" } else { " ▲" }) } }
                                 }
                             }
