@@ -507,13 +507,7 @@ fn prepare_org(opts: &Options, db: &Path, directory: &Path) -> Result<PathBuf> {
         counts.deployments,
         file_size(db) as f64 / 1e6
     );
-    ensure!(
-        counts.repositories == shape.services,
-        "the database holds {} repositories, the shape {} services: pass the --services it was \
-         generated with",
-        counts.repositories,
-        shape.services
-    );
+    matches_shape(&counts, shape)?;
     write_org_config(shape, directory)
 }
 
@@ -543,6 +537,12 @@ fn prepare_org_postgres(
         "  {:<34} {} repositories, {} changes, {} deployments",
         "database", counts.repositories, counts.changes, counts.deployments
     );
+    matches_shape(&counts, shape)?;
+    Ok((url, write_org_config(shape, directory)?))
+}
+
+/// Refuses a database generated with another number of services than `shape` names.
+fn matches_shape(counts: &loopwise_store::StoreCounts, shape: &OrgShape) -> Result<()> {
     ensure!(
         counts.repositories == shape.services,
         "the database holds {} repositories, the shape {} services: pass the --services it was \
@@ -550,7 +550,7 @@ fn prepare_org_postgres(
         counts.repositories,
         shape.services
     );
-    Ok((url, write_org_config(shape, directory)?))
+    Ok(())
 }
 
 /// The organisation's ownership, readable without a token, as `org.toml` in `directory`.

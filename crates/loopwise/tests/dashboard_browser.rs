@@ -141,6 +141,22 @@ fn cards_equal(page: &mut Page, figures: &Value, what: &str) {
     );
 }
 
+/// The groups the leaderboard page shows, top to bottom.
+fn shown_groups(page: &mut Page) -> Vec<String> {
+    page.texts("#leaderboard tbody th[data-column='group']")
+        .expect("the leaderboard's groups")
+}
+
+/// The groups of an API leaderboard, in its order.
+fn api_groups(board: &Value) -> Vec<String> {
+    board["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["group"].as_str().expect("group").to_string())
+        .collect()
+}
+
 #[test]
 fn every_page_shows_the_apis_figures() {
     let Some(browser) = require_browser() else {
@@ -271,14 +287,7 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
     let api = demo.api(&format!("/api/v1/leaderboard?group_by=service&{WINDOW}"));
     let rows = api["rows"].as_array().unwrap();
     // Without a sort, the API's order.
-    let groups = page
-        .texts("#leaderboard tbody th[data-column='group']")
-        .unwrap();
-    let expected: Vec<String> = rows
-        .iter()
-        .map(|r| r["group"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(groups, expected);
+    assert_eq!(shown_groups(&mut page), api_groups(&api));
 
     let column = |page: &mut Page, name: &str| -> Vec<Option<f64>> {
         page.evaluate(&format!(
@@ -337,9 +346,7 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
     // Filtering by text: typed into the form and submitted.
     page.fill("#filter-q", "search").unwrap();
     page.submit("#filters").unwrap();
-    let shown = page
-        .texts("#leaderboard tbody th[data-column='group']")
-        .unwrap();
+    let shown = shown_groups(&mut page);
     assert!(!shown.is_empty() && shown.len() < rows.len(), "{shown:?}");
     assert!(shown.iter().any(|group| group == "search-api"), "{shown:?}");
     // Each row shown names the text somewhere: its service, squad or tribe.
@@ -361,18 +368,11 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
     page.wait_for("location.search.includes('tribe=commerce')")
         .unwrap();
     page.wait_for("document.readyState === 'complete'").unwrap();
-    let shown = page
-        .texts("#leaderboard tbody th[data-column='group']")
-        .unwrap();
+    let shown = shown_groups(&mut page);
     let api = demo.api(&format!(
         "/api/v1/leaderboard?group_by=squad&tribe=commerce&{WINDOW}"
     ));
-    let expected: Vec<String> = api["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["group"].as_str().unwrap().to_string())
-        .collect();
+    let expected = api_groups(&api);
     assert_eq!(shown, expected);
 
     // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
@@ -429,18 +429,11 @@ fn the_dashboard_works_with_scripts_switched_off() {
     );
     page.click("#filters button[type='submit']").expect("Apply");
     assert!(page.url().unwrap().contains("tribe=platform"));
-    let shown = page
-        .texts("#leaderboard tbody th[data-column='group']")
-        .unwrap();
+    let shown = shown_groups(&mut page);
     let api = demo.api(&format!(
         "/api/v1/leaderboard?group_by=squad&tribe=platform&{WINDOW}"
     ));
-    let expected: Vec<String> = api["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["group"].as_str().unwrap().to_string())
-        .collect();
+    let expected = api_groups(&api);
     assert!(!expected.is_empty());
     assert_eq!(shown, expected);
 
@@ -549,20 +542,14 @@ fn hostile_names_are_text_in_the_browser() {
     }
     page.goto(&demo.url(&format!("/leaderboard?group_by=service&q=script&{WINDOW}")))
         .unwrap();
-    assert_eq!(
-        page.texts("#leaderboard tbody th[data-column='group']")
-            .unwrap(),
-        [hostile]
-    );
+    assert_eq!(shown_groups(&mut page), [hostile]);
     page.goto(&demo.url(&format!("/services/{}?{WINDOW}", encode(hostile))))
         .unwrap();
     assert_eq!(page.text("h1").unwrap(), format!("Service {hostile}"));
     // The demo's own service with quotes and an ampersand.
     page.goto(&demo.url(&format!("/leaderboard?group_by=service&q=books&{WINDOW}")))
         .unwrap();
-    let quoted = page
-        .texts("#leaderboard tbody th[data-column='group']")
-        .unwrap();
+    let quoted = shown_groups(&mut page);
     assert_eq!(quoted.len(), 1);
     assert!(
         quoted[0].contains('"') && quoted[0].contains('&') && quoted[0].contains('\''),
