@@ -194,6 +194,18 @@ impl Sample {
         }
     }
 
+    /// Makes room for absorbing every sample of `parts` at once, so the union is allocated
+    /// once at its final size instead of growing (and copying) step by step.
+    pub fn reserve_for<'a>(&mut self, parts: impl Iterator<Item = &'a Sample> + Clone) {
+        let total = |length: fn(&Sample) -> usize| parts.clone().map(length).sum::<usize>();
+        self.successful_times
+            .reserve(total(|s| s.successful_times.len()));
+        self.durations.reserve(total(|s| s.durations.len()));
+        self.recoveries.reserve(total(|s| s.recoveries.len()));
+        self.lead_times.reserve(total(|s| s.lead_times.len()));
+        self.restores.reserve(total(|s| s.restores.len()));
+    }
+
     /// Adds every fact of `other`: the sample of the union of both selections.
     pub fn absorb(&mut self, other: &Sample) {
         self.has_history |= other.has_history;

@@ -185,6 +185,9 @@ pub fn summarise(
     })?;
     let benchmark = query.benchmark;
     let mut total = Pooled::default();
+    for (index, sample) in total.samples.iter_mut().enumerate() {
+        sample.reserve_for(groups.values().map(|pooled| &pooled.samples[index]));
+    }
     let breakdown = groups
         .into_iter()
         .map(|(name, pooled)| {
