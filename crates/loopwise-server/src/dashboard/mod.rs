@@ -481,6 +481,21 @@ async fn leaderboard(
     render(state, headers, next_of(&uri), query, pages::leaderboard).await
 }
 
+/// The page's query narrowed to the one service, squad or tribe its path names (`set`): the
+/// path decides, so a filter for another one in the query is dropped.
+fn narrowed(
+    query: Result<Query<PageQuery>, QueryRejection>,
+    set: impl FnOnce(&mut PageQuery),
+) -> Result<Query<PageQuery>, QueryRejection> {
+    query.map(|Query(mut page)| {
+        page.service = None;
+        page.team = None;
+        page.tribe = None;
+        set(&mut page);
+        Query(page)
+    })
+}
+
 async fn service(
     State(state): State<AppState>,
     uri: Uri,
@@ -488,14 +503,8 @@ async fn service(
     Path(service): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = next_of(&uri);
-    let query = query.map(|Query(mut page)| {
-        page.service = Some(service);
-        page.team = None;
-        page.tribe = None;
-        Query(page)
-    });
-    render(state, headers, path, query, pages::service).await
+    let query = narrowed(query, |page| page.service = Some(service));
+    render(state, headers, next_of(&uri), query, pages::service).await
 }
 
 async fn team(
@@ -505,14 +514,8 @@ async fn team(
     Path(team): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = next_of(&uri);
-    let query = query.map(|Query(mut page)| {
-        page.team = Some(team);
-        page.tribe = None;
-        page.service = None;
-        Query(page)
-    });
-    render(state, headers, path, query, pages::team).await
+    let query = narrowed(query, |page| page.team = Some(team));
+    render(state, headers, next_of(&uri), query, pages::team).await
 }
 
 async fn tribe(
@@ -522,14 +525,8 @@ async fn tribe(
     Path(tribe): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let path = next_of(&uri);
-    let query = query.map(|Query(mut page)| {
-        page.tribe = Some(tribe);
-        page.team = None;
-        page.service = None;
-        Query(page)
-    });
-    render(state, headers, path, query, pages::tribe).await
+    let query = narrowed(query, |page| page.tribe = Some(tribe));
+    render(state, headers, next_of(&uri), query, pages::tribe).await
 }
 
 async fn incidents(
