@@ -578,8 +578,11 @@ impl Store for PostgresStore {
         self.read(|tx| {
             read_all(
                 &tx.query(
-                    "SELECT sha, parents, author_time, committer_time, author_name, author_email, \
-                     subject, reverts FROM changes WHERE repository_id = $1",
+                    concat!(
+                        "SELECT ",
+                        loopwise_store::change_columns!(),
+                        " FROM changes WHERE repository_id = $1"
+                    ),
                     &[&repository],
                 )?,
                 |row| rows::change(row, 0),
@@ -598,8 +601,11 @@ impl Store for PostgresStore {
         self.read(|tx| {
             read_all(
                 &tx.query(
-                    "SELECT sha, parents, author_time, committer_time, author_name, author_email, \
-                     subject, reverts FROM changes WHERE repository_id = $1 AND sha = ANY($2)",
+                    concat!(
+                        "SELECT ",
+                        loopwise_store::change_columns!(),
+                        " FROM changes WHERE repository_id = $1 AND sha = ANY($2)"
+                    ),
                     &[&repository, &shas],
                 )?,
                 |row| rows::change(row, 0),

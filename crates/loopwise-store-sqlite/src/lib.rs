@@ -417,8 +417,11 @@ impl Store for SqliteStore {
     fn changes(&self, repository: RepositoryId) -> Result<Vec<Change>, StoreError> {
         read_rows(
             &self.connection(),
-            "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
-             FROM changes WHERE repository_id = ?1",
+            concat!(
+                "SELECT ",
+                loopwise_store::change_columns!(),
+                " FROM changes WHERE repository_id = ?1"
+            ),
             [repository],
             |row| rows::change(row, 0),
         )
@@ -437,8 +440,11 @@ impl Store for SqliteStore {
             serde_json::to_string(shas).map_err(|e| StoreError::Database(e.to_string()))?;
         read_rows(
             &self.connection(),
-            "SELECT sha, parents, author_time, committer_time, author_name, author_email, subject, reverts \
-             FROM changes WHERE repository_id = ?1 AND sha IN (SELECT value FROM json_each(?2))",
+            concat!(
+                "SELECT ",
+                loopwise_store::change_columns!(),
+                " FROM changes WHERE repository_id = ?1 AND sha IN (SELECT value FROM json_each(?2))"
+            ),
             params![repository, wanted],
             |row| rows::change(row, 0),
         )

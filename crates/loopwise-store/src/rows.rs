@@ -61,8 +61,17 @@ where
     text.parse().map_err(|e| corrupt(what, e))
 }
 
+/// The columns [`change`] reads, in its order, as a literal for `concat!`: every backend's
+/// query of whole changes selects them through this, so the list and the reader cannot drift.
+#[macro_export]
+macro_rules! change_columns {
+    () => {
+        "sha, parents, author_time, committer_time, author_name, author_email, subject, reverts"
+    };
+}
+
 /// The columns from `first` on: sha, parents (space-separated), author_time, committer_time,
-/// author_name, author_email, subject, reverts.
+/// author_name, author_email, subject, reverts ([`change_columns!`]).
 pub fn change(row: &dyn StoredRow, first: usize) -> Result<Change, StoreError> {
     Ok(Change {
         sha: row.text(first)?.to_string(),
