@@ -226,22 +226,12 @@ impl Sample {
     /// The figures over `window` (the bucket or the whole window), with the report's tier
     /// rules and minimum sample sizes.
     pub fn figures(&self, window: Window, benchmark: &Benchmark) -> Figures {
-        self.figures_with_history(self.has_history, window, benchmark)
-    }
-
-    /// [`Sample::figures`] with `has_history` in place of the sample's own flag.
-    pub fn figures_with_history(
-        &self,
-        has_history: bool,
-        window: Window,
-        benchmark: &Benchmark,
-    ) -> Figures {
         let values = Durations {
             lead_times: self.lead_times.clone(),
             recoveries: self.recoveries.clone(),
             restores: self.restores.clone(),
         };
-        self.figures_of(values, has_history, window, benchmark)
+        self.figures_of(values, self.has_history, window, benchmark)
     }
 
     /// [`Sample::figures`] of a sample no longer needed: its durations are selected in place,
@@ -625,12 +615,13 @@ impl SeriesBuilder {
     /// deployments of one bucket are one run of the chain's, added (with their lead times) at
     /// once, so a chain costs its buckets with data and its deployments, not its changes.
     pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis) {
-        self.note_chain(analysis);
+        // Set once here, not per bucket: a chain costs its facts, not the number of buckets.
+        self.has_history |= !analysis.deployments.is_empty();
         let positions = analysis.deployment_range(self.window);
         let mut first = positions.start;
         while first < positions.end {
             let bucket = self.bucket_of(analysis.deployments[first].time);
-            // Before the first bucket, nothing counts (as in `add_fact`).
+            // Before the first bucket, nothing counts.
             let until = match bucket {
                 Some(bucket) => self.bucket_until(bucket),
                 None => self.buckets.first().map_or(Timestamp::MAX, |b| b.start),
@@ -644,7 +635,9 @@ impl SeriesBuilder {
             first = end.max(first + 1);
         }
         for (time, fact) in incident_facts(analysis, self.window) {
-            self.add_fact(time, fact);
+            if let Some(position) = self.bucket_of(time) {
+                self.samples[position].add(time, fact);
+            }
         }
     }
 
@@ -672,21 +665,6 @@ impl SeriesBuilder {
         self.buckets
             .get(position + 1)
             .map_or(self.window.until, |bucket| bucket.start)
-    }
-
-    /// Notes a chain whose facts are added one by one with [`SeriesBuilder::add_fact`] (by a
-    /// caller that passes over them anyway).
-    pub fn note_chain(&mut self, analysis: &ChainAnalysis) {
-        // Set once here, not per bucket: a chain costs its facts, not the number of buckets.
-        self.has_history |= !analysis.deployments.is_empty();
-    }
-
-    /// Adds one fact of the window (as [`chain_facts`] gives them) to the bucket holding its
-    /// time; a fact outside the window is ignored.
-    pub fn add_fact(&mut self, time: Timestamp, fact: Fact) {
-        if let Some(position) = self.bucket_of(time) {
-            self.samples[position].add(time, fact);
-        }
     }
 
     /// The points of `metric`, one per bucket, oldest first.
