@@ -40,11 +40,20 @@ pub struct Change {
     pub author_name: String,
     pub author_email: String,
     pub subject: String,
-    /// The commit this one reverts, from git's "This reverts commit <sha>" message line.
+    /// The commits this one reverts, from every "This reverts commit <id>" line of its message
+    /// ([`crate::rules::revert_targets`]): full or abbreviated ids, separated by spaces.
     pub reverts: Option<String>,
 }
 
 impl Change {
+    /// The commit ids this one's message says it reverts.
+    pub fn revert_targets(&self) -> impl Iterator<Item = &str> {
+        self.reverts
+            .as_deref()
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+    }
+
     pub fn is_merge(&self) -> bool {
         self.parents.len() > 1
     }

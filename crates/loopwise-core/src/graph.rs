@@ -47,8 +47,24 @@ pub struct CommitGraph {
     author_time: Vec<Timestamp>,
     committer_time: Vec<Timestamp>,
     is_merge: Vec<bool>,
-    reverts: Vec<Option<CommitIndex>>,
+    /// The commits each commit reverts, as offsets into `revert_list` (like the parents).
+    revert_offsets: Vec<u32>,
+    revert_list: Vec<CommitIndex>,
+    /// The commits that revert at least one commit of the graph, in index order.
+    revert_carriers: Vec<CommitIndex>,
+    /// "This reverts commit X" lines whose X abbreviates more than one commit: ignored.
+    ambiguous_reverts: usize,
+    /// Author times before this are not believable for this history (see
+    /// [`CommitGraph::has_plausible_author_time`]).
+    plausible_author_since: Timestamp,
 }
+
+/// Revert targets shorter than this many hex digits are not trusted to name one commit.
+pub const MIN_REVERT_PREFIX: usize = 7;
+
+/// How far before the repository's first commit an author time may lie and still be believed
+/// (history imported from an older system keeps its author dates).
+pub const AUTHOR_TIME_SLACK_SECONDS: i64 = 365 * 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
@@ -78,6 +94,9 @@ impl CommitGraph {
         }
         graph.parent_offsets.reserve(kept.len() + 1);
         graph.parent_offsets.push(0);
+        graph.revert_offsets.reserve(kept.len() + 1);
+        graph.revert_offsets.push(0);
+        let mut earliest_commit: Option<Timestamp> = None;
         for change in &kept {
             for parent in &change.parents {
                 if let Some(&parent_index) = graph.index_by_sha.get(parent) {
@@ -88,13 +107,49 @@ impl CommitGraph {
             graph.author_time.push(change.author_time);
             graph.committer_time.push(change.committer_time);
             graph.is_merge.push(change.is_merge());
-            let reverted = change
-                .reverts
-                .as_ref()
-                .and_then(|sha| graph.index_by_sha.get(sha).copied());
-            graph.reverts.push(reverted);
+            if change.committer_time > 0 {
+                earliest_commit = Some(
+                    earliest_commit.map_or(change.committer_time, |e| e.min(change.committer_time)),
+                );
+            }
         }
+        // Revert targets may abbreviate: resolved once every sha is known.
+        for (index, change) in kept.iter().enumerate() {
+            let before = graph.revert_list.len();
+            for target in change.revert_targets() {
+                match graph.revert_target(target) {
+                    Ok(Some(reverted)) if !graph.revert_list[before..].contains(&reverted) => {
+                        graph.revert_list.push(reverted)
+                    }
+                    Ok(_) => {}
+                    Err(()) => graph.ambiguous_reverts += 1,
+                }
+            }
+            if graph.revert_list.len() > before {
+                graph.revert_carriers.push(index as CommitIndex);
+            }
+            graph.revert_offsets.push(graph.revert_list.len() as u32);
+        }
+        graph.plausible_author_since = earliest_commit.map_or(1, |earliest| {
+            earliest.saturating_sub(AUTHOR_TIME_SLACK_SECONDS).max(1)
+        });
         graph
+    }
+
+    /// The commit a revert line names: `Ok(None)` when it is not in the graph (or too short to
+    /// trust), `Err(())` when the abbreviation fits several commits.
+    fn revert_target(&self, target: &str) -> Result<Option<CommitIndex>, ()> {
+        if let Some(index) = self.index_of(target) {
+            return Ok(Some(index));
+        }
+        if target.len() < MIN_REVERT_PREFIX {
+            return Ok(None);
+        }
+        match self.resolve(target) {
+            Ok(index) => Ok(Some(index)),
+            Err(ResolveError::Ambiguous(_)) => Err(()),
+            Err(_) => Ok(None),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -156,9 +211,29 @@ impl CommitGraph {
         self.is_merge[commit as usize]
     }
 
-    /// The commit this one reverts, when that commit is in the graph.
-    pub fn reverts(&self, commit: CommitIndex) -> Option<CommitIndex> {
-        self.reverts[commit as usize]
+    /// The commits this one reverts (every "This reverts commit X" line of its message whose X
+    /// is in the graph), without repeats.
+    pub fn reverts(&self, commit: CommitIndex) -> &[CommitIndex] {
+        let start = self.revert_offsets[commit as usize] as usize;
+        let end = self.revert_offsets[commit as usize + 1] as usize;
+        &self.revert_list[start..end]
+    }
+
+    /// The commits that revert at least one commit of the graph.
+    pub fn revert_carriers(&self) -> &[CommitIndex] {
+        &self.revert_carriers
+    }
+
+    /// Revert lines ignored because their abbreviated commit id fits several commits.
+    pub fn ambiguous_reverts(&self) -> usize {
+        self.ambiguous_reverts
+    }
+
+    /// Whether a commit's author time can be believed: after 1970-01-01 and not more than
+    /// [`AUTHOR_TIME_SLACK_SECONDS`] before the history's earliest commit. An implausible
+    /// author time gives no lead time (it is counted instead).
+    pub fn has_plausible_author_time(&self, commit: CommitIndex) -> bool {
+        self.author_time[commit as usize] >= self.plausible_author_since
     }
 
     /// `tip`, its first parent, that one's first parent, … down to the root (tip first).

@@ -13,6 +13,7 @@ pub mod graph;
 pub mod metrics;
 pub mod report;
 pub mod rollup;
+pub mod rules;
 pub mod stats;
 pub mod time;
 pub mod trends;

@@ -88,6 +88,9 @@ pub struct DeploymentFacts {
     /// Positions of the deployments that remediated this one.
     pub remediated_by: Vec<usize>,
     pub recovery_seconds: Option<i64>,
+    /// Unplanned remediation: it remediates an earlier deployment, or it is a rollback or hotfix
+    /// with an earlier deployment in its chain (one without remediates nothing).
+    pub rework: bool,
 }
 
 impl DeploymentFacts {
@@ -99,10 +102,10 @@ impl DeploymentFacts {
         !self.failure_reasons.is_empty()
     }
 
-    /// Unplanned remediation: a rollback, a hotfix, or a deployment that fixed an earlier one.
+    /// Unplanned remediation: a rollback or hotfix after an earlier deployment, or a deployment
+    /// that fixed an earlier one.
     pub fn is_rework(&self) -> bool {
-        !self.remediates.is_empty()
-            || matches!(self.kind, DeploymentKind::Rollback | DeploymentKind::Hotfix)
+        self.rework || !self.remediates.is_empty()
     }
 }
 
@@ -116,6 +119,9 @@ pub struct ChainAnalysis {
     pub undated: usize,
     /// The chain's incidents, after [`link_incidents`].
     pub incidents: Vec<IncidentFacts>,
+    /// Deployments failed by a revert that no deployment has shipped yet: failed, not yet
+    /// recovered.
+    pub open_reverts: usize,
     /// Built last by [`analyze_chain`]; private, so no other code can leave it stale.
     lead_times: LeadTimes,
 }
@@ -127,6 +133,9 @@ pub enum ChangeLead {
     Baseline,
     /// Authored after its deployment (clock skew): left out and counted.
     Negative,
+    /// An author time that cannot be believed (1970, or years before the history began): left
+    /// out and counted.
+    Implausible,
     Seconds(i64),
 }
 
@@ -138,6 +147,9 @@ pub fn change_lead(
 ) -> ChangeLead {
     if facts.baseline {
         return ChangeLead::Baseline;
+    }
+    if !graph.has_plausible_author_time(change) {
+        return ChangeLead::Implausible;
     }
     let seconds = facts.time.saturating_sub(graph.author_time(change));
     if seconds < 0 {
@@ -163,6 +175,7 @@ struct LeadCounts {
     seconds: usize,
     baseline: usize,
     negative: usize,
+    implausible: usize,
 }
 
 impl LeadTimes {
@@ -179,6 +192,7 @@ impl LeadTimes {
                     match change_lead(graph, facts, change) {
                         ChangeLead::Baseline => counts.baseline += 1,
                         ChangeLead::Negative => counts.negative += 1,
+                        ChangeLead::Implausible => counts.implausible += 1,
                         ChangeLead::Seconds(seconds) => index.seconds.push(seconds as f64),
                     }
                 }
@@ -196,6 +210,7 @@ pub struct LeadSlice<'a> {
     pub seconds: &'a [f64],
     pub baseline: usize,
     pub negative: usize,
+    pub implausible: usize,
 }
 
 impl ChainAnalysis {
@@ -229,6 +244,7 @@ impl ChainAnalysis {
             seconds: self.lead_times.seconds.get(first.seconds..last.seconds)?,
             baseline: last.baseline - first.baseline,
             negative: last.negative - first.negative,
+            implausible: last.implausible - first.implausible,
         })
     }
 }
@@ -358,6 +374,9 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
     let mut stamp = 0u32;
     let mut stack: Vec<CommitIndex> = Vec::new();
     let mut seen_success = false;
+    // (position, commit): a successful deployment and a revert-carrying commit it first shipped,
+    // merge or not, for the service or not (the reverted commit decides).
+    let mut shipped_reverts: Vec<(usize, CommitIndex)> = Vec::new();
 
     for (time, deployment) in dated {
         let position = analysis.deployments.len();
@@ -380,6 +399,9 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
                     shipped_by[current as usize] = position as u32;
                     if !graph.is_merge(current) && is_relevant(current) {
                         shipped.push(current);
+                    }
+                    if !graph.reverts(current).is_empty() {
+                        shipped_reverts.push((position, current));
                     }
                     stack.extend_from_slice(graph.parents(current));
                 }
@@ -423,6 +445,8 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
             remediates: Vec::new(),
             remediated_by: Vec::new(),
             recovery_seconds: None,
+            rework: position > 0
+                && matches!(kind, DeploymentKind::Rollback | DeploymentKind::Hotfix),
         });
     }
 
@@ -443,10 +467,9 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
                 DeploymentKind::Normal => {}
             }
         }
-        for &change in &facts.shipped {
-            let Some(reverted) = graph.reverts(change) else {
-                continue;
-            };
+    }
+    for &(position, carrier) in &shipped_reverts {
+        for &reverted in graph.reverts(carrier) {
             let shipper = shipped_by[reverted as usize];
             // A revert shipped together with what it reverts never left a failure in production.
             if shipper != NOT_SHIPPED && (shipper as usize) < position && is_relevant(reverted) {
@@ -465,6 +488,24 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
         let fixer = &mut analysis.deployments[remediation];
         if !fixer.remediates.contains(&failed) {
             fixer.remediates.push(failed);
+        }
+    }
+    // A revert committed but not shipped yet: the failure is known, its recovery still open.
+    for &carrier in graph.revert_carriers() {
+        if shipped_by[carrier as usize] != NOT_SHIPPED {
+            continue;
+        }
+        for &reverted in graph.reverts(carrier) {
+            let shipper = shipped_by[reverted as usize];
+            if shipper != NOT_SHIPPED && is_relevant(reverted) {
+                let target = &mut analysis.deployments[shipper as usize];
+                if !target.failure_reasons.contains(&FailureReason::Reverted) {
+                    target.failure_reasons.push(FailureReason::Reverted);
+                    if target.remediated_by.is_empty() {
+                        analysis.open_reverts += 1;
+                    }
+                }
+            }
         }
     }
     let times: Vec<Timestamp> = analysis
@@ -677,6 +718,127 @@ pub(crate) mod tests {
             shipped_shas(&graph, &analysis.deployments[1]),
             vec!["b0", "d0"]
         );
+    }
+
+    #[test]
+    fn a_revert_committed_but_not_deployed_fails_at_once_with_recovery_open() {
+        let graph = reverted();
+        let analysis = analyze(
+            &graph,
+            vec![deployment("0", "a0", 150), deployment("1", "b0", 250)],
+        );
+        let facts = &analysis.deployments;
+        assert_eq!(facts[1].failure_reasons, vec![FailureReason::Reverted]);
+        assert!(facts[1].remediated_by.is_empty());
+        assert_eq!(facts[1].recovery_seconds, None, "not recovered yet");
+        assert_eq!(analysis.open_reverts, 1);
+    }
+
+    #[test]
+    fn every_revert_line_counts_merges_too() {
+        // a ← b ← c ← m(c, r): r reverts b and c in one commit, merged by m.
+        let mut changes = vec![
+            change("a0", &[], 100),
+            change("b0", &["a0"], 200),
+            change("c0", &["b0"], 300),
+            change("r0", &["c0"], 400),
+            change("m0", &["c0", "r0"], 500),
+        ];
+        changes[3].reverts = Some("b0 c0".into());
+        let graph = CommitGraph::from_changes(&changes);
+        let analysis = analyze(
+            &graph,
+            vec![
+                deployment("0", "a0", 150),
+                deployment("1", "b0", 250),
+                deployment("2", "c0", 350),
+                deployment("3", "m0", 550),
+            ],
+        );
+        let facts = &analysis.deployments;
+        assert!(facts[1].failed() && facts[2].failed());
+        assert_eq!(facts[3].remediates, vec![1, 2]);
+        assert_eq!(facts[1].recovery_seconds, Some(300));
+        assert_eq!(facts[2].recovery_seconds, Some(200));
+
+        // The revert lines in the merge commit itself count as well.
+        let mut changes = changes;
+        changes[3].reverts = None;
+        changes[4].reverts = Some("c0".into());
+        let graph = CommitGraph::from_changes(&changes);
+        let analysis = analyze(
+            &graph,
+            vec![
+                deployment("0", "b0", 250),
+                deployment("1", "c0", 350),
+                deployment("2", "m0", 550),
+            ],
+        );
+        assert_eq!(
+            analysis.deployments[1].failure_reasons,
+            vec![FailureReason::Reverted]
+        );
+        assert_eq!(analysis.deployments[2].remediates, vec![1]);
+    }
+
+    #[test]
+    fn reverting_a_merge_that_touched_the_paths_is_a_failure() {
+        // a ← m(a, f) ← r: f is a feature commit of the service merged by m; r reverts m.
+        let mut changes = vec![
+            change("a0", &[], 100),
+            change("f0", &["a0"], 150),
+            change("m0", &["a0", "f0"], 200),
+            change("r0", &["m0"], 300),
+        ];
+        changes[3].reverts = Some("m0".into());
+        let graph = CommitGraph::from_changes(&changes);
+        // The merge's diff against its first parent touches the paths, as f and r do.
+        let relevant = vec![false, true, true, true];
+        let analysis = analyze_chain(ChainInput {
+            graph: &graph,
+            deployments: vec![
+                deployment("0", "a0", 110),
+                deployment("1", "m0", 250),
+                deployment("2", "r0", 350),
+            ],
+            relevant: Some(&relevant),
+            hotfix_commits: None,
+        });
+        let facts = &analysis.deployments;
+        assert_eq!(facts[1].failure_reasons, vec![FailureReason::Reverted]);
+        assert_eq!(facts[2].remediates, vec![1]);
+        assert!(facts[2].is_rework());
+    }
+
+    #[test]
+    fn ambiguous_revert_prefixes_are_ignored_and_counted() {
+        let mut changes = vec![
+            change("abcdef0111", &[], 100),
+            change("abcdef0222", &["abcdef0111"], 200),
+            change("1234567890", &["abcdef0222"], 300),
+            change("9999999999", &["1234567890"], 400),
+        ];
+        changes[2].reverts = Some("abcdef0".into()); // fits both
+        changes[3].reverts = Some("abcdef02".into()); // fits one
+        let graph = CommitGraph::from_changes(&changes);
+        assert_eq!(graph.ambiguous_reverts(), 1);
+        assert!(graph.reverts(2).is_empty());
+        assert_eq!(graph.reverts(3), &[1]);
+    }
+
+    #[test]
+    fn a_hotfix_with_no_earlier_deployment_is_not_rework() {
+        let graph = diamond();
+        let mut first = deployment("0", "b0", 600);
+        first.kind = DeploymentKind::Hotfix;
+        let mut second = deployment("1", "d0", 700);
+        second.kind = DeploymentKind::Hotfix;
+        let analysis = analyze(&graph, vec![first, second]);
+        let facts = &analysis.deployments;
+        assert!(!facts[0].is_rework(), "it remediates nothing");
+        assert!(facts[0].remediates.is_empty());
+        assert!(facts[1].is_rework());
+        assert_eq!(facts[0].failure_reasons, vec![FailureReason::Hotfixed]);
     }
 
     pub(crate) fn incident(

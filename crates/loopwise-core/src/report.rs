@@ -8,12 +8,13 @@ use crate::benchmark::{
     MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER, Measured, Overall, Tier,
 };
 use crate::graph::CommitGraph;
-use crate::metrics::{ChainAnalysis, LinkRule};
+use crate::metrics::{ChainAnalysis, ChangeLead, LinkRule, change_lead};
 use crate::stats::Summary;
 use crate::time::format_rfc3339;
 use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Timestamp, Window, WindowText};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::ops::Range;
 
 pub const REPORT_SCHEMA: &str = "loopwise.report.v1";
 
@@ -55,8 +56,10 @@ pub struct DeploymentFigures {
     pub count: usize,
     pub per_day: f64,
     pub per_week: f64,
-    /// Median over the window's weeks of the number of days with a successful deployment.
-    pub deploy_days_per_week_median: f64,
+    /// Median over the whole calendar weeks (Monday to Monday, UTC) inside the window of the
+    /// number of UTC days with a successful deployment; `None` when the window holds no whole
+    /// week.
+    pub deploy_days_per_week_median: Option<f64>,
     /// What the tier is decided from; see [`crate::benchmark`].
     pub effective_deploys_per_week: f64,
     /// Average seconds from start to finish, where both are known.
@@ -73,6 +76,9 @@ pub struct LeadTimeFigures {
     pub baseline_changes: usize,
     /// Changes whose author time is after their deployment (clock skew), left out.
     pub negative_excluded: usize,
+    /// Changes whose author time cannot be believed (1970, or years before the history's
+    /// first commit), left out.
+    pub implausible_excluded: usize,
     pub median_seconds: Option<f64>,
     pub p90_seconds: Option<f64>,
     pub mean_seconds: Option<f64>,
@@ -174,25 +180,24 @@ pub fn service_report(
 
     // Lead time.
     let mut lead_times = Vec::new();
-    let mut baseline_changes = 0;
-    let mut negative_excluded = 0;
+    let (mut baseline_changes, mut negative_excluded, mut implausible_excluded) = (0, 0, 0);
     for facts in &successful {
-        if facts.baseline {
-            baseline_changes += facts.shipped.len();
-            continue;
-        }
         for &change in &facts.shipped {
-            // Saturating keeps the sign, so clock skew is still told apart; instants are
-            // untrusted input and may be anywhere in i64.
-            let seconds = facts.time.saturating_sub(graph.author_time(change));
-            if seconds < 0 {
-                negative_excluded += 1;
-            } else {
-                lead_times.push(seconds as f64);
+            match change_lead(graph, facts, change) {
+                ChangeLead::Baseline => baseline_changes += 1,
+                ChangeLead::Negative => negative_excluded += 1,
+                ChangeLead::Implausible => implausible_excluded += 1,
+                ChangeLead::Seconds(seconds) => lead_times.push(seconds as f64),
             }
         }
     }
-    let lead_time = LeadTimeFigures::of(lead_times, baseline_changes, negative_excluded, benchmark);
+    let lead_time = LeadTimeFigures::of(
+        lead_times,
+        baseline_changes,
+        negative_excluded,
+        implausible_excluded,
+        benchmark,
+    );
     if (1..MIN_CHANGES_FOR_TIER).contains(&lead_time.changes) {
         notes.push(format!(
             "fewer than {MIN_CHANGES_FOR_TIER} changes with a lead time: no lead time tier"
@@ -231,6 +236,23 @@ pub fn service_report(
     }
     if negative_excluded > 0 {
         notes.push(format!("{negative_excluded} change(s) authored after their deployment (clock skew) were left out"));
+    }
+    if implausible_excluded > 0 {
+        notes.push(format!(
+            "{implausible_excluded} change(s) with an implausible author date (1970, or years before the history began) were left out of lead time"
+        ));
+    }
+    if analysis.open_reverts > 0 {
+        notes.push(format!(
+            "{} deployment(s) failed by a revert that is committed but not deployed yet: their recovery is still open",
+            analysis.open_reverts
+        ));
+    }
+    if graph.ambiguous_reverts() > 0 {
+        notes.push(format!(
+            "{} revert line(s) name an abbreviated commit id that fits several commits and were ignored",
+            graph.ambiguous_reverts()
+        ));
     }
 
     // Time to restore: per incident that started in the window, resolved minus impact start.
@@ -309,10 +331,9 @@ impl DeploymentFigures {
         let per_day = count as f64 / days;
         let per_week = per_day * 7.0;
         let deploy_days_per_week_median = deploy_days_per_week_median(window, successful_times);
-        let effective_deploys_per_week = if deploy_days_per_week_median >= 1.0 {
-            deploy_days_per_week_median
-        } else {
-            per_week
+        let effective_deploys_per_week = match deploy_days_per_week_median {
+            Some(median) if median >= 1.0 => median,
+            _ => per_week,
         };
         let average_duration_seconds =
             (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
@@ -334,6 +355,7 @@ impl LeadTimeFigures {
         lead_times: Vec<f64>,
         baseline_changes: usize,
         negative_excluded: usize,
+        implausible_excluded: usize,
         benchmark: &Benchmark,
     ) -> Self {
         let summary = Summary::of(lead_times);
@@ -342,6 +364,7 @@ impl LeadTimeFigures {
             changes,
             baseline_changes,
             negative_excluded,
+            implausible_excluded,
             median_seconds: summary.map(|s| s.median),
             p90_seconds: summary.map(|s| s.p90),
             mean_seconds: summary.map(|s| s.mean),
@@ -420,25 +443,44 @@ pub(crate) fn overall(
     })
 }
 
+/// The first Monday 00:00 UTC of the Unix epoch (1970-01-05): calendar weeks count from it.
+pub const FIRST_MONDAY: Timestamp = 4 * SECONDS_PER_DAY;
+
+/// The whole calendar weeks (Monday 00:00 to Monday 00:00 UTC) lying inside `window`, as a
+/// range of week numbers counted from [`FIRST_MONDAY`]; empty when the window holds none.
+pub fn whole_weeks(window: Window) -> Range<i64> {
+    let first = (window.since - FIRST_MONDAY + SECONDS_PER_WEEK - 1).div_euclid(SECONDS_PER_WEEK);
+    let end = (window.until - FIRST_MONDAY).div_euclid(SECONDS_PER_WEEK);
+    first..end.max(first)
+}
+
 /// Windows of up to this many weeks (about two thousand years) count deploy days densely.
 const DENSE_WEEKS_MAX: i64 = 100_000;
 
-/// The window is cut into 7-day weeks from its start; a trailing partial week is dropped unless
-/// the window is shorter than a week. Per week: the number of distinct UTC calendar days with a
-/// deployment; the result is the interpolated median over the weeks.
-pub fn deploy_days_per_week_median(window: Window, times: impl Iterator<Item = i64>) -> f64 {
-    let full_weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1);
-    let mut counts: Vec<f64> = if full_weeks <= DENSE_WEEKS_MAX {
-        // Dense: one bit per calendar day a week touches (a week from a non-midnight start
-        // touches eight), so each deployment costs a shift and an or.
-        let mut days = vec![0u16; full_weeks as usize];
+/// The median, over the whole calendar weeks inside the window ([`whole_weeks`]), of the number
+/// of distinct UTC calendar days with a deployment; a week without one counts as 0, so the
+/// value lies between 0 and 7. `None` when the window holds no whole week.
+pub fn deploy_days_per_week_median(
+    window: Window,
+    times: impl Iterator<Item = i64>,
+) -> Option<f64> {
+    let weeks = whole_weeks(window);
+    let total = usize::try_from(weeks.end - weeks.start).ok()?;
+    if total == 0 {
+        return None;
+    }
+    // Week number and weekday (0 = Monday) of an instant.
+    let place = |time: i64| {
+        let day = (time - FIRST_MONDAY).div_euclid(SECONDS_PER_DAY);
+        (day.div_euclid(7), day.rem_euclid(7) as u32)
+    };
+    let mut counts: Vec<f64> = if weeks.end - weeks.start <= DENSE_WEEKS_MAX {
+        // Dense: one bit per weekday, so each deployment costs a shift and an or.
+        let mut days = vec![0u8; total];
         for time in times {
-            let week = (time - window.since).div_euclid(SECONDS_PER_WEEK);
-            if (0..full_weeks).contains(&week) {
-                let first_day =
-                    (window.since + week * SECONDS_PER_WEEK).div_euclid(SECONDS_PER_DAY);
-                let offset = time.div_euclid(SECONDS_PER_DAY) - first_day;
-                days[week as usize] |= 1 << offset;
+            let (week, weekday) = place(time);
+            if weeks.contains(&week) {
+                days[(week - weeks.start) as usize] |= 1 << weekday;
             }
         }
         days.iter()
@@ -447,24 +489,20 @@ pub fn deploy_days_per_week_median(window: Window, times: impl Iterator<Item = i
             .collect()
     } else {
         // Sparse: a window of centuries has millions of weeks but only the deployed ones hold days.
-        let mut days_by_week: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        let mut days_by_week: BTreeMap<i64, u8> = BTreeMap::new();
         for time in times {
-            let week = (time - window.since) / SECONDS_PER_WEEK;
-            if (0..full_weeks).contains(&week) {
-                days_by_week
-                    .entry(week)
-                    .or_default()
-                    .insert(time.div_euclid(SECONDS_PER_DAY));
+            let (week, weekday) = place(time);
+            if weeks.contains(&week) {
+                *days_by_week.entry(week).or_default() |= 1 << weekday;
             }
         }
         days_by_week
             .values()
-            .map(|days| days.len() as f64)
+            .map(|mask| f64::from(mask.count_ones()))
             .collect()
     };
     counts.sort_by(f64::total_cmp);
-    let empty_weeks = full_weeks as usize - counts.len();
-    let total = full_weeks as usize;
+    let empty_weeks = total - counts.len();
     // The k-th smallest of all weeks: the empty weeks (zero) come first.
     let kth = |k: usize| {
         if k < empty_weeks {
@@ -476,7 +514,7 @@ pub fn deploy_days_per_week_median(window: Window, times: impl Iterator<Item = i
     let rank = (total - 1) as f64 * 0.5;
     let lower = rank.floor() as usize;
     let upper = (lower + 1).min(total - 1);
-    kth(lower) + (rank - lower as f64) * (kth(upper) - kth(lower))
+    Some(kth(lower) + (rank - lower as f64) * (kth(upper) - kth(lower)))
 }
 
 #[cfg(test)]
@@ -485,28 +523,45 @@ mod tests {
 
     const DAY: i64 = SECONDS_PER_DAY;
 
-    /// The definition, spelled out: distinct (week, UTC day) pairs, counted per week, with the
-    /// empty weeks as zeros, and the interpolated median of those counts.
-    fn naive_deploy_days_median(window: Window, times: &[i64]) -> f64 {
-        let weeks = (window.length_seconds() / SECONDS_PER_WEEK).max(1);
-        let mut pairs: Vec<(i64, i64)> = times
-            .iter()
-            .map(|t| {
-                (
-                    (t - window.since).div_euclid(SECONDS_PER_WEEK),
-                    t.div_euclid(DAY),
-                )
-            })
-            .filter(|(week, _)| (0..weeks).contains(week))
-            .collect();
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut counts = vec![0.0; weeks as usize];
-        for (week, _) in pairs {
-            counts[week as usize] += 1.0;
+    /// The definition, spelled out with jiff's calendar instead of arithmetic: walk the
+    /// Mondays from the first at or after `since`; every week that ends by `until` is a whole
+    /// week; count the distinct UTC dates with a deployment in it; take the median.
+    fn naive_deploy_days_median(window: Window, times: &[i64]) -> Option<f64> {
+        use jiff::civil::{Date, Weekday};
+        let date_of = |t: i64| {
+            jiff::Timestamp::from_second(t)
+                .unwrap()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
+        };
+        let midnight = |d: Date| {
+            d.to_zoned(jiff::tz::TimeZone::UTC)
+                .unwrap()
+                .timestamp()
+                .as_second()
+        };
+        let mut monday = date_of(window.since);
+        while monday.weekday() != Weekday::Monday || midnight(monday) < window.since {
+            monday = monday.tomorrow().unwrap();
+        }
+        let mut counts = Vec::new();
+        loop {
+            let next = monday.checked_add(jiff::Span::new().days(7)).unwrap();
+            if midnight(next) > window.until {
+                break;
+            }
+            let mut dates: Vec<Date> = times
+                .iter()
+                .map(|&t| date_of(t))
+                .filter(|d| *d >= monday && *d < next)
+                .collect();
+            dates.sort();
+            dates.dedup();
+            counts.push(dates.len() as f64);
+            monday = next;
         }
         counts.sort_by(f64::total_cmp);
-        crate::stats::quantile_sorted(&counts, 0.5).unwrap()
+        crate::stats::quantile_sorted(&counts, 0.5)
     }
 
     proptest::proptest! {
@@ -518,10 +573,9 @@ mod tests {
         ) {
             let window = Window::new(since, since + length).unwrap();
             let times: Vec<i64> = offsets.iter().map(|f| since + (f * length as f64) as i64).collect();
-            proptest::prop_assert_eq!(
-                deploy_days_per_week_median(window, times.iter().copied()),
-                naive_deploy_days_median(window, &times)
-            );
+            let median = deploy_days_per_week_median(window, times.iter().copied());
+            proptest::prop_assert_eq!(median, naive_deploy_days_median(window, &times));
+            proptest::prop_assert!(median.is_none_or(|m| (0.0..=7.0).contains(&m)));
         }
     }
 
@@ -532,7 +586,8 @@ mod tests {
         let times = [1_699_000_000, 1_699_000_100, 1_699_100_000, 1_600_000_000];
         assert_eq!(
             deploy_days_per_week_median(window, times.iter().copied()),
-            naive_deploy_days_median(window, &times)
+            Some(0.0),
+            "four deployed weeks among millions of empty ones"
         );
     }
 
@@ -593,23 +648,39 @@ mod tests {
     }
 
     #[test]
-    fn deploy_days_median_counts_distinct_days_per_week() {
-        // Three full weeks from day 0 plus three spare days.
-        let window = Window::new(0, 24 * DAY).unwrap();
+    fn deploy_days_median_counts_whole_calendar_weeks() {
+        // 2024-01-01 was a Monday.
+        let monday = 1_704_067_200;
+        let window = Window::new(monday, monday + 21 * DAY + 3 * DAY).unwrap();
         let times = [
-            0,
-            10,
-            DAY,
-            2 * DAY, // week 0: days 0, 1, 2 → 3
-            8 * DAY, // week 1: 1
-            // week 2: 0
-            22 * DAY, // partial week: dropped
+            monday,
+            monday + 10,
+            monday + DAY,
+            monday + 2 * DAY, // week 1: Mon, Tue, Wed → 3
+            monday + 8 * DAY, // week 2: 1
+            // week 3: 0
+            monday + 22 * DAY, // the trailing three days are no whole week: dropped
         ];
-        assert_eq!(deploy_days_per_week_median(window, times.into_iter()), 1.0);
-        let short = Window::new(0, 3 * DAY).unwrap();
         assert_eq!(
-            deploy_days_per_week_median(short, [0, DAY].into_iter()),
-            2.0
+            deploy_days_per_week_median(window, times.into_iter()),
+            Some(1.0)
         );
+        let short = Window::new(monday, monday + 3 * DAY).unwrap();
+        assert_eq!(
+            deploy_days_per_week_median(short, [monday, monday + DAY].into_iter()),
+            None,
+            "no whole week, no value"
+        );
+    }
+
+    #[test]
+    fn a_window_starting_at_noon_never_gives_eight_days() {
+        // Noon on Monday 2024-01-01 to Monday 2024-01-15 noon: the only whole week is
+        // 2024-01-08 .. 2024-01-15. A deployment every 12 hours touches each of its 7 days.
+        let monday = 1_704_067_200;
+        let window = Window::new(monday + DAY / 2, monday + 14 * DAY + DAY / 2).unwrap();
+        let times = (0..30).map(|i| monday + DAY / 2 + i * DAY / 2);
+        assert_eq!(whole_weeks(window).count(), 1);
+        assert_eq!(deploy_days_per_week_median(window, times), Some(7.0));
     }
 }

@@ -17,7 +17,7 @@ use crate::report::{
     ChangeFailureFigures, DeploymentFigures, LeadTimeFigures, RecoveryFigures, RestoreFigures,
     ReworkFigures, overall,
 };
-use crate::time::{SECONDS_PER_DAY, Timestamp, Window, WindowText};
+use crate::time::{SECONDS_PER_DAY, Timestamp, Window, WindowText, midnight, utc_date, week_start};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -116,6 +116,7 @@ pub struct Sample {
     pub lead_times: Vec<f64>,
     pub baseline_changes: usize,
     pub negative_excluded: usize,
+    pub implausible_excluded: usize,
     pub incidents: usize,
     pub restores: Vec<f64>,
 }
@@ -154,6 +155,7 @@ impl Sample {
             }
             Fact::Change(ChangeLead::Baseline) => self.baseline_changes += 1,
             Fact::Change(ChangeLead::Negative) => self.negative_excluded += 1,
+            Fact::Change(ChangeLead::Implausible) => self.implausible_excluded += 1,
             Fact::Change(ChangeLead::Seconds(seconds)) => self.lead_times.push(seconds as f64),
             Fact::Incident { restore_seconds } => {
                 self.incidents += 1;
@@ -191,6 +193,7 @@ impl Sample {
             self.lead_times.extend_from_slice(leads.seconds);
             self.baseline_changes += leads.baseline;
             self.negative_excluded += leads.negative;
+            self.implausible_excluded += leads.implausible;
         }
     }
 
@@ -219,6 +222,7 @@ impl Sample {
         self.lead_times.extend_from_slice(&other.lead_times);
         self.baseline_changes += other.baseline_changes;
         self.negative_excluded += other.negative_excluded;
+        self.implausible_excluded += other.implausible_excluded;
         self.incidents += other.incidents;
         self.restores.extend_from_slice(&other.restores);
     }
@@ -276,6 +280,7 @@ impl Sample {
             values.lead_times,
             self.baseline_changes,
             self.negative_excluded,
+            self.implausible_excluded,
             benchmark,
         );
         let change_failure_rate =
@@ -340,49 +345,13 @@ impl Interval {
 /// build millions of empty points.
 pub const MAX_SERIES_POINTS: usize = 3_700;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12; // March is 0
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The proleptic Gregorian (year, month, day) of a day number (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// The start of the bucket holding `instant`.
 pub fn bucket_start(instant: Timestamp, interval: Interval) -> Timestamp {
-    let day = instant.div_euclid(SECONDS_PER_DAY);
-    let first_day = match interval {
-        Interval::Day => day,
-        // 1970-01-01 was a Thursday: day + 3 counts from a Monday.
-        Interval::Week => day - (day + 3).rem_euclid(7),
-        Interval::Month => {
-            let (year, month, _) = civil_from_days(day);
-            days_from_civil(year, month, 1)
-        }
-    };
-    first_day.saturating_mul(SECONDS_PER_DAY)
+    match interval {
+        Interval::Day => instant.div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY,
+        Interval::Week => week_start(instant),
+        Interval::Month => midnight(utc_date(instant).first_of_month()),
+    }
 }
 
 /// The start of the bucket after the one starting at `start`.
@@ -391,21 +360,19 @@ fn next_bucket_start(start: Timestamp, interval: Interval) -> Timestamp {
         Interval::Day => start.saturating_add(SECONDS_PER_DAY),
         Interval::Week => start.saturating_add(7 * SECONDS_PER_DAY),
         Interval::Month => {
-            let (year, month, _) = civil_from_days(start.div_euclid(SECONDS_PER_DAY));
-            let (year, month) = if month == 12 {
-                (year + 1, 1)
-            } else {
-                (year, month + 1)
-            };
-            days_from_civil(year, month, 1).saturating_mul(SECONDS_PER_DAY)
+            let first = utc_date(start).first_of_month();
+            match first.checked_add(jiff::Span::new().months(1)) {
+                Ok(next) => midnight(next),
+                // Past the calendar's end: one bucket to the end of time.
+                Err(_) => Timestamp::MAX,
+            }
         }
     }
 }
 
 /// `YYYY-MM-DD` of the UTC day holding `instant`.
 pub fn format_date(instant: Timestamp) -> String {
-    let (year, month, day) = civil_from_days(instant.div_euclid(SECONDS_PER_DAY));
-    format!("{year:04}-{month:02}-{day:02}")
+    utc_date(instant).to_string()
 }
 
 /// One bucket of a series: where it starts on the calendar, and the part of the window it
@@ -861,26 +828,6 @@ mod tests {
     }
 
     #[test]
-    fn calendar_conversion_matches_jiff() {
-        // Every day from 1899 to 2101, against jiff's calendar.
-        let start = at("1899-01-01").div_euclid(SECONDS_PER_DAY);
-        let end = at("2101-01-01").div_euclid(SECONDS_PER_DAY);
-        for day in start..end {
-            let date = jiff::Timestamp::from_second(day * SECONDS_PER_DAY)
-                .unwrap()
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .date();
-            let expected = (
-                i64::from(date.year()),
-                i64::from(date.month()),
-                i64::from(date.day()),
-            );
-            assert_eq!(civil_from_days(day), expected, "day {day}");
-            assert_eq!(days_from_civil(expected.0, expected.1, expected.2), day);
-        }
-    }
-
-    #[test]
     fn buckets_start_on_days_mondays_and_firsts() {
         let instant = at("2024-05-01T13:45:00Z"); // a Wednesday
         assert_eq!(bucket_start(instant, Interval::Day), at("2024-05-01"));
@@ -898,6 +845,19 @@ mod tests {
         );
         assert_eq!(bucket_start(-1, Interval::Day), -SECONDS_PER_DAY);
         assert_eq!(format_date(at("2024-02-29T23:00:00Z")), "2024-02-29");
+        assert_eq!(
+            next_bucket_start(at("2024-12-01"), Interval::Month),
+            at("2025-01-01")
+        );
+        assert_eq!(
+            format_date(i64::MAX),
+            "9999-12-30",
+            "clamped to jiff's last instant, no panic"
+        );
+        assert_eq!(
+            bucket_start(i64::MIN, Interval::Month),
+            jiff::Timestamp::MIN.as_second()
+        );
     }
 
     #[test]

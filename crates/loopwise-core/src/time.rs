@@ -59,6 +59,34 @@ impl Window {
     }
 }
 
+/// The UTC calendar date of an instant (jiff's calendar), clamped to the years jiff knows
+/// (-9999 to 9999), so untrusted instants never panic.
+pub fn utc_date(instant: Timestamp) -> jiff::civil::Date {
+    let clamped = instant.clamp(
+        jiff::Timestamp::MIN.as_second(),
+        jiff::Timestamp::MAX.as_second(),
+    );
+    jiff::Timestamp::from_second(clamped)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// Midnight UTC at the start of `date`.
+pub fn midnight(date: jiff::civil::Date) -> Timestamp {
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .map_or(jiff::Timestamp::MIN.as_second(), |zoned| {
+            zoned.timestamp().as_second()
+        })
+}
+
+/// Monday 00:00 UTC of the calendar week holding `instant`.
+pub fn week_start(instant: Timestamp) -> Timestamp {
+    // 1970-01-01 was a Thursday: day + 3 counts from a Monday.
+    let day = instant.div_euclid(SECONDS_PER_DAY);
+    (day - (day + 3).rem_euclid(7)).saturating_mul(SECONDS_PER_DAY)
+}
+
 /// RFC 3339 text of an instant, e.g. `2024-01-01T00:00:00Z`; out-of-range values are clamped
 /// by `jiff`'s own range rather than panicking.
 pub fn format_rfc3339(instant: Timestamp) -> String {

@@ -801,12 +801,26 @@ proptest! {
         let mut lead_times = Vec::new();
         let mut baseline_changes = 0;
         let mut negative = 0;
+        let mut implausible = 0;
+        // Author times before 1970-01-01T00:00:01 or more than a year before the earliest
+        // commit are not believed.
+        let believed_since = history
+            .changes
+            .values()
+            .map(|(_, change)| change.committer_time)
+            .filter(|&time| time > 0)
+            .min()
+            .map_or(1, |earliest| (earliest - 365 * 86_400).max(1));
         for e in &successes {
             if e.baseline {
                 baseline_changes += e.shipped.len();
                 continue;
             }
             for sha in &e.shipped {
+                if history.author_time(sha) < believed_since {
+                    implausible += 1;
+                    continue;
+                }
                 let seconds = e.time - history.author_time(sha);
                 if seconds < 0 { negative += 1 } else { lead_times.push(seconds) }
             }
@@ -814,12 +828,13 @@ proptest! {
         let lead = &report.lead_time;
         let shipped_in_window: usize = successes.iter().map(|e| e.shipped.len()).sum();
         prop_assert_eq!(
-            lead.changes + lead.baseline_changes + lead.negative_excluded,
+            lead.changes + lead.baseline_changes + lead.negative_excluded + lead.implausible_excluded,
             shipped_in_window
         );
         prop_assert_eq!(lead.changes, lead_times.len());
         prop_assert_eq!(lead.baseline_changes, baseline_changes);
         prop_assert_eq!(lead.negative_excluded, negative);
+        prop_assert_eq!(lead.implausible_excluded, implausible);
         prop_assert_eq!(lead.median_seconds.is_none(), lead.changes == 0);
         prop_assert_eq!(lead.p90_seconds.is_none(), lead.changes == 0);
         prop_assert_eq!(lead.mean_seconds.is_none(), lead.changes == 0);
@@ -984,7 +999,7 @@ fn extreme_instants_do_not_overflow() {
             deployment("0", 0, None, i64::MIN, DeploymentKind::Normal),
             // Rolls back "0": its recovery time is far beyond i64::MAX seconds.
             deployment("1", 0, Some(i64::MIN), 10, DeploymentKind::Rollback),
-            // Ships a commit authored at i64::MIN: a lead time beyond i64::MAX seconds.
+            // Ships a commit authored at i64::MIN: an implausible author time, left out.
             deployment("2", 1, None, 20, DeploymentKind::Normal),
         ],
         relevant: None,
@@ -998,8 +1013,9 @@ fn extreme_instants_do_not_overflow() {
         Window::new(0, 100).unwrap(),
         Benchmark::default_benchmark(),
     );
-    assert_eq!(report.lead_time.changes, 1);
-    assert_eq!(report.lead_time.median_seconds, Some(i64::MAX as f64));
+    assert_eq!(report.lead_time.changes, 0);
+    assert_eq!(report.lead_time.implausible_excluded, 1);
+    assert_eq!(report.lead_time.median_seconds, None);
     assert_eq!(report.deployments.average_duration_seconds, None);
 }
 

@@ -8,6 +8,7 @@ use gix::ObjectId;
 use gix::bstr::{BStr, ByteSlice};
 use gix::prelude::FindExt;
 use loopwise_core::entities::{Change, Tag};
+use loopwise_core::rules::revert_targets;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -329,31 +330,8 @@ fn change_from_commit(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> Change
         author_name: author.as_ref().map(|a| lossy(a.name)).unwrap_or_default(),
         author_email: author.as_ref().map(|a| lossy(a.email)).unwrap_or_default(),
         subject: lossy(message.title),
-        reverts: reverted_commit(commit.message.as_ref()),
+        reverts: revert_targets(commit.message.as_ref()),
     }
-}
-
-/// The full sha in git's revert message line `This reverts commit <sha>`.
-pub fn reverted_commit(message: &[u8]) -> Option<String> {
-    const MARKER: &[u8] = b"This reverts commit ";
-    let mut rest = message;
-    while let Some(position) = rest.find(MARKER) {
-        let candidate = &rest[position + MARKER.len()..];
-        let hex_length = candidate
-            .iter()
-            .take_while(|b| b.is_ascii_hexdigit())
-            .count();
-        if hex_length == 40 {
-            return Some(
-                candidate[..40]
-                    .to_ascii_lowercase()
-                    .to_str_lossy()
-                    .into_owned(),
-            );
-        }
-        rest = candidate;
-    }
-    None
 }
 
 /// Abbreviated paths that a user may type (`./api/`, `api//v1`) as the repository-relative
@@ -373,40 +351,6 @@ pub fn normalize_repository_path(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_revert_targets() {
-        let sha = "0123456789abcdef0123456789abcdef01234567";
-        let message = format!("Revert \"thing\"\n\nThis reverts commit {sha}.\n");
-        assert_eq!(reverted_commit(message.as_bytes()), Some(sha.to_string()));
-        let merge = format!(
-            "Revert\n\nThis reverts commit {}, reversing\nchanges made to x.",
-            sha.to_uppercase()
-        );
-        assert_eq!(reverted_commit(merge.as_bytes()), Some(sha.to_string()));
-        assert_eq!(
-            reverted_commit(b"This reverts commit 0123abc."),
-            None,
-            "abbreviated shas are ambiguous"
-        );
-        let later = format!("This reverts commit abc.\nThis reverts commit {sha}");
-        assert_eq!(reverted_commit(later.as_bytes()), Some(sha.to_string()));
-        assert_eq!(reverted_commit(b""), None);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn revert_parsing_never_panics(message in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let _ = reverted_commit(&message);
-        }
-
-        #[test]
-        fn finds_any_full_sha_after_the_marker(prefix in "[^T]{0,40}", sha in "[0-9a-f]{40}", suffix in "\\PC{0,40}") {
-            let message = format!("{prefix}This reverts commit {sha}{suffix}");
-            let expected = if suffix.starts_with(|c: char| c.is_ascii_hexdigit()) { None } else { Some(sha.clone()) };
-            proptest::prop_assert_eq!(reverted_commit(message.as_bytes()), expected);
-        }
-    }
 
     #[test]
     fn normalizes_paths() {

@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{Event, Incident, PullRequest, PullRequestState, PushedChange};
+use loopwise_core::rules::revert_targets;
 use loopwise_core::time::Timestamp;
-use loopwise_ingest::git::reverted_commit;
 use loopwise_ingest::webhooks::parse_webhook_time;
 use loopwise_store::{EventOutcome, TokenScope};
 use serde::{Deserialize, Serialize};
@@ -262,7 +262,7 @@ fn to_event(wire: WireEvent, default_environment: &str) -> Result<Event, Invalid
                     author_name: c.author_name.unwrap_or_default(),
                     author_email: c.author_email.unwrap_or_default(),
                     subject: Change::subject_of(&message),
-                    reverts: reverted_commit(message.as_bytes()),
+                    reverts: revert_targets(message.as_bytes()),
                 },
             })
         }

@@ -64,10 +64,20 @@ fn rows(service: &ServiceReport) -> Vec<(&'static str, String, &'static str)> {
     vec![
         (
             "Deployment frequency",
-            format!(
-                "{} deployments, {:.2}/week, median {:.1} deploy days/week",
-                d.count, d.per_week, d.deploy_days_per_week_median
-            ),
+            match d.deploy_days_per_week_median {
+                Some(median) => format!(
+                    "{} {}, {:.2}/week, median {median:.1} deploy days/week",
+                    d.count,
+                    plural(d.count, "deployment", "deployments"),
+                    d.per_week
+                ),
+                None => format!(
+                    "{} {}, {:.2}/week (no whole calendar week for deploy days)",
+                    d.count,
+                    plural(d.count, "deployment", "deployments"),
+                    d.per_week
+                ),
+            },
             tier(d.tier),
         ),
         (
@@ -278,7 +288,7 @@ fn csv(report: &Report) -> String {
             report.benchmark.clone(),
             s.deployments.count.to_string(),
             s.deployments.per_week.to_string(),
-            s.deployments.deploy_days_per_week_median.to_string(),
+            number(s.deployments.deploy_days_per_week_median),
             tier_text(s.deployments.tier),
             s.lead_time.changes.to_string(),
             s.lead_time.baseline_changes.to_string(),
@@ -334,4 +344,9 @@ mod tests {
     fn markdown_escapes_tables_and_html() {
         assert_eq!(markdown_escape("a|b <script>"), "a\\|b &lt;script&gt;");
     }
+}
+
+/// "1 deployment", "2 deployments".
+fn plural(count: usize, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 { one } else { many }
 }

@@ -8,13 +8,13 @@
 //! the same id with newer fields: the store should keep the latest.
 
 use super::{AuthError, Parsed, WebhookError, WebhookSettings, parse_webhook_time};
-use crate::git::reverted_commit;
 use hmac::{Hmac, KeyInit, Mac};
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{
     CiRun, CiStatus, Event, Incident, PullRequest, PullRequestReview, PullRequestState,
     PushedChange, ReviewState,
 };
+use loopwise_core::rules::revert_targets;
 use loopwise_core::time::Timestamp;
 use serde_json::Value;
 use sha2::Sha256;
@@ -235,7 +235,7 @@ fn push(root: &Node<'_>, _settings: &WebhookSettings) -> Result<Parsed> {
                 .trim()
                 .to_string(),
             subject: Change::subject_of(message),
-            reverts: reverted_commit(message.as_bytes()),
+            reverts: revert_targets(message.as_bytes()),
         };
         events.push(Event::Change(PushedChange {
             repository: repository.to_string(),

@@ -86,12 +86,12 @@
 //! which approvals do not always move.
 
 use super::{AuthError, Parsed, WebhookError, WebhookSettings, parse_webhook_time};
-use crate::git::reverted_commit;
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{
     CiRun, CiStatus, Event, FlagChange, Incident, PullRequest, PullRequestReview, PullRequestState,
     PushedChange, ReviewState,
 };
+use loopwise_core::rules::revert_targets;
 use loopwise_core::time::Timestamp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -280,7 +280,7 @@ fn change_from_commit(commit: &Node<'_>) -> Result<Change, WebhookError> {
             .trim()
             .to_string(),
         subject,
-        reverts: reverted_commit(message.as_bytes()),
+        reverts: revert_targets(message.as_bytes()),
     })
 }
 

@@ -120,11 +120,17 @@ fn metric_tier(metric: Metric, figures: &Figures) -> Option<Tier> {
 /// What a figure was computed from, under its value.
 fn basis(metric: Metric, figures: &Figures) -> String {
     match metric {
-        Metric::DeploymentFrequency => format!(
-            "{} successful deployments; median {} deploy days a week",
-            figures.deployments.count,
-            format::decimal(figures.deployments.deploy_days_per_week_median)
-        ),
+        Metric::DeploymentFrequency => match figures.deployments.deploy_days_per_week_median {
+            Some(median) => format!(
+                "{} successful deployments; median {} deploy days a week",
+                figures.deployments.count,
+                format::decimal(median)
+            ),
+            None => format!(
+                "{} successful deployments; no whole calendar week to count deploy days in",
+                figures.deployments.count
+            ),
+        },
         Metric::LeadTime => format!(
             "median of {} changes; p90 {}",
             figures.lead_time.changes,
