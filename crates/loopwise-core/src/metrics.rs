@@ -762,7 +762,6 @@ pub(crate) mod tests {
         assert_eq!(facts[2].recovery_seconds, Some(200));
 
         // The revert lines in the merge commit itself count as well.
-        let mut changes = changes;
         changes[3].reverts = None;
         changes[4].reverts = Some("c0".into());
         let graph = CommitGraph::from_changes(&changes);

@@ -319,6 +319,11 @@ fn csv(report: &Report) -> String {
     out
 }
 
+/// "1 deployment", "2 deployments".
+fn plural(count: usize, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 { one } else { many }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,9 +349,4 @@ mod tests {
     fn markdown_escapes_tables_and_html() {
         assert_eq!(markdown_escape("a|b <script>"), "a\\|b &lt;script&gt;");
     }
-}
-
-/// "1 deployment", "2 deployments".
-fn plural(count: usize, one: &'static str, many: &'static str) -> &'static str {
-    if count == 1 { one } else { many }
 }
