@@ -82,6 +82,23 @@ impl AppError {
     }
 }
 
+impl From<loopwise_engine::EngineError> for AppError {
+    fn from(error: loopwise_engine::EngineError) -> Self {
+        match error {
+            loopwise_engine::EngineError::Store(error) => error.into(),
+            loopwise_engine::EngineError::Unknown { field, message } => {
+                Self::bad_request("invalid_parameter", message).with_field(field)
+            }
+        }
+    }
+}
+
+impl From<loopwise_engine::QueryError> for AppError {
+    fn from(error: loopwise_engine::QueryError) -> Self {
+        Self::bad_request("invalid_parameter", error.message).with_field(error.field)
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {

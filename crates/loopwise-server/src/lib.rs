@@ -24,7 +24,6 @@ use axum::routing::{get, post};
 use error::AppError;
 use loopwise_ingest::webhooks::WebhookSettings;
 use loopwise_store::Store;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -59,12 +58,9 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Reads (reports) need no token.
     pub public_reads: bool,
-    /// Service → team (squad), for reports, filters and the leaderboard.
-    pub teams: HashMap<String, String>,
-    /// Team → tribe.
-    pub tribes: HashMap<String, String>,
-    /// Service → repository locator whose history it ships, where the name alone does not tell.
-    pub service_repositories: HashMap<String, String>,
+    /// Ownership, service repositories and paths, hotfix patterns, production environments and
+    /// the incident-linking window: what the report engine needs besides the store.
+    pub organisation: loopwise_engine::Organisation,
     /// Repositories kept as bare mirrors, for the exact commit graph.
     pub mirrors: mirrors::MirrorSettings,
 }
@@ -77,9 +73,7 @@ impl Default for ServerConfig {
             webhooks: WebhookSettings::default(),
             body_limit_bytes: 16 * 1024 * 1024,
             public_reads: false,
-            teams: HashMap::new(),
-            tribes: HashMap::new(),
-            service_repositories: HashMap::new(),
+            organisation: loopwise_engine::Organisation::default(),
             mirrors: mirrors::MirrorSettings::default(),
         }
     }
@@ -94,19 +88,21 @@ pub struct AppState {
     pub requests: Arc<metrics::RequestMetrics>,
     /// Repository mirrors; their workers run while [`serve`] does.
     pub mirrors: Arc<mirrors::Mirrors>,
-    /// What reports gathered and worked out, reused while the data's write versions hold.
-    pub reports: Arc<loopwise_store::report::ReportCache>,
+    /// The report engine: every figure the API and the pages show, and the derived facts it
+    /// keeps while the data's write versions hold.
+    pub engine: Arc<loopwise_engine::Engine>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let mirrors = Arc::new(mirrors::Mirrors::new(&config.mirrors));
+        let engine = Arc::new(loopwise_engine::Engine::new(config.organisation.clone()));
         Self {
             store,
             config: Arc::new(config),
             requests: Arc::default(),
             mirrors,
-            reports: Arc::default(),
+            engine,
         }
     }
 }

@@ -4,13 +4,13 @@
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::report::{build_blocking, organisation_query};
+use crate::report::build_blocking;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use loopwise_core::time::Window;
-use loopwise_store::report::build_report;
+use loopwise_engine::ReportQuery;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -143,14 +143,11 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 pub(crate) fn warm_report_cache(state: &AppState) {
     let started = std::time::Instant::now();
     let now = crate::unix_now();
-    let query = organisation_query(
-        state,
-        Window {
-            since: i64::MIN / 2,
-            until: now + 1,
-        },
-    );
-    match build_report(state.store.as_ref(), &query, &state.reports) {
+    let query = ReportQuery::organisation(Window {
+        since: i64::MIN / 2,
+        until: now + 1,
+    });
+    match state.engine.report(state.store.as_ref(), &query) {
         Ok(report) => tracing::info!(
             chains = report.services.len(),
             elapsed = ?started.elapsed(),
@@ -172,7 +169,7 @@ pub(crate) fn warm_report_cache(state: &AppState) {
 )]
 pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let now = crate::unix_now();
-    let query = |window: Window| organisation_query(&state, window);
+    let query = ReportQuery::organisation;
     // Counters cover all time (monotonic as long as history is only added); the quantiles and
     // rates cover the last 90 days, the window the report defaults to.
     let all_time = query(Window {
@@ -180,10 +177,10 @@ pub async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppE
         until: now + 1,
     });
     let recent = query(Window::last_90_days(now + 1));
-    let (total, window) = build_blocking(&state, move |store, cache| {
-        Ok((
-            build_report(store, &all_time, cache)?,
-            build_report(store, &recent, cache)?,
+    let (total, window) = build_blocking(&state, move |store, engine| {
+        Ok::<_, loopwise_engine::EngineError>((
+            engine.report(store, &all_time)?,
+            engine.report(store, &recent)?,
         ))
     })
     .await?;

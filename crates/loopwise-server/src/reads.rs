@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, StatusCode};
 use loopwise_core::rollup::{
     GroupBy, Interval, Leaderboard, SeriesBuilder, SeriesMetric, SeriesPoint,
 };
-use loopwise_store::report::{build_leaderboard, build_series};
 
 read_parameters! {
     pub struct SeriesParameters {
@@ -78,8 +77,8 @@ pub async fn get_series(
     let series = SeriesBuilder::new(query.window, interval).map_err(|e| {
         AppError::bad_request("invalid_parameter", e.to_string()).with_field("interval")
     })?;
-    let points = build_blocking(&state, move |store, cache| {
-        build_series(store, &query, cache, series, metric)
+    let points = build_blocking(&state, move |store, engine| {
+        engine.series(store, &query, series, metric)
     })
     .await?;
     Ok(Json(points))
@@ -116,8 +115,8 @@ pub async fn get_leaderboard(
         &GroupBy::NAMES,
     )?;
     let query = report_query(&parameters.into_filters(), &state, crate::unix_now())?;
-    let board = build_blocking(&state, move |store, cache| {
-        build_leaderboard(store, &query, cache, group_by)
+    let board = build_blocking(&state, move |store, engine| {
+        engine.leaderboard(store, &query, group_by)
     })
     .await?;
     Ok(Json(board))

@@ -9,13 +9,9 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use loopwise_core::benchmark::Benchmark;
-use loopwise_core::entities::ProductionEnvironments;
-use loopwise_core::metrics::DEFAULT_INCIDENT_LINK_WINDOW_SECONDS;
 use loopwise_core::report::Report;
-use loopwise_core::time::{Window, parse_instant};
-use loopwise_store::report::{ReportCache, ReportQuery, build_report};
-use loopwise_store::{Store, StoreError, TokenScope};
+use loopwise_engine::{Engine, QueryText, ReportQuery};
+use loopwise_store::{Store, TokenScope};
 
 /// Declares a read endpoint's query parameters: its own fields first, then the report's
 /// filters, so every read takes the same filters under the same names. The query refuses
@@ -54,7 +50,7 @@ macro_rules! read_parameters {
         read_parameters!(@struct $(#[$meta])* $name { $($(#[$field_meta])* $field,)+ });
 
         impl $name {
-            /// The report's filters of this query.
+            /// The report's filters of this query, as text for the engine's one parser.
             pub(crate) fn into_filters(self) -> $crate::report::ReportParameters {
                 $crate::report::ReportParameters {
                     service: self.service,
@@ -76,63 +72,29 @@ read_parameters! {
     pub struct ReportParameters {}
 }
 
-fn instant(name: &str, text: &str) -> Result<i64, AppError> {
-    parse_instant(text)
-        .map_err(|e| AppError::bad_request("invalid_parameter", e.to_string()).with_field(name))
+impl ReportParameters {
+    /// The filters as the engine's query text.
+    pub fn text(&self) -> QueryText {
+        QueryText {
+            service: self.service.clone(),
+            team: self.team.clone(),
+            tribe: self.tribe.clone(),
+            environment: self.environment.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            benchmark: self.benchmark.clone(),
+            group_by: None,
+        }
+    }
 }
 
-/// Validates the query into what the store's report builder needs.
+/// Validates the query with the engine's one parser; errors name the parameter.
 pub fn report_query(
     parameters: &ReportParameters,
     state: &AppState,
     now: i64,
 ) -> Result<ReportQuery, AppError> {
-    let until = parameters
-        .until
-        .as_deref()
-        .map(|t| instant("until", t))
-        .transpose()?
-        .unwrap_or(now);
-    let since = match parameters.since.as_deref() {
-        Some(text) => instant("since", text)?,
-        None => Window::last_90_days(until).since,
-    };
-    let window = Window::new(since, until).map_err(|e| {
-        AppError::bad_request("invalid_parameter", e.to_string()).with_field("since")
-    })?;
-    let benchmark = named_parameter(
-        "benchmark",
-        parameters.benchmark.as_deref(),
-        Benchmark::default_benchmark(),
-        Benchmark::by_name,
-        &Benchmark::names(),
-    )?;
-    let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
-    Ok(ReportQuery {
-        service: non_empty(&parameters.service),
-        environment: non_empty(&parameters.environment),
-        benchmark,
-        team: non_empty(&parameters.team),
-        tribe: non_empty(&parameters.tribe),
-        ..organisation_query(state, window)
-    })
-}
-
-/// The report over every service, as the configuration names owners, for `window`.
-pub(crate) fn organisation_query(state: &AppState, window: Window) -> ReportQuery {
-    ReportQuery {
-        service: None,
-        environment: None,
-        window,
-        benchmark: Benchmark::default_benchmark(),
-        production: ProductionEnvironments::default(),
-        incident_link_window_seconds: DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
-        repositories: state.config.service_repositories.clone(),
-        teams: state.config.teams.clone(),
-        tribes: state.config.tribes.clone(),
-        team: None,
-        tribe: None,
-    }
+    Ok(state.engine.parse_query(&parameters.text(), now)?)
 }
 
 /// A query parameter that names one of a fixed set; `default` when it is absent.
@@ -169,18 +131,18 @@ pub(crate) async fn require_read(state: &AppState, headers: &HeaderMap) -> Resul
     Ok(())
 }
 
-/// Runs a build over the store and the report cache on a blocking thread: the store reads
+/// Runs a build over the store and the engine on a blocking thread: the store reads
 /// synchronously.
-pub(crate) async fn build_blocking<T: Send + 'static>(
+pub(crate) async fn build_blocking<T: Send + 'static, E: Into<AppError> + Send + 'static>(
     state: &AppState,
-    build: impl FnOnce(&dyn Store, &ReportCache) -> Result<T, StoreError> + Send + 'static,
+    build: impl FnOnce(&dyn Store, &Engine) -> Result<T, E> + Send + 'static,
 ) -> Result<T, AppError> {
     let store = state.store.clone();
-    let cache = state.reports.clone();
-    let built = tokio::task::spawn_blocking(move || build(store.as_ref(), &cache))
+    let engine = state.engine.clone();
+    let built = tokio::task::spawn_blocking(move || build(store.as_ref(), &engine))
         .await
         .map_err(AppError::internal)?;
-    Ok(built?)
+    built.map_err(Into::into)
 }
 
 /// A query string that does not fit the parameters: the message names the parameter.
@@ -217,9 +179,6 @@ pub async fn get_report(
     let Query(parameters) = parameters.map_err(query_rejection)?;
     let now = crate::unix_now();
     let query = report_query(&parameters, &state, now)?;
-    let report = build_blocking(&state, move |store, cache| {
-        build_report(store, &query, cache)
-    })
-    .await?;
+    let report = build_blocking(&state, move |store, engine| engine.report(store, &query)).await?;
     Ok(Json(report))
 }

@@ -329,9 +329,14 @@ async fn webhooks_that_are_not_configured_are_refused() {
 #[tokio::test]
 async fn the_report_is_built_from_what_was_posted() {
     let h = harness(ServerConfig {
-        teams: [("checkout".to_string(), "payments".to_string())]
-            .into_iter()
-            .collect(),
+        organisation: loopwise_engine::Organisation {
+            ownership: loopwise_engine::Ownership::new(
+                [("checkout".to_string(), "payments".to_string())],
+                [],
+            )
+            .unwrap(),
+            ..Default::default()
+        },
         ..ServerConfig::default()
     });
     let a = "a".repeat(40);
@@ -380,7 +385,8 @@ async fn the_report_is_built_from_what_was_posted() {
     assert_eq!(service["time_to_restore"]["median_seconds"], 3_600.0);
     assert_eq!(service["incidents"][0]["rule"], "latest-before");
 
-    let (_, filtered) = call(
+    // A team the configuration does not know is an error naming it, not an empty report.
+    let (status, refused) = call(
         &h.state,
         get(
             "/api/v1/report?since=2024-05-01&until=2024-05-02&team=platform",
@@ -388,7 +394,27 @@ async fn the_report_is_built_from_what_was_posted() {
         ),
     )
     .await;
-    assert_eq!(filtered["services"], json!([]));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["error"]["field"], "team");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"platform\""),
+        "{refused}"
+    );
+    let (_, filtered) = call(
+        &h.state,
+        get(
+            "/api/v1/report?since=2024-05-02&until=2024-05-03&team=payments",
+            Some(READ),
+        ),
+    )
+    .await;
+    assert_eq!(
+        filtered["services"][0]["deployments"]["count"], 0,
+        "{filtered}"
+    );
     for (query, field) in [
         ("since=someday", "since"),
         ("since=2024-05-02&until=2024-05-01", "since"),

@@ -316,9 +316,13 @@ async fn names_with_markup_are_text_everywhere() {
     let hostile = "<script>alert(1)</script>";
     let quoted = "o'brien \"books\" & co";
     let squad = "<img src=x onerror=alert(2)>";
-    config.teams.insert(hostile.into(), squad.into());
-    config.teams.insert(quoted.into(), squad.into());
-    config.tribes.insert(squad.into(), "\"tribe\" & <b>".into());
+    let ownership = &config.organisation.ownership;
+    let mut teams: Vec<(String, String)> = ownership.teams().clone().into_iter().collect();
+    let mut tribes: Vec<(String, String)> = ownership.tribes().clone().into_iter().collect();
+    teams.push((hostile.into(), squad.into()));
+    teams.push((quoted.into(), squad.into()));
+    tribes.push((squad.into(), "\"tribe\" & <b>".into()));
+    config.organisation.ownership = loopwise_engine::Ownership::new(teams, tribes).unwrap();
     let state = AppState::new(state.store.clone(), config);
     let events = json!([
         deployment("x1", hostile, &sha('1'), "2024-04-10T00:00:00Z"),

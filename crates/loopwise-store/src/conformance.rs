@@ -37,7 +37,6 @@ macro_rules! store_conformance_tests {
             deployment_events_tell_every_changed_column,
             a_redelivered_webhook_changes_nothing,
             tokens_are_created_listed_found_and_revoked,
-            a_report_is_built_from_stored_events,
             flag_changes_are_a_history_stored_once,
             git_history_wins_over_pushed_commits,
             the_schema_version_is_known,
@@ -127,7 +126,7 @@ fn approval(repository: &str, number: u64, submitted_at: i64) -> PullRequestRevi
 }
 
 /// An open incident of a service, from the API, with no details; a check sets what it needs.
-fn incident(id: &str, service: &str, started_at: i64) -> Incident {
+pub fn incident(id: &str, service: &str, started_at: i64) -> Incident {
     Incident {
         source: Source::Api,
         id: id.into(),
@@ -143,7 +142,7 @@ fn incident(id: &str, service: &str, started_at: i64) -> Incident {
 }
 
 /// A git import of `new_changes` alone: no tags, no path answers.
-fn git_import<'a>(locator: &'a str, new_changes: &'a [Change]) -> GitImport<'a> {
+pub fn git_import<'a>(locator: &'a str, new_changes: &'a [Change]) -> GitImport<'a> {
     GitImport {
         locator,
         new_changes,
@@ -744,145 +743,6 @@ pub fn tokens_are_created_listed_found_and_revoked(store: &dyn Store) {
     assert_eq!(listed[1], admin);
     assert!(TokenScope::Admin.allows(TokenScope::Ingest));
     assert!(!TokenScope::Read.allows(TokenScope::Ingest));
-}
-
-pub fn a_report_is_built_from_stored_events(store: &dyn Store) {
-    use crate::report::{ReportQuery, build_report};
-    use loopwise_core::benchmark::Benchmark;
-    use loopwise_core::entities::ProductionEnvironments;
-    use loopwise_core::time::Window;
-
-    const HOUR: i64 = 3_600;
-    let push = |sha: &str, parents: &[&str], time: i64| {
-        Event::Change(PushedChange {
-            repository: "acme/checkout".into(),
-            branch: Some("main".into()),
-            change: change(sha, parents, time),
-        })
-    };
-    let mut staging = deployment(Source::Api, "s1", "checkout", "staging", 10 * HOUR);
-    staging.sha = "c3".into();
-    let events = vec![
-        push("a1", &[], 0),
-        push("b2", &["a1"], HOUR),
-        push("c3", &["b2"], 2 * HOUR),
-        Event::Deployment(Deployment {
-            sha: "a1".into(),
-            ..deployment(Source::Api, "d1", "checkout", "production", HOUR / 2)
-        }),
-        Event::Deployment(Deployment {
-            sha: "c3".into(),
-            ..deployment(Source::Api, "d2", "checkout", "production", 5 * HOUR)
-        }),
-        Event::Deployment(staging),
-        Event::Incident(Incident {
-            resolved_at: Some(7 * HOUR),
-            ..incident("inc", "checkout", 6 * HOUR)
-        }),
-    ];
-    store.apply_events(&events).unwrap();
-    assert_eq!(store.repositories().unwrap().len(), 1);
-    let query = ReportQuery {
-        service: None,
-        environment: None,
-        window: Window::new(0, 24 * HOUR).unwrap(),
-        benchmark: Benchmark::default_benchmark(),
-        production: ProductionEnvironments::default(),
-        incident_link_window_seconds: 72 * HOUR,
-        repositories: Default::default(),
-        teams: [("checkout".to_string(), "payments".to_string())]
-            .into_iter()
-            .collect(),
-        tribes: [("payments".to_string(), "commerce".to_string())]
-            .into_iter()
-            .collect(),
-        team: None,
-        tribe: None,
-    };
-    let cache = crate::report::ReportCache::default();
-    let report = build_report(store, &query, &cache).unwrap();
-    assert_eq!(report.services.len(), 1, "staging is not production");
-    let service = &report.services[0];
-    assert_eq!(
-        (
-            service.service.as_str(),
-            service.team.as_deref(),
-            service.tribe.as_deref()
-        ),
-        ("checkout", Some("payments"), Some("commerce"))
-    );
-    assert_eq!(service.deployments.count, 2);
-    // d1 ships a1 (baseline); d2 ships b2 and c3: 5h - 1h = 4h, 5h - 2h = 3h.
-    assert_eq!(
-        (
-            service.lead_time.changes,
-            service.lead_time.baseline_changes
-        ),
-        (2, 1)
-    );
-    assert_eq!(service.lead_time.median_seconds, Some(3.5 * HOUR as f64));
-    // The incident at 6h links to d2 (latest before); recovery 7h - 5h.
-    assert_eq!(
-        (
-            service.change_failure_rate.failed,
-            service.change_failure_rate.deployments
-        ),
-        (1, 2)
-    );
-    assert_eq!(
-        service.recovery_time.median_seconds,
-        Some(2.0 * HOUR as f64)
-    );
-    assert_eq!(service.time_to_restore.median_seconds, Some(HOUR as f64));
-    assert_eq!(service.incidents[0].deployment.as_deref(), Some("d2"));
-
-    // The cache answers the same report again, and notices every kind of write since.
-    let fresh = |store: &dyn Store| {
-        let report = build_report(store, &query, &crate::report::ReportCache::default());
-        serde_json::to_value(report.unwrap()).unwrap()
-    };
-    let cached = |store: &dyn Store| {
-        serde_json::to_value(build_report(store, &query, &cache).unwrap()).unwrap()
-    };
-    assert_eq!(cached(store), fresh(store));
-    let writes = [
-        // A new commit and the deployment that ships it: lead time 8h - 7h.
-        vec![
-            push("d4", &["c3"], 7 * HOUR),
-            Event::Deployment(Deployment {
-                sha: "d4".into(),
-                ..deployment(Source::Api, "d3", "checkout", "production", 8 * HOUR)
-            }),
-        ],
-        // d2 is now a failure by its status too.
-        vec![Event::Deployment(Deployment {
-            sha: "c3".into(),
-            status: DeploymentStatus::Failure,
-            ..deployment(Source::Api, "d2", "checkout", "production", 5 * HOUR)
-        })],
-        // The incident is resolved later.
-        vec![Event::Incident(Incident {
-            resolved_at: Some(9 * HOUR),
-            ..incident("inc", "checkout", 6 * HOUR)
-        })],
-    ];
-    for batch in writes {
-        let before = cached(store);
-        store.apply_events(&batch).unwrap();
-        let after = cached(store);
-        assert_ne!(after, before, "{batch:?} changed the report");
-        assert_eq!(after, fresh(store), "the cached report after {batch:?}");
-    }
-    // Git history replacing the pushed commits (a mirror fetch) is a write too.
-    let before = cached(store);
-    store
-        .apply_git_import(git_import(
-            "acme/checkout",
-            &[change("a1", &[], 0), change("b2", &["a1"], 0)],
-        ))
-        .unwrap();
-    assert_ne!(cached(store), before);
-    assert_eq!(cached(store), fresh(store));
 }
 
 pub fn git_history_wins_over_pushed_commits(store: &dyn Store) {

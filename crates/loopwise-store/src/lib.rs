@@ -22,7 +22,6 @@ use std::sync::Arc;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod export;
-pub mod report;
 pub mod rows;
 pub mod versions;
 

@@ -36,6 +36,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Read a git repository's history and print its five DORA metrics with tiers.
     Analyze(Box<AnalyzeArgs>),
+    /// Print the report of what a database holds, without importing anything: per service,
+    /// or a leaderboard with --group-by. The same figures as the API and the dashboard.
+    Report(Box<ReportArgs>),
     /// Run the HTTP server: the web dashboard, the events and read API, GitHub/GitLab webhooks.
     Serve(ServeArgs),
     /// Create, list and revoke API tokens.
@@ -440,6 +443,64 @@ pub struct AnalyzeArgs {
     /// data directory).
     #[arg(long, value_name = "URL", env = "LOOPWISE_DB")]
     pub db: Option<String>,
+
+    /// A TOML configuration file: its `[services.NAME]` section gives the service's defaults
+    /// (paths, deploy and hotfix tags, hotfix subject), `[teams]` its owners, `[environments]`
+    /// and `[incidents]` what the report engine uses everywhere (see `loopwise config default`).
+    #[arg(long, value_name = "FILE", env = "LOOPWISE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this service.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// Only the services of this team (squad), as the configuration's [teams] assigns them.
+    #[arg(long, value_name = "TEAM", alias = "squad")]
+    pub team: Option<String>,
+
+    /// Only the services of this tribe's teams.
+    #[arg(long, value_name = "TRIBE")]
+    pub tribe: Option<String>,
+
+    /// Only this environment (default: every production environment).
+    #[arg(long, value_name = "ENV")]
+    pub environment: Option<String>,
+
+    /// Start of the window, inclusive: RFC 3339 or a date (midnight UTC). Default: 90 days
+    /// before --until.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// End of the window, exclusive: RFC 3339 or a date (midnight UTC). Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// The benchmark tiers are rated against: dora-2024 (default), dora-2023 or dora-2021.
+    #[arg(long, value_name = "NAME")]
+    pub benchmark: Option<String>,
+
+    /// Print a leaderboard grouped by team, tribe, service or environment instead of one
+    /// report row per (service, environment).
+    #[arg(long, value_name = "GROUP")]
+    pub group_by: Option<String>,
+
+    /// How to print it.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// The database to read (nothing is imported): a SQLite path or sqlite:// or postgres://
+    /// URL (default: loopwise.db in the user's data directory).
+    #[arg(long, value_name = "URL", env = "LOOPWISE_DB")]
+    pub db: Option<String>,
+
+    /// A TOML configuration file: ownership ([teams]), service repositories and paths
+    /// ([services.NAME]), production environments and the incident-linking window, as the
+    /// server reads them.
+    #[arg(long, value_name = "FILE", env = "LOOPWISE_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[cfg(test)]

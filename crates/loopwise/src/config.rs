@@ -3,6 +3,11 @@
 //! so a typo is caught instead of silently ignored.
 
 use crate::errors::bad_input;
+use loopwise_core::entities::ProductionEnvironments;
+use loopwise_core::metrics::DEFAULT_INCIDENT_LINK_WINDOW_SECONDS;
+use loopwise_core::rules::{HotfixRules, TagGlob};
+use loopwise_engine::{Organisation, Ownership, ServiceSettings};
+use loopwise_ingest::git::normalize_repository_path;
 use loopwise_ingest::mirror::{CloneUrl, Mirror};
 use loopwise_ingest::webhooks::WebhookSettings;
 use loopwise_server::mirrors::MirrorSettings;
@@ -32,9 +37,14 @@ pub struct FileConfig {
     /// `tribe` and the `services` it owns.
     #[serde(default)]
     pub teams: BTreeMap<String, TeamEntry>,
-    /// Repository (`owner/name` or project path) → service name.
+    /// `"owner/name" = "service"`: the service a webhook repository feeds; `[services.NAME]`
+    /// tables: where a service's history lives and its hotfix patterns.
     #[serde(default)]
-    pub services: BTreeMap<String, String>,
+    pub services: BTreeMap<String, ServiceEntry>,
+    #[serde(default)]
+    pub environments: FileEnvironments,
+    #[serde(default)]
+    pub incidents: FileIncidents,
     #[serde(default)]
     pub mirror: FileMirror,
     #[serde(default)]
@@ -86,6 +96,75 @@ pub struct FileWebhooks {
     pub deployment_workflows: Option<Vec<String>>,
     pub releases_are_deployments: Option<bool>,
     pub default_environment: Option<String>,
+}
+
+/// `[environments]`: which environment names are production.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEnvironments {
+    pub production: Option<Vec<String>>,
+}
+
+/// `[incidents]`: how incidents are linked to deployments.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIncidents {
+    /// How long before an incident's start its deployment may have finished, in hours.
+    pub link_window_hours: Option<u64>,
+}
+
+/// One entry of `[services]`: the original form names the service a webhook repository feeds
+/// (`"acme/checkout-api" = "checkout"`); a table describes a service (`[services.checkout]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceEntry {
+    /// The key is a repository; the value is its service.
+    RepositoryService(String),
+    /// The key is a service.
+    Service(ServiceTable),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceTable {
+    /// The repository whose history it ships: a path (as `analyze` stores it) or `owner/name`.
+    pub repository: Option<String>,
+    /// Monorepo directories whose changes are the service's.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Tags of its git-derived production deployments (analyze's default `--deploy-tags`).
+    pub deploy_tags: Option<String>,
+    /// Tags that are hotfix deployments.
+    pub hotfix_tags: Option<String>,
+    /// A regular expression over commit subjects that marks hotfixes.
+    pub hotfix_subject: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ServiceEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = ServiceEntry;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a service name (\"owner/repository\" = \"service\") or a service table with `repository`, `paths`, `deploy_tags`, `hotfix_tags`, `hotfix_subject`",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, service: &str) -> Result<ServiceEntry, E> {
+                Ok(ServiceEntry::RepositoryService(service.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ServiceEntry, A::Error> {
+                ServiceTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ServiceEntry::Service)
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
 }
 
 /// One entry of `[teams]`. The original form maps a service to its team
@@ -185,6 +264,157 @@ pub fn ownership(
     Ok((team_of, tribe_of))
 }
 
+/// What the report engine needs of the configuration: ownership, each service's repository,
+/// paths and hotfix patterns, the production environments and the incident-linking window.
+/// Errors name the key.
+pub fn organisation(
+    teams: BTreeMap<String, TeamEntry>,
+    services: &BTreeMap<String, ServiceEntry>,
+    environments: FileEnvironments,
+    incidents: FileIncidents,
+    environment: &dyn Environment,
+) -> anyhow::Result<Organisation> {
+    let (team_of, tribe_of) = ownership(teams)?;
+    let ownership =
+        Ownership::new(team_of, tribe_of).map_err(|e| bad_input(format!("teams: {e}")))?;
+    let mut settings: BTreeMap<String, ServiceSettings> = BTreeMap::new();
+    for (key, entry) in services {
+        match entry {
+            ServiceEntry::RepositoryService(service) => {
+                let service = service.trim();
+                if service.is_empty() {
+                    return Err(bad_input(format!(
+                        "services.{key:?}: the service name is empty"
+                    )));
+                }
+                let entry = settings.entry(service.to_string()).or_default();
+                if let Some(other) = &entry.repository
+                    && other != key
+                {
+                    return Err(bad_input(format!(
+                        "services: service {service:?} is fed by both {other:?} and {key:?}"
+                    )));
+                }
+                entry.repository = Some(key.clone());
+            }
+            ServiceEntry::Service(table) => {
+                let parsed = service_settings(key, table)?;
+                let entry = settings.entry(key.clone()).or_default();
+                if let (Some(first), Some(second)) = (&entry.repository, &parsed.repository)
+                    && first != second
+                {
+                    return Err(bad_input(format!(
+                        "services.{key}.repository: {second:?}, but [services] already feeds {key:?} from {first:?}"
+                    )));
+                }
+                let repository = parsed.repository.clone().or(entry.repository.take());
+                *entry = ServiceSettings {
+                    repository,
+                    ..parsed
+                };
+            }
+        }
+    }
+    let env = |key: &str| environment.get(&format!("LOOPWISE_{key}"));
+    let production = match env("ENVIRONMENTS_PRODUCTION").map(|text| list(&text)) {
+        Some(names) => production_names("LOOPWISE_ENVIRONMENTS_PRODUCTION", names)?,
+        None => match environments.production {
+            Some(names) => production_names("environments.production", names)?,
+            None => ProductionEnvironments::default(),
+        },
+    };
+    let link_window_hours = match env("INCIDENTS_LINK_WINDOW_HOURS") {
+        Some(text) => u64::from(positive("LOOPWISE_INCIDENTS_LINK_WINDOW_HOURS", &text)?),
+        None => match incidents.link_window_hours {
+            Some(hours) => u64::from(positive("incidents.link_window_hours", &hours.to_string())?),
+            None => (DEFAULT_INCIDENT_LINK_WINDOW_SECONDS / 3_600) as u64,
+        },
+    };
+    Ok(Organisation {
+        ownership,
+        services: settings,
+        production,
+        incident_link_window_seconds: i64::try_from(link_window_hours.saturating_mul(3_600))
+            .unwrap_or(i64::MAX),
+    })
+}
+
+fn production_names(key: &str, names: Vec<String>) -> anyhow::Result<ProductionEnvironments> {
+    let names: Vec<String> = names
+        .into_iter()
+        .map(|name| name.trim().to_string())
+        .collect();
+    if names.is_empty() || names.iter().any(String::is_empty) {
+        return Err(bad_input(format!(
+            "{key}: name at least one production environment, none of them empty"
+        )));
+    }
+    Ok(ProductionEnvironments::new(names))
+}
+
+/// A `[services.NAME]` table, checked: globs, the regular expression and paths.
+pub fn service_settings(service: &str, table: &ServiceTable) -> anyhow::Result<ServiceSettings> {
+    let key = |field: &str| format!("services.{service}.{field}");
+    let glob = |field: &str, text: &Option<String>| -> anyhow::Result<Option<TagGlob>> {
+        text.as_deref()
+            .map(|text| TagGlob::new(text).map_err(|e| bad_input(format!("{}: {e}", key(field)))))
+            .transpose()
+    };
+    let subject = table
+        .hotfix_subject
+        .as_deref()
+        .map(|text| {
+            regex::Regex::new(text).map_err(|e| {
+                bad_input(format!(
+                    "{}: {text:?} is not a valid regular expression: {}",
+                    key("hotfix_subject"),
+                    crate::analyze::regex_error_line(&e)
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(ServiceSettings {
+        repository: table.repository.clone(),
+        paths: normalize_paths(&key("paths"), &table.paths)?,
+        deploy_tags: glob("deploy_tags", &table.deploy_tags)?,
+        hotfix: HotfixRules {
+            tags: glob("hotfix_tags", &table.hotfix_tags)?,
+            subject,
+        },
+    })
+}
+
+/// Monorepo paths as the repository names them (`./api/` is `api`), sorted, without repeats;
+/// `name` is the flag or key named in errors.
+pub fn normalize_paths(name: &str, paths: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut normalized = Vec::with_capacity(paths.len());
+    for path in paths {
+        normalized.push(normalize_repository_path(path).ok_or_else(|| {
+            bad_input(format!(
+                "{name} {path:?} must name a directory or file inside the repository"
+            ))
+        })?);
+    }
+    normalized.sort();
+    normalized.dedup();
+    Ok(normalized)
+}
+
+/// The engine's settings from a config file (or none), for commands that read a database.
+pub fn organisation_from(path: Option<&Path>) -> anyhow::Result<Organisation> {
+    let file = match path {
+        Some(path) => read_file(path)?,
+        None => FileConfig::default(),
+    };
+    organisation(
+        file.teams,
+        &file.services,
+        file.environments,
+        file.incidents,
+        &ProcessEnvironment,
+    )
+}
+
 /// A commented default file, printed by `loopwise config default`.
 pub const DEFAULT_FILE: &str = r#"# loopwise configuration. Every key can also be set with an environment variable named
 # LOOPWISE_ + the upper-cased key path (e.g. LOOPWISE_LISTEN, LOOPWISE_WEBHOOKS_INCIDENT_LABELS);
@@ -220,8 +450,24 @@ releases_are_deployments = false
 default_environment = "production"
 
 [services]
-# Repository → service name; default: the repository's own name.
+# Repository → service name, for webhooks; default: the repository's own name.
 # "acme/checkout-api" = "checkout"
+# A service's history and rules, for the server, `report` and `analyze` alike:
+# [services.checkout]
+# repository = "acme/monorepo"         # default: the stored repository named like the service
+# paths = ["services/checkout"]        # monorepo: only changes under these paths are its own
+# deploy_tags = "checkout-v*"          # analyze's default --deploy-tags
+# hotfix_tags = "checkout-hotfix-*"    # deployments of these tags remediate the one before
+# hotfix_subject = "^hotfix"           # as do deployments shipping a commit whose subject matches
+
+[environments]
+# Environments whose deployments are production (figures are per production environment).
+production = ["production", "prod", "live"]
+
+[incidents]
+# An incident without an explicit cause is linked to the latest production deployment of its
+# service that finished at most this many hours before it started.
+link_window_hours = 72
 
 [teams]
 # Who owns what, for reports (team, tribe), their team= and tribe= filters and the leaderboard.
@@ -395,7 +641,16 @@ pub fn resolve(
     let webhooks = WebhookSettings {
         incident_labels,
         releases_are_deployments,
-        services: file.services.into_iter().collect(),
+        services: file
+            .services
+            .iter()
+            .filter_map(|(repository, entry)| match entry {
+                ServiceEntry::RepositoryService(service) => {
+                    Some((repository.clone(), service.clone()))
+                }
+                ServiceEntry::Service(_) => None,
+            })
+            .collect(),
         default_environment,
         ..WebhookSettings::default()
     }
@@ -406,12 +661,13 @@ pub fn resolve(
         None => file.public_reads.unwrap_or(false),
     };
     let mirrors = resolve_mirrors(db.as_deref(), file.mirror, file.repositories, environment)?;
-    let service_repositories = webhooks
-        .services
-        .iter()
-        .map(|(repository, service)| (service.clone(), repository.clone()))
-        .collect();
-    let (teams, tribes) = ownership(file.teams)?;
+    let organisation = organisation(
+        file.teams,
+        &file.services,
+        file.environments,
+        file.incidents,
+        environment,
+    )?;
     let server = ServerConfig {
         github_webhook_secret: env("GITHUB_WEBHOOK_SECRET")
             .or(file.github_webhook_secret)
@@ -422,9 +678,7 @@ pub fn resolve(
         webhooks,
         body_limit_bytes,
         public_reads,
-        teams,
-        tribes,
-        service_repositories,
+        organisation,
         mirrors,
     };
     let sqlite_synchronous = match env("SQLITE_SYNCHRONOUS") {
@@ -706,13 +960,14 @@ mod tests {
         )
         .unwrap();
         let settings = resolve(None, None, file, &environment(&[])).unwrap();
-        let teams = &settings.server.teams;
+        let ownership = &settings.server.organisation.ownership;
+        let teams = ownership.teams();
         assert_eq!(teams.len(), 4);
         assert_eq!(teams["checkout"], "payments");
         assert_eq!(teams["billing"], "payments");
         assert_eq!(teams["web"], "storefront");
         assert_eq!(teams["legacy"], "ops");
-        let tribes = &settings.server.tribes;
+        let tribes = ownership.tribes();
         assert_eq!(tribes.len(), 2, "ops has no tribe");
         assert_eq!(tribes["payments"], "commerce");
         assert_eq!(tribes["storefront"], "commerce");

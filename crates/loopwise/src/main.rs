@@ -12,6 +12,7 @@ mod errors;
 mod output;
 mod progress;
 mod record;
+mod report;
 mod serve;
 mod store;
 mod token;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, default_level);
     let result = match cli.command {
         cli::Command::Analyze(args) => analyze::run(*args),
+        cli::Command::Report(args) => report::run(*args),
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Token(args) => token::run(args),
         cli::Command::Record(args) => record::run(*args),

@@ -4,6 +4,7 @@
 use crate::cli::OutputFormat;
 use loopwise_core::benchmark::Tier;
 use loopwise_core::report::{Report, ServiceReport};
+use loopwise_core::rollup::Leaderboard;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -22,6 +23,121 @@ pub fn render(report: &Report, format: OutputFormat) -> anyhow::Result<String> {
         OutputFormat::Markdown => markdown(report),
         OutputFormat::Csv => csv(report),
     })
+}
+
+pub fn print_leaderboard(board: &Leaderboard, format: OutputFormat) -> anyhow::Result<()> {
+    let text = match format {
+        OutputFormat::Json => serde_json::to_string_pretty(board)? + "\n",
+        OutputFormat::Table | OutputFormat::Markdown | OutputFormat::Csv => {
+            leaderboard_rows(board, format)
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// One line per group: rank, group, deployments, the four keys with tiers, rework, overall.
+fn leaderboard_rows(board: &Leaderboard, format: OutputFormat) -> String {
+    let header = [
+        "rank",
+        "group",
+        "deployments",
+        "deploys/week",
+        "lead time (median)",
+        "change failure rate",
+        "recovery (median)",
+        "rework rate",
+        "overall",
+    ];
+    let rows: Vec<[String; 9]> = board
+        .rows
+        .iter()
+        .map(|row| {
+            let f = &row.figures;
+            [
+                row.rank.to_string(),
+                row.group.clone(),
+                f.deployments.count.to_string(),
+                format!("{:.2}", f.deployments.per_week),
+                format!(
+                    "{} ({})",
+                    duration(f.lead_time.median_seconds),
+                    tier(f.lead_time.tier)
+                ),
+                format!(
+                    "{} ({})",
+                    percent(f.change_failure_rate.rate),
+                    tier(f.change_failure_rate.tier)
+                ),
+                format!(
+                    "{} ({})",
+                    duration(f.recovery_time.median_seconds),
+                    tier(f.recovery_time.tier)
+                ),
+                percent(f.rework_rate.rate),
+                tier(f.overall.tier).to_string(),
+            ]
+        })
+        .collect();
+    let mut out = String::new();
+    match format {
+        OutputFormat::Csv => {
+            let _ = writeln!(out, "{}", header.join(","));
+            for row in &rows {
+                let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+                let _ = writeln!(out, "{}", fields.join(","));
+            }
+        }
+        OutputFormat::Markdown => {
+            let _ = writeln!(
+                out,
+                "## Leaderboard by {:?}, {} to {} ({})\n",
+                board.group_by, board.window.since, board.window.until, board.benchmark
+            );
+            let _ = writeln!(out, "| {} |", header.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+            for row in &rows {
+                let fields: Vec<String> = row.iter().map(|f| markdown_escape(f)).collect();
+                let _ = writeln!(out, "| {} |", fields.join(" | "));
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "Leaderboard by {:?}, {} to {} ({})",
+                board.group_by, board.window.since, board.window.until, board.benchmark
+            );
+            let widths: Vec<usize> = (0..header.len())
+                .map(|i| {
+                    rows.iter()
+                        .map(|row| row[i].chars().count())
+                        .chain([header[i].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |fields: Vec<&str>| {
+                fields
+                    .iter()
+                    .zip(&widths)
+                    .map(|(field, width)| format!("{field:<width$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+            };
+            let _ = writeln!(out, "{}", line(header.to_vec()));
+            for row in &rows {
+                let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+            }
+            if rows.is_empty() {
+                let _ = writeln!(out, "(no deployments match the filters)");
+            }
+        }
+    }
+    out
 }
 
 /// `3d 4h`, `2h 5m`, `45m`, `12s`: the two largest units, for people.

@@ -34,6 +34,20 @@ pub fn open(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
     open_with(url, &StoreOptions::default())
 }
 
+/// Opens a database that must exist already (for commands that only read): a SQLite file
+/// that is not there is an error naming it, not a new empty database and an empty report.
+pub fn open_existing(url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
+    if let Target::Sqlite(path) = target(url)?
+        && !path.exists()
+    {
+        return Err(bad_input(format!(
+            "--db {}: no such database; `loopwise analyze` or `loopwise serve` creates one",
+            path.display()
+        )));
+    }
+    open(url)
+}
+
 /// Opens the store named by `url`, migrating its schema.
 pub fn open_with(url: Option<&str>, options: &StoreOptions) -> anyhow::Result<Box<dyn Store>> {
     match target(url)? {

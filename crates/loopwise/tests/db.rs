@@ -258,25 +258,10 @@ fn report_json(db: &Path) -> String {
 }
 
 fn report_json_of(store: &dyn Store) -> String {
-    use loopwise_core::benchmark::Benchmark;
-    use loopwise_core::entities::ProductionEnvironments;
     use loopwise_core::time::Window;
-    use loopwise_store::report::{ReportQuery, build_report};
-    let query = ReportQuery {
-        service: None,
-        environment: None,
-        window: Window::new(T0 - DAY, T0 + 10 * DAY).unwrap(),
-        benchmark: Benchmark::default_benchmark(),
-        production: ProductionEnvironments::default(),
-        incident_link_window_seconds: 72 * HOUR,
-        repositories: Default::default(),
-        teams: Default::default(),
-        tribes: Default::default(),
-        team: None,
-        tribe: None,
-    };
-    let cache = loopwise_store::report::ReportCache::default();
-    serde_json::to_string(&build_report(store, &query, &cache).unwrap()).unwrap()
+    use loopwise_engine::{Engine, ReportQuery};
+    let query = ReportQuery::organisation(Window::new(T0 - DAY, T0 + 10 * DAY).unwrap());
+    serde_json::to_string(&Engine::default().report(store, &query).unwrap()).unwrap()
 }
 
 fn export_file(scratch: &Scratch, db: &Path, name: &str) -> (PathBuf, Vec<u8>) {

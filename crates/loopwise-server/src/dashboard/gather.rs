@@ -1,5 +1,5 @@
 //! What the pages show, gathered in one pass over the selected chains
-//! ([`loopwise_store::report::analyze_chains`], whose analyses the report cache keeps): pooled
+//! ([`loopwise_engine::Engine::analyze_chains`], whose analyses the report cache keeps): pooled
 //! samples of the chosen window and the two before it, a weekly series, a breakdown by group,
 //! and the incidents. The core computes every figure ([`Sample::figures`], `service_report`,
 //! [`loopwise_core::trends`]); this module only sorts facts into place. Runs on a blocking
@@ -12,8 +12,8 @@ use loopwise_core::metrics::{ChainAnalysis, DeploymentFacts, LinkRule};
 use loopwise_core::report::{ChainLabels, ServiceReport, service_report};
 use loopwise_core::rollup::{Bucket, Figures, GroupBy, Sample, SeriesBuilder, group_of};
 use loopwise_core::time::{Timestamp, Window};
-use loopwise_store::report::{ReportCache, ReportQuery, analyze_chains, service_repository};
-use loopwise_store::{Store, StoreError};
+use loopwise_engine::{Engine, EngineError, ReportQuery};
+use loopwise_store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The chosen window and the two of the same length before it, oldest first.
@@ -165,16 +165,16 @@ pub struct Summary {
 pub fn summarise(
     store: &dyn Store,
     query: &ReportQuery,
-    cache: &ReportCache,
+    engine: &Engine,
     breakdown: GroupBy,
     series: &SeriesBuilder,
-) -> Result<Summary, StoreError> {
+) -> Result<Summary, EngineError> {
     let windows = three_windows(query.window);
     let mut groups: BTreeMap<String, Pooled> = BTreeMap::new();
     let mut series = series.clone();
     let mut incidents = Vec::new();
     let mut chains = 0;
-    analyze_chains(store, query, cache, |labels, graph, analysis| {
+    engine.analyze_chains(store, query, |labels, graph, analysis| {
         chains += 1;
         // Facts go to the chain's group only; the total is the union of the groups, made once.
         groups
@@ -210,10 +210,10 @@ pub fn summarise(
 pub fn incidents(
     store: &dyn Store,
     query: &ReportQuery,
-    cache: &ReportCache,
-) -> Result<Vec<IncidentRow>, StoreError> {
+    engine: &Engine,
+) -> Result<Vec<IncidentRow>, EngineError> {
     let mut rows = Vec::new();
-    analyze_chains(store, query, cache, |labels, _, analysis| {
+    engine.analyze_chains(store, query, |labels, _, analysis| {
         rows.extend(incident_rows(&labels, analysis, Some(query.window)));
     })?;
     rows.sort_by_key(|row| std::cmp::Reverse(row.incident.started_at));
@@ -254,15 +254,15 @@ impl RecentChange {
 /// repository, reading only those commits.
 fn with_commit_text<'a>(
     store: &dyn Store,
-    query: &ReportQuery,
+    engine: &Engine,
     service: &str,
     changes: impl Iterator<Item = &'a mut RecentChange>,
-) -> Result<(), StoreError> {
+) -> Result<(), EngineError> {
     let mut changes: Vec<&mut RecentChange> = changes.collect();
     if changes.is_empty() {
         return Ok(());
     }
-    let Some(repository) = service_repository(store, query, service)? else {
+    let Some(repository) = engine.service_repository(store, service)? else {
         return Ok(());
     };
     let wanted: Vec<String> = changes
@@ -308,12 +308,12 @@ pub const RECENT_CHANGES: usize = 30;
 pub fn service_detail(
     store: &dyn Store,
     query: &ReportQuery,
-    cache: &ReportCache,
+    engine: &Engine,
     series: &SeriesBuilder,
-) -> Result<Vec<ChainDetail>, StoreError> {
+) -> Result<Vec<ChainDetail>, EngineError> {
     let windows = three_windows(query.window);
     let mut chains = Vec::new();
-    analyze_chains(store, query, cache, |labels, graph, analysis| {
+    engine.analyze_chains(store, query, |labels, graph, analysis| {
         let in_window = analysis.deployments_in(query.window);
         let offset = analysis
             .deployments
@@ -361,7 +361,7 @@ pub fn service_detail(
         let changes = chains
             .iter_mut()
             .flat_map(|chain| &mut chain.recent_changes);
-        with_commit_text(store, query, service, changes)?;
+        with_commit_text(store, engine, service, changes)?;
     }
     Ok(chains)
 }
@@ -381,10 +381,10 @@ pub struct IncidentDetail {
 pub fn incident_detail(
     store: &dyn Store,
     query: &ReportQuery,
-    cache: &ReportCache,
+    engine: &Engine,
     source: &str,
     id: &str,
-) -> Result<Option<IncidentDetail>, StoreError> {
+) -> Result<Option<IncidentDetail>, EngineError> {
     let Some(incident) = store
         .incidents(None)?
         .into_iter()
@@ -395,7 +395,7 @@ pub fn incident_detail(
     let (team, tribe) = incident
         .service
         .as_deref()
-        .map(|service| query.owners(service))
+        .map(|service| engine.owners(service))
         .unwrap_or_default();
     let unlinked = IncidentDetail {
         row: IncidentRow {
@@ -419,7 +419,7 @@ pub fn incident_detail(
         ..query.clone()
     };
     let mut found: Option<IncidentDetail> = None;
-    analyze_chains(store, &query, cache, |labels, graph, analysis| {
+    engine.analyze_chains(store, &query, |labels, graph, analysis| {
         let Some(facts) = analysis.incidents.iter().find(|facts| {
             facts.incident.source == incident.source && facts.incident.id == incident.id
         }) else {
@@ -466,7 +466,7 @@ pub fn incident_detail(
     let Some(mut detail) = found else {
         return Ok(Some(unlinked));
     };
-    with_commit_text(store, &query, &service, detail.shipped.iter_mut())?;
+    with_commit_text(store, engine, &service, detail.shipped.iter_mut())?;
     Ok(Some(detail))
 }
 

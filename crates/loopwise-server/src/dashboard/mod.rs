@@ -18,7 +18,6 @@ mod pages;
 
 use crate::AppState;
 use crate::auth::hash_token;
-use crate::report::{ReportParameters, report_query};
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Path, Query, State};
@@ -27,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use loopwise_core::rollup::{Interval, SeriesBuilder};
 use loopwise_core::time::{SECONDS_PER_DAY, Window};
-use loopwise_store::report::ReportQuery;
+use loopwise_engine::{QueryText, ReportQuery};
 use loopwise_store::{StoreError, TokenScope};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -203,6 +202,18 @@ impl PageError {
     }
 }
 
+impl From<loopwise_engine::EngineError> for PageError {
+    fn from(error: loopwise_engine::EngineError) -> Self {
+        match error {
+            loopwise_engine::EngineError::Store(error) => error.into(),
+            // A page about a service, team or environment nobody knows is not found.
+            unknown @ loopwise_engine::EngineError::Unknown { .. } => {
+                Self::not_found(unknown.to_string())
+            }
+        }
+    }
+}
+
 impl From<StoreError> for PageError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -237,44 +248,44 @@ impl From<crate::error::AppError> for PageError {
     }
 }
 
-/// Validates the page query into the report's query and an empty weekly series.
+/// Validates the page query into the report's query and an empty weekly series: parsed once,
+/// by the engine's parser, as the API's and the command line's queries are.
 fn context(state: AppState, page: PageQuery, now: i64) -> Result<Context, PageError> {
-    let until = match given(&page.until) {
-        Some(text) => loopwise_core::time::parse_instant(text)
-            .map_err(|e| PageError::bad_request(format!("until: {e}")))?,
-        None => now,
-    };
-    let mut preset = None;
-    let since = match (given(&page.since), given(&page.window)) {
-        (Some(text), _) => Some(text.to_string()),
-        (None, Some(name)) => {
-            let (value, _, days) = WINDOW_PRESETS
-                .iter()
-                .find(|(value, _, _)| *value == name)
-                .ok_or_else(|| {
-                    PageError::bad_request(format!(
-                        "window: unknown window {name:?}; choose one of: {}",
-                        WINDOW_PRESETS.map(|(value, _, _)| value).join(", ")
-                    ))
-                })?;
-            preset = Some(*value);
-            Some((until - days * SECONDS_PER_DAY).to_string())
-        }
-        (None, None) => {
-            preset = Some("90d");
-            None
-        }
-    };
-    let parameters = ReportParameters {
+    let text = QueryText {
         service: page.service.clone(),
         team: page.team.clone(),
         tribe: page.tribe.clone(),
         environment: page.environment.clone(),
-        since,
-        until: Some(until.to_string()),
+        since: page.since.clone(),
+        until: page.until.clone(),
         benchmark: page.benchmark.clone(),
+        group_by: None,
     };
-    let report = report_query(&parameters, &state, now)?;
+    let mut report = state.engine.parse_query(&text, now).map_err(|error| {
+        let message = format!("{}: {}", error.field, error.message);
+        match error.field {
+            // A page about a service, team or tribe nobody knows is not found.
+            "service" | "team" | "tribe" => PageError::not_found(message),
+            _ => PageError::bad_request(message),
+        }
+    })?;
+    let mut preset = None;
+    if given(&page.since).is_none() {
+        let name = given(&page.window).unwrap_or("90d");
+        let (value, _, days) = WINDOW_PRESETS
+            .iter()
+            .find(|(value, _, _)| *value == name)
+            .ok_or_else(|| {
+                PageError::bad_request(format!(
+                    "window: unknown window {name:?}; choose one of: {}",
+                    WINDOW_PRESETS.map(|(value, _, _)| value).join(", ")
+                ))
+            })?;
+        let until = report.window.until;
+        report.window = Window::new(until.saturating_sub(days * SECONDS_PER_DAY), until)
+            .map_err(|e| PageError::bad_request(format!("window: {e}")))?;
+        preset = Some(*value);
+    }
     let weekly = SeriesBuilder::new(report.window, Interval::Week)
         .map_err(|e| PageError::bad_request(format!("since: {e}")))?;
     Ok(Context {

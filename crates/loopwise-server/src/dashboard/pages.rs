@@ -14,7 +14,6 @@ use loopwise_core::rollup::{
 };
 use loopwise_core::time::Window;
 use loopwise_core::trends::{self, DivergenceKind, Metric, Movement};
-use loopwise_store::report::build_leaderboard;
 use maud::{Markup, html};
 use std::collections::BTreeSet;
 
@@ -31,9 +30,9 @@ enum Scope {
 }
 
 fn tribes_and_teams(context: &Context) -> (BTreeSet<String>, BTreeSet<String>) {
-    let config = &context.state.config;
-    let teams: BTreeSet<String> = config.teams.values().cloned().collect();
-    let tribes: BTreeSet<String> = config.tribes.values().cloned().collect();
+    let ownership = &context.state.engine.organisation().ownership;
+    let teams: BTreeSet<String> = ownership.teams().values().cloned().collect();
+    let tribes: BTreeSet<String> = ownership.tribes().values().cloned().collect();
     (tribes, teams)
 }
 
@@ -448,7 +447,7 @@ fn incidents_table(
 /// configured, services if no squad is), squads of a tribe, services of a squad. An overview
 /// narrowed by its filters to one tribe or squad breaks down as that tribe's or squad's page.
 fn breakdown_of(context: &Context, scope: Scope) -> GroupBy {
-    let config = &context.state.config;
+    let ownership = &context.state.engine.organisation().ownership;
     let page = &context.page;
     let scope = match scope {
         Scope::Organisation if given(&page.service).is_some() || given(&page.team).is_some() => {
@@ -458,8 +457,8 @@ fn breakdown_of(context: &Context, scope: Scope) -> GroupBy {
         scope => scope,
     };
     match scope {
-        Scope::Organisation if !config.tribes.is_empty() => GroupBy::Tribe,
-        Scope::Organisation | Scope::Tribe if !config.teams.is_empty() => GroupBy::Squad,
+        Scope::Organisation if !ownership.tribes().is_empty() => GroupBy::Tribe,
+        Scope::Organisation | Scope::Tribe if !ownership.teams().is_empty() => GroupBy::Squad,
         _ => GroupBy::Service,
     }
 }
@@ -476,7 +475,7 @@ fn summary_page(
     let summary = gather::summarise(
         state.store.as_ref(),
         &context.report,
-        &state.reports,
+        &state.engine,
         group_by,
         &context.weekly,
     )?;
@@ -544,10 +543,10 @@ pub fn overview(context: &Context) -> Result<Page, PageError> {
 
 pub fn team(context: &Context) -> Result<Page, PageError> {
     let team = given(&context.page.team).unwrap_or_default().to_string();
-    let config = &context.state.config;
-    let tribe = config.tribes.get(&team).cloned();
-    let services: Vec<&String> = config
-        .teams
+    let ownership = &context.state.engine.organisation().ownership;
+    let tribe = ownership.tribes().get(&team).cloned();
+    let services: Vec<&String> = ownership
+        .teams()
         .iter()
         .filter(|(_, owner)| **owner == team)
         .map(|(service, _)| service)
@@ -580,8 +579,10 @@ pub fn tribe(context: &Context) -> Result<Page, PageError> {
     let tribe = given(&context.page.tribe).unwrap_or_default().to_string();
     let squads: Vec<&String> = context
         .state
-        .config
-        .tribes
+        .engine
+        .organisation()
+        .ownership
+        .tribes()
         .iter()
         .filter(|(_, owner)| **owner == tribe)
         .map(|(team, _)| team)
@@ -708,12 +709,9 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
         }
     };
     let state = &context.state;
-    let board = build_leaderboard(
-        state.store.as_ref(),
-        &context.report,
-        &state.reports,
-        group_by,
-    )?;
+    let board = state
+        .engine
+        .leaderboard(state.store.as_ref(), &context.report, group_by)?;
     let mut rows: Vec<BoardRow> = board
         .rows
         .into_iter()
@@ -723,7 +721,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
             let mut environments = BTreeSet::new();
             let mut services = BTreeSet::new();
             for chain in &row.chains {
-                let (team, tribe) = context.report.owners(&chain.service);
+                let (team, tribe) = context.state.engine.owners(&chain.service);
                 squads.extend(team);
                 tribes.extend(tribe);
                 environments.insert(chain.environment.clone());
@@ -914,7 +912,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
     let chains = gather::service_detail(
         state.store.as_ref(),
         &context.report,
-        &state.reports,
+        &state.engine,
         &context.weekly,
     )?;
     let Some(chain) = chains.first() else {
@@ -1036,7 +1034,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
 
 pub fn incidents(context: &Context) -> Result<Page, PageError> {
     let state = &context.state;
-    let incidents = gather::incidents(state.store.as_ref(), &context.report, &state.reports)?;
+    let incidents = gather::incidents(state.store.as_ref(), &context.report, &state.engine)?;
     let linked = incidents
         .iter()
         .filter(|row| row.deployment.is_some())
@@ -1072,7 +1070,7 @@ pub fn incident(context: &Context, source: &str, id: &str) -> Result<Page, PageE
     let detail = gather::incident_detail(
         state.store.as_ref(),
         &context.report,
-        &state.reports,
+        &state.engine,
         source,
         id,
     )?

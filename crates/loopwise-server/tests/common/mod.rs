@@ -26,18 +26,25 @@ pub fn pairs(items: &[(&str, &str)]) -> std::collections::HashMap<String, String
 /// Two tribes, three squads: commerce = payments (checkout, billing) + storefront (web);
 /// growth = discovery (search). `legacy` has no owner.
 pub fn config() -> ServerConfig {
-    ServerConfig {
-        teams: pairs(&[
+    let ownership = loopwise_engine::Ownership::new(
+        pairs(&[
             ("checkout", "payments"),
             ("billing", "payments"),
             ("web", "storefront"),
             ("search", "discovery"),
         ]),
-        tribes: pairs(&[
+        pairs(&[
             ("payments", "commerce"),
             ("storefront", "commerce"),
             ("discovery", "growth"),
         ]),
+    )
+    .unwrap();
+    ServerConfig {
+        organisation: loopwise_engine::Organisation {
+            ownership,
+            ..Default::default()
+        },
         ..ServerConfig::default()
     }
 }

@@ -1,0 +1,93 @@
+//! What reports gather and work out, kept between reports under the write versions
+//! ([`loopwise_store::versions`]) of the data it came from: a service's deployments, a
+//! repository's commit graph, a service's path and hotfix flags, each chain's analysis. A
+//! report re-reads only the scopes written since, so on a large store a report costs the
+//! figures of the window, not a reading of every commit. Entries never expire by the clock:
+//! only a newer write version replaces them.
+
+use loopwise_store::StoreError;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+struct Entry<T> {
+    versions: Vec<i64>,
+    value: T,
+}
+
+/// One kind of cached value, by key. Values are shared read-only (`Arc` inside `T`); two
+/// concurrent reports may both load a missing entry, never see a half-built one.
+#[derive(Debug)]
+pub(crate) struct Shelf<K, T> {
+    entries: Mutex<HashMap<K, Entry<T>>>,
+}
+
+impl<K, T> Default for Shelf<K, T> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq, T: Clone> Shelf<K, T> {
+    /// The value under `key` if it was built under `versions`, else what `load` builds, which
+    /// is kept.
+    pub(crate) fn get(
+        &self,
+        key: K,
+        versions: Vec<i64>,
+        load: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock = || {
+            self.entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(entry) = lock().get(&key)
+            && entry.versions == versions
+        {
+            return Ok(entry.value.clone());
+        }
+        let value = load()?;
+        lock().insert(
+            key,
+            Entry {
+                versions,
+                value: value.clone(),
+            },
+        );
+        Ok(value)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_reused_until_its_versions_move() {
+        let shelf: Shelf<&str, u32> = Shelf::default();
+        let mut loads = 0;
+        let mut get = |versions: Vec<i64>| {
+            shelf
+                .get("k", versions, || {
+                    loads += 1;
+                    Ok(loads)
+                })
+                .unwrap()
+        };
+        assert_eq!(get(vec![1]), 1);
+        assert_eq!(get(vec![1]), 1, "same versions: kept");
+        assert_eq!(get(vec![2]), 2, "a newer write: loaded again");
+        assert_eq!(get(vec![2, 0]), 3);
+    }
+}

@@ -1,0 +1,645 @@
+//! The report engine of loopwise: the one pipeline from a store to every figure the product
+//! shows. `loopwise analyze`, `loopwise report`, the API and the dashboard all ask an
+//! [`Engine`]; none computes a metric its own way.
+//!
+//! A query is parsed once ([`query`]); the engine selects the (service, environment) chains
+//! it asks for, with ownership from the [`settings`], gathers each chain's deployments, its
+//! repository's commit graph, its path and hotfix flags and its service's incidents, hands them
+//! to the core (which decides every number) and keeps what it derived in its cache until a
+//! write moves the versions of the data it came from.
+
+mod cache;
+pub mod query;
+pub mod settings;
+
+use cache::Shelf;
+use loopwise_core::entities::{Deployment, Source, Tag};
+use loopwise_core::events::Incident;
+use loopwise_core::graph::CommitGraph;
+use loopwise_core::metrics::{ChainAnalysis, ChainInput, analyze_chain, link_incidents};
+use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
+use loopwise_core::rollup::{
+    ChainName, GroupBy, Leaderboard, LeaderboardBuilder, SeriesBuilder, SeriesMetric, SeriesPoint,
+    group_of,
+};
+use loopwise_core::rules::{git_deployment_rule, path_relevance};
+use loopwise_store::{DeploymentFilter, RepositoryId, Store, StoreError, versions};
+pub use query::{QueryError, QueryText, ReportQuery};
+pub use settings::{Organisation, Ownership, ServiceSettings};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// The environment of a selected service that has no deployments at all yet.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A filter names something the store and the configuration do not know.
+    #[error("{field}: {message}")]
+    Unknown {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// The last path segment of a locator, without `.git`: `/srv/api/.git` and `acme/api.git` are `api`.
+pub fn repository_name(locator: &str) -> &str {
+    let trimmed = locator.trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix("/.git").unwrap_or(trimmed);
+    let last = trimmed.rsplit(['/', '\\']).next().unwrap_or(trimmed);
+    last.strip_suffix(".git").unwrap_or(last)
+}
+
+/// What a report needs of one repository, built once per write version of it.
+#[derive(Debug)]
+struct RepositoryFacts {
+    graph: CommitGraph,
+    tags: Vec<Tag>,
+    pushed: usize,
+    /// Per service with a hotfix subject pattern: which commits' subjects match it.
+    hotfix_commits: HashMap<String, Vec<bool>>,
+}
+
+/// A service's selected chains: each environment with the positions of its deployments in the
+/// service's cached deployments.
+type Selection = Vec<(String, Vec<usize>)>;
+
+/// A service's stored deployments and, worked out from exactly these, its chain selections
+/// (kept with them so that positions always refer to this vector).
+#[derive(Debug)]
+struct ServiceDeployments {
+    all: Vec<Deployment>,
+    /// By the asked environment (none: every production one).
+    selections: Mutex<HashMap<Option<String>, Arc<Selection>>>,
+}
+
+impl ServiceDeployments {
+    fn selection(&self, environment: Option<&str>, organisation: &Organisation) -> Arc<Selection> {
+        let mut selections = self
+            .selections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = environment.map(str::to_string);
+        Arc::clone(selections.entry(key).or_insert_with(|| {
+            let mut chains: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (position, deployment) in self.all.iter().enumerate() {
+                let selected = match environment {
+                    Some(environment) => deployment.environment == environment,
+                    None => organisation
+                        .production
+                        .is_production(&deployment.environment),
+                };
+                if selected {
+                    chains
+                        .entry(deployment.environment.as_str())
+                        .or_default()
+                        .push(position);
+                }
+            }
+            Arc::new(
+                chains
+                    .into_iter()
+                    .map(|(environment, positions)| (environment.to_string(), positions))
+                    .collect(),
+            )
+        }))
+    }
+}
+
+/// An analysed chain (incidents not linked yet) and its provenance, worked out once.
+#[derive(Debug)]
+struct Analysed {
+    analysis: ChainAnalysis,
+    deployment_sources: String,
+}
+
+/// The (service, environment) of a chain.
+type ChainKey = (String, String);
+
+/// The one report engine: the organisation's settings and the cache of what it derived.
+#[derive(Debug)]
+pub struct Engine {
+    organisation: Organisation,
+    deployments: Shelf<String, Arc<ServiceDeployments>>,
+    repositories: Shelf<RepositoryId, Arc<RepositoryFacts>>,
+    relevance: Shelf<String, Arc<Option<Vec<bool>>>>,
+    incidents: Shelf<(), Arc<HashMap<String, Vec<Incident>>>>,
+    analyses: Shelf<ChainKey, Arc<Analysed>>,
+    linked: Shelf<ChainKey, Arc<ChainAnalysis>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new(Organisation::default())
+    }
+}
+
+impl Engine {
+    pub fn new(organisation: Organisation) -> Self {
+        Self {
+            organisation,
+            deployments: Shelf::default(),
+            repositories: Shelf::default(),
+            relevance: Shelf::default(),
+            incidents: Shelf::default(),
+            analyses: Shelf::default(),
+            linked: Shelf::default(),
+        }
+    }
+
+    pub fn organisation(&self) -> &Organisation {
+        &self.organisation
+    }
+
+    /// Parses a query against this organisation's ownership.
+    pub fn parse_query(&self, text: &QueryText, now: i64) -> Result<ReportQuery, QueryError> {
+        ReportQuery::parse(text, now, &self.organisation.ownership)
+    }
+
+    /// The team and tribe that own `service`.
+    pub fn owners(&self, service: &str) -> (Option<String>, Option<String>) {
+        self.organisation.ownership.owners(service)
+    }
+
+    /// How many chain analyses the cache holds (for the server's warm-up log).
+    pub fn cached_chains(&self) -> usize {
+        self.linked.len()
+    }
+
+    /// The repository whose history `service` ships: the configured one, else the one named
+    /// after the service.
+    fn repository_of(
+        &self,
+        service: &str,
+        known: &[(RepositoryId, String)],
+    ) -> Option<RepositoryId> {
+        if let Some(locator) = &self.organisation.service(service).repository {
+            return known
+                .iter()
+                .find(|(_, known)| known == locator)
+                .map(|(id, _)| *id);
+        }
+        known
+            .iter()
+            .find(|(_, locator)| repository_name(locator) == service)
+            .map(|(id, _)| *id)
+    }
+
+    /// The repository whose history `service` ships, if stored.
+    pub fn service_repository(
+        &self,
+        store: &dyn Store,
+        service: &str,
+    ) -> Result<Option<RepositoryId>, StoreError> {
+        Ok(self.repository_of(service, &store.repositories()?))
+    }
+
+    /// The services a query may name: those with stored deployments, and those the
+    /// configuration knows.
+    fn known_services(&self, written: &versions::WriteVersions) -> BTreeSet<String> {
+        let mut known: BTreeSet<String> = versions::services(written).map(str::to_string).collect();
+        known.extend(self.organisation.services.keys().cloned());
+        known.extend(self.organisation.ownership.teams().keys().cloned());
+        known
+    }
+
+    /// Analyses every (service, environment) chain the query selects, once each, and hands it
+    /// to `visit` with its labels and its commit graph. The report, the metric series, the
+    /// leaderboard and the dashboard are all built from this one pass.
+    pub fn analyze_chains(
+        &self,
+        store: &dyn Store,
+        query: &ReportQuery,
+        mut visit: impl FnMut(ChainLabels, &CommitGraph, &ChainAnalysis),
+    ) -> Result<(), EngineError> {
+        // Versions first, data after: what is read is at least as new as these versions.
+        let written = store.write_versions()?;
+        let services: Vec<String> = match &query.service {
+            Some(service) => {
+                let known = self.known_services(&written);
+                if !known.contains(service) {
+                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                    return Err(EngineError::Unknown {
+                        field: "service",
+                        message: query::unknown("service", service, &names),
+                    });
+                }
+                vec![service.clone()]
+            }
+            None => versions::services(&written).map(str::to_string).collect(),
+        };
+        let known = store.repositories()?;
+        let incidents_version = versions::version_of(&written, versions::INCIDENTS);
+        let empty = Arc::new(RepositoryFacts {
+            graph: CommitGraph::default(),
+            tags: Vec::new(),
+            pushed: 0,
+            hotfix_commits: HashMap::new(),
+        });
+        let mut environments_seen: BTreeSet<String> = BTreeSet::new();
+        let mut visited = 0usize;
+        for service in services {
+            let (team, tribe) = self.owners(&service);
+            if !query.selects_owners(team.as_deref(), tribe.as_deref()) {
+                continue;
+            }
+            let settings = self.organisation.service(&service);
+            let deployments_version =
+                versions::version_of(&written, &versions::deployments(&service));
+            let all = self
+                .deployments
+                .get(service.clone(), vec![deployments_version], || {
+                    let filter = DeploymentFilter {
+                        service: Some(service.clone()),
+                        environment: None,
+                        source: None,
+                    };
+                    Ok(Arc::new(ServiceDeployments {
+                        all: store.deployments(&filter)?,
+                        selections: Mutex::default(),
+                    }))
+                })?;
+            if query.environment.is_some() {
+                environments_seen.extend(all.all.iter().map(|d| d.environment.clone()));
+            }
+            let selection = all.selection(query.environment.as_deref(), &self.organisation);
+            let repository = self.repository_of(&service, &known);
+            let locator = repository
+                .and_then(|id| known.iter().find(|(known_id, _)| *known_id == id))
+                .map(|(_, locator)| locator.as_str());
+            let repository_version = locator
+                .map(|locator| versions::version_of(&written, &versions::repository(locator)))
+                .unwrap_or(0);
+            let facts = match repository {
+                Some(id) => self.repositories.get(id, vec![repository_version], || {
+                    self.load_repository(store, id, &known)
+                })?,
+                None => empty.clone(),
+            };
+            let relevance = match (repository, settings.paths_key()) {
+                (Some(id), Some(paths_key)) => {
+                    self.relevance
+                        .get(service.clone(), vec![repository_version, id], || {
+                            let touches = store.path_touches(id, &paths_key)?;
+                            Ok(Arc::new(Some(path_relevance(&facts.graph, &touches))))
+                        })?
+                }
+                _ => Arc::new(None),
+            };
+            let mut chains: Vec<(String, Vec<usize>)> = selection.to_vec();
+            // A service asked for by name is reported even without deployments, so the
+            // answer says so instead of being empty.
+            if chains.is_empty() && query.service.is_some() {
+                let environment = query
+                    .environment
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
+                chains.push((environment, Vec::new()));
+            }
+            for (environment, positions) in chains {
+                let key: ChainKey = (service.clone(), environment.clone());
+                let chain_versions = vec![
+                    deployments_version,
+                    repository_version,
+                    repository.unwrap_or(0),
+                ];
+                let analysed = self.analyses.get(key.clone(), chain_versions.clone(), || {
+                    let mut deployments: Vec<Deployment> =
+                        positions.iter().map(|&i| all.all[i].clone()).collect();
+                    settings
+                        .hotfix
+                        .mark_hotfix_tags(&mut deployments, &facts.tags);
+                    if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
+                        resolve_tag_refs(&mut deployments, &facts.tags);
+                    }
+                    let analysis = analyze_chain(ChainInput {
+                        graph: &facts.graph,
+                        deployments,
+                        relevant: relevance.as_deref(),
+                        hotfix_commits: facts.hotfix_commits.get(&service).map(Vec::as_slice),
+                    });
+                    let deployment_sources = deployment_sources(&analysis);
+                    Ok(Arc::new(Analysed {
+                        analysis,
+                        deployment_sources,
+                    }))
+                })?;
+                let mut linked_versions = chain_versions;
+                linked_versions.push(incidents_version);
+                let linked = self.linked.get(key, linked_versions, || {
+                    let incidents = self.incidents.get((), vec![incidents_version], || {
+                        let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
+                        for incident in store.incidents(None)? {
+                            if let Some(service) = &incident.service {
+                                by_service
+                                    .entry(service.clone())
+                                    .or_default()
+                                    .push(incident);
+                            }
+                        }
+                        Ok(Arc::new(by_service))
+                    })?;
+                    let mut linked = ChainAnalysis::clone(&analysed.analysis);
+                    link_incidents(
+                        &mut linked,
+                        &facts.graph,
+                        incidents.get(&service).map_or(&[], Vec::as_slice),
+                        self.organisation.incident_link_window_seconds,
+                    );
+                    Ok(Arc::new(linked))
+                })?;
+                let labels = ChainLabels {
+                    team: team.clone(),
+                    tribe: tribe.clone(),
+                    service: service.clone(),
+                    environment,
+                    provenance: self.provenance(
+                        settings,
+                        &analysed.deployment_sources,
+                        locator,
+                        &facts,
+                    ),
+                };
+                visited += 1;
+                visit(labels, &facts.graph, &linked);
+            }
+        }
+        if let Some(environment) = &query.environment
+            && visited == 0
+            && !environments_seen.contains(environment)
+            && !self.organisation.production.is_production(environment)
+        {
+            let names: Vec<&str> = environments_seen.iter().map(String::as_str).collect();
+            return Err(EngineError::Unknown {
+                field: "environment",
+                message: query::unknown("environment", environment, &names),
+            });
+        }
+        Ok(())
+    }
+
+    fn load_repository(
+        &self,
+        store: &dyn Store,
+        id: RepositoryId,
+        known: &[(RepositoryId, String)],
+    ) -> Result<Arc<RepositoryFacts>, StoreError> {
+        let changes = store.changes(id)?;
+        let graph = CommitGraph::from_changes(&changes);
+        let mut hotfix_commits = HashMap::new();
+        for (service, settings) in &self.organisation.services {
+            if settings.hotfix.subject.is_some()
+                && self.repository_of(service, known) == Some(id)
+                && let Some(flags) = settings.hotfix.hotfix_commits(&graph, &changes)
+            {
+                hotfix_commits.insert(service.clone(), flags);
+            }
+        }
+        Ok(Arc::new(RepositoryFacts {
+            graph,
+            tags: store.tags(id)?,
+            pushed: store.pushed_change_count(id)?,
+            hotfix_commits,
+        }))
+    }
+
+    /// Where a chain's figures came from, for the report's `provenance`.
+    fn provenance(
+        &self,
+        settings: &ServiceSettings,
+        deployment_sources: &str,
+        locator: Option<&str>,
+        facts: &RepositoryFacts,
+    ) -> BTreeMap<String, String> {
+        let mut provenance = BTreeMap::new();
+        provenance.insert("deployments".to_string(), deployment_sources.to_string());
+        let mut rules = Vec::new();
+        if let Some(glob) = &settings.deploy_tags {
+            rules.push(format!("tags matching {:?}", glob.as_str()));
+        }
+        if let Some(glob) = &settings.hotfix.tags {
+            rules.push(format!("hotfix tags matching {:?}", glob.as_str()));
+        }
+        if let Some(subject) = &settings.hotfix.subject {
+            rules.push(format!(
+                "hotfix commit subjects matching /{}/",
+                subject.as_str()
+            ));
+        }
+        if !rules.is_empty() {
+            provenance.insert("deployment_rule".to_string(), rules.join("; "));
+        }
+        let changes = match locator {
+            Some(locator) => changes_provenance(locator, facts.graph.len(), facts.pushed),
+            None => changes_provenance("", 0, 0),
+        };
+        provenance.insert("changes".to_string(), changes);
+        if !settings.paths.is_empty() {
+            provenance.insert("paths".to_string(), settings.paths.join(", "));
+        }
+        let mut failures = vec!["deployment-status-and-kind", "inferred-from-reverts"];
+        if !settings.hotfix.is_empty() {
+            failures.push("inferred-from-hotfixes");
+        }
+        failures.push("incident-links");
+        provenance.insert("failures".to_string(), failures.join(", "));
+        provenance.insert(
+            "incident_links".to_string(),
+            format!(
+                "explicit, else the latest production deployment within {} before",
+                duration_text(self.organisation.incident_link_window_seconds)
+            ),
+        );
+        provenance.insert(
+            "lead_time_start".to_string(),
+            "commit-author-time".to_string(),
+        );
+        provenance
+    }
+
+    /// The report of every matching (service, environment) chain the store holds.
+    pub fn report(&self, store: &dyn Store, query: &ReportQuery) -> Result<Report, EngineError> {
+        let mut services = Vec::new();
+        self.analyze_chains(store, query, |labels, graph, analysis| {
+            services.push(service_report(
+                labels,
+                graph,
+                analysis,
+                query.window,
+                query.benchmark,
+            ));
+        })?;
+        Ok(Report {
+            schema: REPORT_SCHEMA,
+            window: query.window.into(),
+            benchmark: query.benchmark.name.to_string(),
+            services,
+        })
+    }
+
+    /// The points of `metric` over the matching chains, pooled, one per bucket of `series`
+    /// (built by the caller for the query's window, so a window with too many buckets is
+    /// refused before any work).
+    pub fn series(
+        &self,
+        store: &dyn Store,
+        query: &ReportQuery,
+        mut series: SeriesBuilder,
+        metric: SeriesMetric,
+    ) -> Result<Vec<SeriesPoint>, EngineError> {
+        self.analyze_chains(store, query, |_, graph, analysis| {
+            series.add_chain(graph, analysis)
+        })?;
+        Ok(series.into_points(metric, query.benchmark))
+    }
+
+    /// The leaderboard of the matching chains grouped by `group_by`; chains without an owner
+    /// go to the `unassigned` group.
+    pub fn leaderboard(
+        &self,
+        store: &dyn Store,
+        query: &ReportQuery,
+        group_by: GroupBy,
+    ) -> Result<Leaderboard, EngineError> {
+        let mut board = LeaderboardBuilder::new(query.window, group_by);
+        self.analyze_chains(store, query, |labels, graph, analysis| {
+            let chain = ChainName {
+                service: labels.service.clone(),
+                environment: labels.environment.clone(),
+            };
+            board.add_chain(group_of(group_by, &labels), chain, graph, analysis);
+        })?;
+        Ok(board.finish(query.benchmark))
+    }
+}
+
+/// `72 h`, `3 d`: a link window as people say it.
+fn duration_text(seconds: i64) -> String {
+    if seconds % 86_400 == 0 && seconds >= 86_400 * 2 {
+        format!("{} d", seconds / 86_400)
+    } else if seconds % 3_600 == 0 {
+        format!("{} h", seconds / 3_600)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+/// The kinds of a chain's deployments, sorted, without repeats: `git-tags`, `deploy-log`,
+/// `api, github`; `none` for a chain without any.
+fn deployment_sources(analysis: &ChainAnalysis) -> String {
+    let mut sources: Vec<&str> = analysis
+        .deployments
+        .iter()
+        .map(|f| match f.deployment.source {
+            Source::Git => git_deployment_rule(&f.deployment.id).unwrap_or("git"),
+            Source::Import => "deploy-log",
+            other => other.as_str(),
+        })
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    if sources.is_empty() {
+        return "none".to_string();
+    }
+    sources.join(", ")
+}
+
+const TAG_PREFIX: &str = "refs/tags/";
+
+/// Deployments that name a tag instead of a commit (`refs/tags/v1.2`: a GitHub release whose
+/// target is a branch) get the tag's commit from the repository's stored tags, which a mirror
+/// keeps up to date. An unknown tag stays as it is and ships nothing.
+fn resolve_tag_refs(deployments: &mut [Deployment], tags: &[Tag]) {
+    for deployment in deployments {
+        if let Some(name) = deployment.sha.strip_prefix(TAG_PREFIX)
+            && let Some(tag) = tags.iter().find(|tag| tag.name == name)
+        {
+            deployment.sha = tag.commit.clone();
+        }
+    }
+}
+
+/// Where a chain's commit graph came from: git history (a mirror or `analyze`: exact parents),
+/// push payloads only (parents known only within each push), or both while a fetch is pending.
+fn changes_provenance(locator: &str, commits: usize, pushed: usize) -> String {
+    let git = commits.saturating_sub(pushed);
+    match (git, pushed) {
+        (0, 0) => "none: no stored history for this service, so no lead times".to_string(),
+        (_, 0) => format!("git history of {locator} (exact commit graph)"),
+        (0, _) => format!(
+            "push payload commit chains of {locator} (approximate: parents known only within \
+             each push; configure a clone URL to mirror the repository for the exact graph)"
+        ),
+        (_, _) => format!(
+            "git history of {locator} (exact commit graph), plus {pushed} commits known only \
+             from push payloads (approximate parents) until the mirror fetches them"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loopwise_core::entities::DeploymentKind;
+
+    #[test]
+    fn tag_refs_resolve_to_the_tags_commit() {
+        let deployment = |sha: &str| Deployment {
+            source: Source::Github,
+            id: "release:1".into(),
+            service: "api".into(),
+            environment: "production".into(),
+            sha: sha.into(),
+            started_at: None,
+            finished_at: Some(10),
+            status: loopwise_core::entities::DeploymentStatus::Success,
+            kind: DeploymentKind::Normal,
+        };
+        let tags = [Tag {
+            name: "v1.2".into(),
+            commit: "c".repeat(40),
+            time: 5,
+            annotated: true,
+        }];
+        let mut deployments = vec![
+            deployment("refs/tags/v1.2"),
+            deployment("refs/tags/v9"),
+            deployment(&"a".repeat(40)),
+        ];
+        resolve_tag_refs(&mut deployments, &tags);
+        let shas: Vec<&str> = deployments.iter().map(|d| d.sha.as_str()).collect();
+        assert_eq!(
+            shas,
+            vec!["c".repeat(40), "refs/tags/v9".to_string(), "a".repeat(40)]
+        );
+    }
+
+    #[test]
+    fn changes_provenance_tells_git_from_push_chains() {
+        assert!(changes_provenance("acme/api", 5, 0).starts_with("git history of acme/api"));
+        assert!(changes_provenance("acme/api", 5, 5).starts_with("push payload commit chains"));
+        let mixed = changes_provenance("acme/api", 5, 2);
+        assert!(
+            mixed.starts_with("git history") && mixed.contains("plus 2 commits"),
+            "{mixed}"
+        );
+        assert!(changes_provenance("", 0, 0).starts_with("none"));
+    }
+
+    #[test]
+    fn repository_names_from_locators() {
+        assert_eq!(repository_name("/srv/git/api/.git"), "api");
+        assert_eq!(repository_name("/srv/git/api.git"), "api");
+        assert_eq!(repository_name("acme/api"), "api");
+        assert_eq!(repository_name("api"), "api");
+    }
+
+    #[test]
+    fn link_windows_read_as_people_say_them() {
+        assert_eq!(duration_text(72 * 3_600), "3 d");
+        assert_eq!(duration_text(24 * 3_600), "24 h");
+        assert_eq!(duration_text(90), "90 s");
+    }
+}
