@@ -52,6 +52,13 @@ pub fn repository_name(locator: &str) -> &str {
     last.strip_suffix(".git").unwrap_or(last)
 }
 
+/// A locator as compared: a work tree and its `.git` directory (`analyze` stores the latter)
+/// are the same repository, with or without a trailing slash.
+fn same_repository(locator: &str) -> &str {
+    let trimmed = locator.trim_end_matches('/');
+    trimmed.strip_suffix("/.git").unwrap_or(trimmed)
+}
+
 /// What a report needs of one repository, built once per write version of it.
 #[derive(Debug)]
 struct RepositoryFacts {
@@ -176,9 +183,10 @@ impl Engine {
         known: &[(RepositoryId, String)],
     ) -> Option<RepositoryId> {
         if let Some(locator) = &self.organisation.service(service).repository {
+            let wanted = same_repository(locator);
             return known
                 .iter()
-                .find(|(_, known)| known == locator)
+                .find(|(_, known)| same_repository(known) == wanted)
                 .map(|(id, _)| *id);
         }
         known
@@ -634,6 +642,15 @@ mod tests {
         assert_eq!(repository_name("/srv/git/api.git"), "api");
         assert_eq!(repository_name("acme/api"), "api");
         assert_eq!(repository_name("api"), "api");
+    }
+
+    #[test]
+    fn a_work_tree_names_its_git_directory() {
+        assert_eq!(
+            same_repository("/srv/shop/.git"),
+            same_repository("/srv/shop/")
+        );
+        assert_ne!(same_repository("/srv/shop"), same_repository("/srv/shop2"));
     }
 
     #[test]
