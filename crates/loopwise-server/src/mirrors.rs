@@ -11,8 +11,8 @@
 
 use loopwise_ingest::git::{GitError, GitRepository};
 use loopwise_ingest::mirror::{FetchKind, Mirror, MirrorError};
-use loopwise_store::{GitImportMessage, Store, StoreError};
-use std::collections::{BTreeMap, HashSet};
+use loopwise_store::{GitImportMessage, PathTouch, Store, StoreError};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,9 @@ pub struct MirrorSettings {
     pub fetch_interval: Option<Duration>,
     /// Longest a single git command may run.
     pub fetch_timeout: Duration,
+    /// Mirror key → the path sets of the monorepo services whose history it holds: each fetch
+    /// answers, for every new commit, whether it touches each set (as `analyze --path` does).
+    pub service_paths: BTreeMap<String, Vec<Vec<String>>>,
 }
 
 impl Default for MirrorSettings {
@@ -35,6 +38,7 @@ impl Default for MirrorSettings {
             mirrors: Vec::new(),
             fetch_interval: Some(Duration::from_secs(300)),
             fetch_timeout: Duration::from_secs(600),
+            service_paths: BTreeMap::new(),
         }
     }
 }
@@ -69,8 +73,22 @@ pub fn sync_repository(
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome, SyncError> {
+    sync_repository_with_paths(store, mirror, &[], timeout, cancel)
+}
+
+/// [`sync_repository`] that also answers, for every commit not answered yet, whether its change
+/// (a merge's: against its first parent) touches each of `path_sets`, so the report engine can
+/// tell a monorepo service's changes from the others'.
+pub fn sync_repository_with_paths(
+    store: &dyn Store,
+    mirror: &Mirror,
+    path_sets: &[Vec<String>],
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<SyncOutcome, SyncError> {
     let kind = mirror.fetch(timeout, cancel)?;
-    let known: HashSet<String> = match store.find_repository(mirror.key())? {
+    let stored = store.find_repository(mirror.key())?;
+    let known: HashSet<String> = match stored {
         Some(id) => store.git_change_shas(id)?.into_iter().collect(),
         None => HashSet::new(),
     };
@@ -78,12 +96,60 @@ pub fn sync_repository(
     // Walk first, then write in one short transaction: the store is not held while git
     // objects are read, so webhook deliveries keep being acknowledged during a large import.
     let mut messages = Vec::new();
+    let mut walked: Vec<(String, Option<String>)> = Vec::new();
     let walk = repository.walk(&known, &mut |batch| {
+        if !path_sets.is_empty() {
+            walked.extend(
+                batch
+                    .iter()
+                    .map(|change| (change.sha.clone(), change.parents.first().cloned())),
+            );
+        }
         messages.push(GitImportMessage::Changes(Arc::new(batch)));
     })?;
+    let mut path_touches = Vec::new();
+    for paths in path_sets {
+        let paths_key = paths.join("\n");
+        let answered = match stored {
+            Some(id) => store.path_touches(id, &paths_key)?,
+            None => HashMap::new(),
+        };
+        // Stored commits not answered for this set yet (the paths were configured later),
+        // then this fetch's new ones.
+        let mut missing: Vec<(String, Option<String>)> = Vec::new();
+        if let Some(id) = stored {
+            let unanswered: Vec<String> = known
+                .iter()
+                .filter(|sha| !answered.contains_key(*sha))
+                .cloned()
+                .collect();
+            if !unanswered.is_empty() {
+                missing.extend(
+                    store
+                        .changes_by_sha(id, &unanswered)?
+                        .into_iter()
+                        .map(|change| (change.sha, change.parents.into_iter().next())),
+                );
+            }
+        }
+        missing.extend(
+            walked
+                .iter()
+                .filter(|(sha, _)| !answered.contains_key(sha))
+                .cloned(),
+        );
+        let answers = repository.touches_paths(&missing, paths, &mut |_| {})?;
+        path_touches.extend(missing.into_iter().zip(answers).map(|((sha, _), touched)| {
+            PathTouch {
+                paths_key: paths_key.clone(),
+                sha,
+                touched,
+            }
+        }));
+    }
     messages.push(GitImportMessage::Commit {
         tags: walk.tags,
-        path_touches: Vec::new(),
+        path_touches,
     });
     let counts = store
         .import_git_stream(mirror.key(), &mut messages.into_iter())?
@@ -111,6 +177,8 @@ pub struct MirrorStatus {
 #[derive(Debug)]
 struct Repository {
     mirror: Mirror,
+    /// The path sets of the monorepo services whose history this is.
+    path_sets: Vec<Vec<String>>,
     wake: Notify,
     status: Mutex<MirrorStatus>,
 }
@@ -136,6 +204,11 @@ impl Mirrors {
                     mirror.key().to_string(),
                     Arc::new(Repository {
                         mirror: mirror.clone(),
+                        path_sets: settings
+                            .service_paths
+                            .get(mirror.key())
+                            .cloned()
+                            .unwrap_or_default(),
                         wake: Notify::new(),
                         status: Mutex::default(),
                     }),
@@ -302,7 +375,13 @@ async fn worker(
         let store = Arc::clone(&store);
         let cancel = Arc::clone(&cancel);
         let result = tokio::task::spawn_blocking(move || {
-            sync_repository(store.as_ref(), &job.mirror, timeout, &cancel)
+            sync_repository_with_paths(
+                store.as_ref(),
+                &job.mirror,
+                &job.path_sets,
+                timeout,
+                &cancel,
+            )
         })
         .await;
         let key = state.mirror.key();

@@ -6,7 +6,9 @@
 use loopwise_core::entities::{Change, Source};
 use loopwise_core::events::{Event, PushedChange};
 use loopwise_ingest::mirror::{CloneUrl, FetchKind, Mirror, MirrorError};
-use loopwise_server::mirrors::{MirrorSettings, Mirrors, SyncError, sync_repository};
+use loopwise_server::mirrors::{
+    MirrorSettings, Mirrors, SyncError, sync_repository, sync_repository_with_paths,
+};
 use loopwise_store::{Delivery, Store};
 use loopwise_store_sqlite::SqliteStore;
 use std::collections::BTreeMap;
@@ -267,6 +269,7 @@ fn workers_coalesce_bursts_count_failures_and_stop() {
         ],
         fetch_interval: None,
         fetch_timeout: TIMEOUT,
+        service_paths: BTreeMap::new(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let mirrors = Arc::new(Mirrors::new(&settings));
@@ -351,6 +354,7 @@ fn the_interval_fetches_new_commits_without_a_push() {
         ],
         fetch_interval: Some(Duration::from_millis(200)),
         fetch_timeout: TIMEOUT,
+        service_paths: BTreeMap::new(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let mirrors = Arc::new(Mirrors::new(&settings));
@@ -423,6 +427,7 @@ async fn a_stored_gitlab_push_triggers_its_repositorys_fetch() {
             mirrors: vec![mirror, tagged],
             fetch_interval: None,
             fetch_timeout: TIMEOUT,
+            service_paths: BTreeMap::new(),
         },
         ..ServerConfig::default()
     };
@@ -492,4 +497,88 @@ async fn a_stored_gitlab_push_triggers_its_repositorys_fetch() {
             .expect("workers stop")
             .unwrap();
     }
+}
+
+/// A monorepo mirrored for the server: the fetch answers the configured services' path
+/// questions, so the engine counts only each service's own changes, as `analyze --path` does;
+/// a second fetch asks only about new commits.
+#[test]
+fn a_mirrored_monorepo_gives_each_service_its_own_changes() {
+    use loopwise_core::entities::{Deployment, DeploymentKind, DeploymentStatus};
+    use loopwise_core::time::Window;
+    use loopwise_engine::{Engine, Organisation, ReportQuery, ServiceSettings};
+    let scratch = tempfile::tempdir().unwrap();
+    let origin = Repo::init(scratch.path().join("origin"));
+    let commit_in = |dir: &str, subject: &str, time: i64| {
+        std::fs::create_dir_all(origin.path.join(dir)).unwrap();
+        std::fs::write(
+            origin.path.join(dir).join(format!("{subject}.txt")),
+            subject,
+        )
+        .unwrap();
+        origin.git(&["add", "."], time);
+        origin.git(&["commit", "-q", "-m", subject], time);
+        origin.git(&["rev-parse", "HEAD"], time)
+    };
+    let first = commit_in("services/api", "api-1", T0);
+    commit_in("services/web", "web-1", T0 + 3_600);
+    commit_in("services/api", "api-2", T0 + 2 * 3_600);
+    let shipped = commit_in("services/web", "web-2", T0 + 3 * 3_600);
+    let store = SqliteStore::open(&scratch.path().join("lw.db")).unwrap();
+    let mirror = Mirror::new(&scratch.path().join("mirrors"), "acme/mono", origin.url()).unwrap();
+    let paths = vec![vec!["services/api".to_string()]];
+    sync_repository_with_paths(&store, &mirror, &paths, TIMEOUT, &no_cancel()).unwrap();
+    let id = store.find_repository("acme/mono").unwrap().unwrap();
+    let touches = store.path_touches(id, "services/api").unwrap();
+    assert_eq!(touches.len(), 4, "one answer per commit");
+    assert_eq!(touches.values().filter(|touched| **touched).count(), 2);
+
+    let deployment = |id: &str, sha: &str, time: i64| Deployment {
+        source: Source::Api,
+        id: id.into(),
+        service: "api".into(),
+        environment: "production".into(),
+        sha: sha.into(),
+        started_at: None,
+        finished_at: Some(time),
+        status: DeploymentStatus::Success,
+        kind: DeploymentKind::Normal,
+    };
+    store
+        .apply_events(&[
+            Event::Deployment(deployment("d1", &first, T0 + 600)),
+            Event::Deployment(deployment("d2", &shipped, T0 + 5 * 3_600)),
+        ])
+        .unwrap();
+    let organisation = Organisation {
+        services: [(
+            "api".to_string(),
+            ServiceSettings {
+                repository: Some("acme/mono".into()),
+                paths: vec!["services/api".into()],
+                ..ServiceSettings::default()
+            },
+        )]
+        .into_iter()
+        .collect(),
+        ..Organisation::default()
+    };
+    let engine = Engine::new(organisation);
+    let report = engine
+        .report(
+            &store,
+            &ReportQuery::organisation(Window::new(T0, T0 + 86_400).unwrap()),
+        )
+        .unwrap();
+    let api = &report.services[0];
+    // d2 ships api-2 (5 h − 2 h = 3 h) but not web-1 or web-2: they are another service's.
+    assert_eq!(api.lead_time.changes, 1);
+    assert_eq!(api.lead_time.baseline_changes, 1, "api-1, with d1");
+    assert_eq!(api.lead_time.median_seconds, Some(3.0 * 3_600.0));
+    assert_eq!(api.provenance["paths"], "services/api");
+
+    // New commits: only they are asked about.
+    commit_in("services/api", "api-3", T0 + 6 * 3_600);
+    sync_repository_with_paths(&store, &mirror, &paths, TIMEOUT, &no_cancel()).unwrap();
+    assert_eq!(store.path_touches(id, "services/api").unwrap().len(), 5);
 }

@@ -660,7 +660,7 @@ pub fn resolve(
         Some(text) => boolean("LOOPWISE_PUBLIC_READS", &text)?,
         None => file.public_reads.unwrap_or(false),
     };
-    let mirrors = resolve_mirrors(db.as_deref(), file.mirror, file.repositories, environment)?;
+    let mut mirrors = resolve_mirrors(db.as_deref(), file.mirror, file.repositories, environment)?;
     let organisation = organisation(
         file.teams,
         &file.services,
@@ -668,6 +668,16 @@ pub fn resolve(
         file.incidents,
         environment,
     )?;
+    // A mirrored monorepo answers its services' path questions as it imports.
+    for settings in organisation.services.values() {
+        if let (Some(repository), false) = (&settings.repository, settings.paths.is_empty()) {
+            mirrors
+                .service_paths
+                .entry(repository.trim().to_string())
+                .or_default()
+                .push(settings.paths.clone());
+        }
+    }
     let server = ServerConfig {
         github_webhook_secret: env("GITHUB_WEBHOOK_SECRET")
             .or(file.github_webhook_secret)
