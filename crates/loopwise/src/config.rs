@@ -779,6 +779,7 @@ fn resolve_mirrors(
         mirrors: Vec::new(),
         fetch_interval: (interval > 0).then(|| Duration::from_secs(interval)),
         fetch_timeout: Duration::from_secs(timeout),
+        service_paths: BTreeMap::new(),
     };
     if repositories.is_empty() {
         return Ok(settings);
