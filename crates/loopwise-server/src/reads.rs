@@ -6,12 +6,12 @@
 use crate::AppState;
 use crate::error::{AppError, ErrorBody};
 use crate::report::{
-    ReadRefused, build_blocking, named_parameter, query_rejection, read_parameters, report_query,
+    ReadQuery, ReadRefused, build_blocking, named_parameter, read_parameters, report_query,
     require_read,
 };
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use loopwise_core::rollup::{
     GroupBy, Interval, Leaderboard, SeriesBuilder, SeriesMetric, SeriesPoint,
@@ -53,7 +53,7 @@ pub async fn get_series(
     State(state): State<AppState>,
     headers: HeaderMap,
     metric: Result<Path<String>, PathRejection>,
-    parameters: Result<Query<SeriesParameters>, QueryRejection>,
+    parameters: Result<ReadQuery<SeriesParameters>, AppError>,
 ) -> Result<Json<Vec<SeriesPoint>>, AppError> {
     require_read(&state, &headers).await?;
     let Path(name) = metric.map_err(|e| {
@@ -65,7 +65,7 @@ pub async fn get_series(
         code: "unknown_metric",
         ..AppError::unknown_name("metric", &name, &SeriesMetric::ALL.map(SeriesMetric::name))
     })?;
-    let Query(parameters) = parameters.map_err(query_rejection)?;
+    let ReadQuery(parameters) = parameters?;
     let interval = named_parameter(
         "interval",
         parameters.interval.as_deref(),
@@ -103,10 +103,10 @@ pub async fn get_series(
 pub async fn get_leaderboard(
     State(state): State<AppState>,
     headers: HeaderMap,
-    parameters: Result<Query<LeaderboardParameters>, QueryRejection>,
+    parameters: Result<ReadQuery<LeaderboardParameters>, AppError>,
 ) -> Result<Json<Leaderboard>, AppError> {
     require_read(&state, &headers).await?;
-    let Query(parameters) = parameters.map_err(query_rejection)?;
+    let ReadQuery(parameters) = parameters?;
     let group_by = named_parameter(
         "group_by",
         parameters.group_by.as_deref(),

@@ -6,7 +6,6 @@
 use crate::AppState;
 use crate::error::{AppError, ErrorBody};
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use loopwise_core::report::Report;
@@ -21,7 +20,6 @@ macro_rules! read_parameters {
         $(#[$meta])*
         #[derive(Debug, Default, ::serde::Deserialize, ::utoipa::IntoParams)]
         #[into_params(parameter_in = Query)]
-        #[serde(deny_unknown_fields)]
         pub struct $name {
             $($(#[$field_meta])* pub $field: Option<String>,)*
             /// Only this service.
@@ -38,6 +36,13 @@ macro_rules! read_parameters {
             pub until: Option<String>,
             /// `dora-2024` (default), `dora-2023` or `dora-2021`.
             pub benchmark: Option<String>,
+        }
+
+        impl $crate::report::KnownParameters for $name {
+            const NAMES: &'static [&'static str] = &[
+                $(stringify!($field),)*
+                "service", "team", "tribe", "environment", "since", "until", "benchmark",
+            ];
         }
     };
     ($(#[$meta:meta])* pub struct $name:ident {}) => {
@@ -70,6 +75,55 @@ pub(crate) use read_parameters;
 read_parameters! {
     /// The report's filters.
     pub struct ReportParameters {}
+}
+
+/// The query parameters a read endpoint takes, by name.
+pub trait KnownParameters {
+    const NAMES: &'static [&'static str];
+}
+
+/// A query string checked against the parameters `T` takes before it is read: a parameter `T`
+/// does not take, or one given twice, is a 400 whose `field` names it. Every value is text, so
+/// nothing else can be refused here; the engine's parser checks the values.
+#[derive(Debug)]
+pub struct ReadQuery<T>(pub T);
+
+impl<S: Send + Sync, T: KnownParameters + serde::de::DeserializeOwned>
+    axum::extract::FromRequestParts<S> for ReadQuery<T>
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+            if !T::NAMES.contains(&name.as_ref()) {
+                return Err(AppError::bad_request(
+                    "invalid_parameter",
+                    format!(
+                        "unknown parameter {name:?}; this endpoint takes: {}",
+                        T::NAMES.join(", ")
+                    ),
+                )
+                .with_field(name.into_owned()));
+            }
+            if seen.contains(&name) {
+                return Err(AppError::bad_request(
+                    "invalid_parameter",
+                    format!("parameter {name:?} is given more than once"),
+                )
+                .with_field(name.into_owned()));
+            }
+            seen.push(name);
+        }
+        let Query(parameters) = Query::<T>::try_from_uri(&parts.uri).map_err(|rejection| {
+            AppError::bad_request("invalid_parameter", rejection.body_text())
+        })?;
+        Ok(Self(parameters))
+    }
 }
 
 impl ReportParameters {
@@ -145,18 +199,6 @@ pub(crate) async fn build_blocking<T: Send + 'static, E: Into<AppError> + Send +
     built.map_err(Into::into)
 }
 
-/// A query string that does not fit the parameters: the message names the parameter.
-pub(crate) fn query_rejection(rejection: QueryRejection) -> AppError {
-    let text = rejection.body_text();
-    let error = AppError::bad_request("invalid_parameter", text.clone());
-    match text.split('`').nth(1) {
-        Some(field) if text.contains("unknown field") || text.contains("invalid") => {
-            error.with_field(field)
-        }
-        _ => error,
-    }
-}
-
 /// The report: the figures of every matching (service, environment) over the window.
 #[utoipa::path(
     get,
@@ -173,10 +215,10 @@ pub(crate) fn query_rejection(rejection: QueryRejection) -> AppError {
 pub async fn get_report(
     State(state): State<AppState>,
     headers: HeaderMap,
-    parameters: Result<Query<ReportParameters>, QueryRejection>,
+    parameters: Result<ReadQuery<ReportParameters>, AppError>,
 ) -> Result<Json<Report>, AppError> {
     require_read(&state, &headers).await?;
-    let Query(parameters) = parameters.map_err(query_rejection)?;
+    let ReadQuery(parameters) = parameters?;
     let now = crate::unix_now();
     let query = report_query(&parameters, &state, now)?;
     let report = build_blocking(&state, move |store, engine| engine.report(store, &query)).await?;

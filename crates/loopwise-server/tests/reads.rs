@@ -383,6 +383,11 @@ async fn bad_reads_are_named_errors() {
             "since",
         ),
         ("/api/v1/leaderboard?colour=red", "colour"),
+        ("/api/v1/report?since=2024-01-01&since=2024-02-01", "since"),
+        ("/api/v1/report?team=ghosts", "team"),
+        ("/api/v1/report?service=ghost", "service"),
+        ("/api/v1/report?environment=moon", "environment"),
+        ("/api/v1/leaderboard?group_by=team&tribe=nowhere", "tribe"),
     ] {
         let (status, body) = call(&state, get(path, Some(READ))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
