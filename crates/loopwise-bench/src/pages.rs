@@ -44,7 +44,7 @@ pub const UNTIL: &str = "2026-12-01";
 /// The leaderboard's sort columns.
 const SORT_COLUMNS: [&str; 14] = [
     "group",
-    "squad",
+    "team",
     "tribe",
     "environment",
     "service",
@@ -343,7 +343,7 @@ fn kinds(owners: &Owners, window: &str, requests: usize) -> Vec<Kind> {
         role: Role::Other,
     };
     let mut kinds = vec![kind("overview /", vec![format!("/?{query}")])];
-    for group_by in ["squad", "tribe", "service", "environment"] {
+    for group_by in ["team", "tribe", "service", "environment"] {
         kinds.push(kind(
             &format!("leaderboard by {group_by}"),
             vec![format!("/leaderboard?group_by={group_by}&{query}")],

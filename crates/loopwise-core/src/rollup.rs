@@ -678,19 +678,20 @@ impl SeriesBuilder {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
-    Squad,
+    /// The team (squad) that owns the service, as `[teams]` says.
+    Team,
     Tribe,
     Service,
     Environment,
 }
 
 impl GroupBy {
-    pub const NAMES: [&'static str; 4] = ["squad", "tribe", "service", "environment"];
+    pub const NAMES: [&'static str; 4] = ["team", "tribe", "service", "environment"];
 
-    /// `team` is accepted for `squad`, as the command line calls it.
+    /// `squad`, the name the API used first, is accepted for `team`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
-            "squad" | "team" => Some(Self::Squad),
+            "team" | "squad" => Some(Self::Team),
             "tribe" => Some(Self::Tribe),
             "service" => Some(Self::Service),
             "environment" => Some(Self::Environment),
@@ -706,7 +707,7 @@ pub const UNASSIGNED: &str = "unassigned";
 /// [`UNASSIGNED`] where the ownership configuration says nothing.
 pub fn group_of(group_by: GroupBy, labels: &crate::report::ChainLabels) -> &str {
     match group_by {
-        GroupBy::Squad => labels.team.as_deref().unwrap_or(UNASSIGNED),
+        GroupBy::Team => labels.team.as_deref().unwrap_or(UNASSIGNED),
         GroupBy::Tribe => labels.tribe.as_deref().unwrap_or(UNASSIGNED),
         GroupBy::Service => &labels.service,
         GroupBy::Environment => &labels.environment,
@@ -953,7 +954,7 @@ mod tests {
         assert_eq!(SeriesMetric::from_name("velocity"), None);
         assert_eq!(Interval::from_name("Week"), Some(Interval::Week));
         assert_eq!(Interval::from_name("year"), None);
-        assert_eq!(GroupBy::from_name("team"), Some(GroupBy::Squad));
+        assert_eq!(GroupBy::from_name("team"), Some(GroupBy::Team));
         assert_eq!(GroupBy::from_name("org"), None);
     }
 }

@@ -298,7 +298,7 @@ proptest! {
         let (graph_a, analysis_a) = analyse(&first);
         let (graph_b, analysis_b) = analyse(&second);
         let name = |service: &str| ChainName { service: service.into(), environment: "production".into() };
-        let mut board = LeaderboardBuilder::new(window, GroupBy::Squad);
+        let mut board = LeaderboardBuilder::new(window, GroupBy::Team);
         board.add_chain("both", name("a"), &graph_a, &analysis_a);
         board.add_chain("both", name("b"), &graph_b, &analysis_b);
         board.add_chain("only-a", name("a"), &graph_a, &analysis_a);

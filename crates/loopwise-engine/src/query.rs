@@ -121,7 +121,7 @@ impl ReportQuery {
                     QueryError::new(
                         "group_by",
                         format!(
-                            "{name:?} is not known; choose one of: team, {}",
+                            "{name:?} is not known; choose one of: {} (squad means team)",
                             GroupBy::NAMES.join(", ")
                         ),
                     )
@@ -263,7 +263,7 @@ mod tests {
             Window::new(1_704_067_200, 1_706_745_600).unwrap()
         );
         assert_eq!(query.benchmark.name, "dora-2021");
-        assert_eq!(query.group_by, Some(GroupBy::Squad));
+        assert_eq!(query.group_by, Some(GroupBy::Team));
     }
 
     #[test]

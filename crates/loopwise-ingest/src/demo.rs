@@ -1398,7 +1398,7 @@ mod tests {
 
     /// Each squad's pooled production figures over `window`, as the leaderboard computes them.
     fn squad_figures(window: Window) -> HashMap<String, Figures> {
-        let mut board = LeaderboardBuilder::new(window, GroupBy::Squad);
+        let mut board = LeaderboardBuilder::new(window, GroupBy::Team);
         for service in &organisation().services {
             let graph = CommitGraph::from_changes(&service.changes);
             let deployments = service

@@ -110,7 +110,7 @@ pub async fn get_leaderboard(
     let group_by = named_parameter(
         "group_by",
         parameters.group_by.as_deref(),
-        GroupBy::Squad,
+        GroupBy::Team,
         GroupBy::from_name,
         &GroupBy::NAMES,
     )?;

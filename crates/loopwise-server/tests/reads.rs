@@ -228,7 +228,7 @@ async fn the_leaderboard_groups_by_squad_tribe_service_and_environment() {
     )
     .await;
     assert_eq!(board["schema"], "loopwise.leaderboard.v1");
-    assert_eq!(board["group_by"], "squad");
+    assert_eq!(board["group_by"], "team");
     // Successful deployments: payments 5 (d1, d2, d4, d5, b1), storefront 5, unassigned 2
     // (legacy), discovery 1; the tie is broken by name.
     assert_eq!(
@@ -320,7 +320,7 @@ async fn the_leaderboard_groups_by_squad_tribe_service_and_environment() {
     assert_eq!(groups(&commerce_squads), ["payments", "storefront"]);
     // The default grouping is by squad.
     let default = read(&state, &format!("/api/v1/leaderboard?{WINDOW}")).await;
-    assert_eq!(default["group_by"], "squad");
+    assert_eq!(default["group_by"], "team");
 }
 
 #[tokio::test]

@@ -201,7 +201,7 @@ fn every_page_shows_the_apis_figures() {
     );
 
     // Every tribe and squad page against its leaderboard row.
-    for (group_by, prefix) in [("tribe", "tribes"), ("squad", "teams")] {
+    for (group_by, prefix) in [("tribe", "tribes"), ("team", "teams")] {
         let board = demo.api(&format!("/api/v1/leaderboard?group_by={group_by}&{WINDOW}"));
         for row in board["rows"].as_array().unwrap() {
             let name = row["group"].as_str().unwrap();

@@ -2,7 +2,7 @@
 //! their stylesheet and one small script embedded in the binary (nothing from a CDN).
 //!
 //! Pages: the overview (`/`), the leaderboard (`/leaderboard`), a service (`/services/{name}`),
-//! a squad (`/teams/{name}`), a tribe (`/tribes/{name}`), the incidents (`/incidents`) and one
+//! a team (`/teams/{name}`), a tribe (`/tribes/{name}`), the incidents (`/incidents`) and one
 //! incident (`/incidents/{source}/{id}`). Every page takes the report's filters as its query
 //! (`window` or `since`/`until`, `benchmark`, `environment`, `team`, `tribe`, `service`), so
 //! its figures are the API's for the same query. Everything shown goes through maud, which
@@ -492,7 +492,7 @@ async fn leaderboard(
     render(state, headers, next_of(&uri), query, pages::leaderboard).await
 }
 
-/// The page's query narrowed to the one service, squad or tribe its path names (`set`): the
+/// The page's query narrowed to the one service, team or tribe its path names (`set`): the
 /// path decides, so a filter for another one in the query is dropped.
 fn narrowed(
     query: Result<Query<PageQuery>, QueryRejection>,

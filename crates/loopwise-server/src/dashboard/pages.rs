@@ -69,12 +69,12 @@ fn filters(context: &Context, action: &str, scope: Scope, extra: Markup) -> Mark
             @if scope == Scope::Organisation {
                 label for="filter-tribe" { "Tribe" }
                 (options("tribe", "every tribe", &tribes, given(&page.tribe)))
-                label for="filter-team" { "Squad" }
-                (options("team", "every squad", &teams, given(&page.team)))
+                label for="filter-team" { "Team" }
+                (options("team", "every team", &teams, given(&page.team)))
             }
             @if scope == Scope::Tribe {
-                label for="filter-team" { "Squad" }
-                (options("team", "every squad", &teams, given(&page.team)))
+                label for="filter-team" { "Team" }
+                (options("team", "every team", &teams, given(&page.team)))
             }
             label for="filter-environment" { "Environment" }
             input #filter-environment name="environment" placeholder="production"
@@ -283,7 +283,7 @@ fn divergence_warning(figures: &[Figures; 3], windows: &[Window; 3]) -> Markup {
 fn group_link(group_by: GroupBy, name: &str, query: &PageQuery) -> Markup {
     let carried = query.carried();
     let href = match group_by {
-        GroupBy::Squad if name != loopwise_core::rollup::UNASSIGNED => {
+        GroupBy::Team if name != loopwise_core::rollup::UNASSIGNED => {
             Some(url(&format!("/teams/{}", segment(name)), &carried))
         }
         GroupBy::Tribe if name != loopwise_core::rollup::UNASSIGNED => {
@@ -308,13 +308,13 @@ fn figure_cell(column: &str, value: Option<f64>, unit: Unit) -> Markup {
 fn group_heading(group_by: GroupBy) -> &'static str {
     match group_by {
         GroupBy::Tribe => "Tribe",
-        GroupBy::Squad => "Squad",
+        GroupBy::Team => "Team",
         GroupBy::Service => "Service",
         GroupBy::Environment => "Environment",
     }
 }
 
-/// The breakdown of a summary page: one row per tribe, squad or service.
+/// The breakdown of a summary page: one row per tribe, team or service.
 fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &str) -> Markup {
     html! {
         section aria-labelledby="breakdown-heading" {
@@ -441,11 +441,11 @@ fn incidents_table(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Overview, squad and tribe pages
+// Overview, team and tribe pages
 
-/// The breakdown a summary page shows: tribes of the organisation (squads if no tribe is
-/// configured, services if no squad is), squads of a tribe, services of a squad. An overview
-/// narrowed by its filters to one tribe or squad breaks down as that tribe's or squad's page.
+/// The breakdown a summary page shows: tribes of the organisation (teams if no tribe is
+/// configured, services if no team is), teams of a tribe, services of a team. An overview
+/// narrowed by its filters to one tribe or team breaks down as that tribe's or team's page.
 fn breakdown_of(context: &Context, scope: Scope) -> GroupBy {
     let ownership = &context.state.engine.organisation().ownership;
     let page = &context.page;
@@ -458,7 +458,7 @@ fn breakdown_of(context: &Context, scope: Scope) -> GroupBy {
     };
     match scope {
         Scope::Organisation if !ownership.tribes().is_empty() => GroupBy::Tribe,
-        Scope::Organisation | Scope::Tribe if !ownership.teams().is_empty() => GroupBy::Squad,
+        Scope::Organisation | Scope::Tribe if !ownership.teams().is_empty() => GroupBy::Team,
         _ => GroupBy::Service,
     }
 }
@@ -487,7 +487,7 @@ fn summary_page(
     let figures = &summary.figures;
     let heading = match group_by {
         GroupBy::Tribe => "Tribes",
-        GroupBy::Squad => "Squads",
+        GroupBy::Team => "Teams",
         _ => "Services",
     };
     let body = html! {
@@ -525,7 +525,7 @@ pub fn overview(context: &Context) -> Result<Page, PageError> {
     let page = &context.page;
     let title = match (given(&page.service), given(&page.team), given(&page.tribe)) {
         (Some(service), _, _) => format!("Service {service}"),
-        (None, Some(team), _) => format!("Squad {team}"),
+        (None, Some(team), _) => format!("Team {team}"),
         (None, None, Some(tribe)) => format!("Tribe {tribe}"),
         _ => "Organisation".to_string(),
     };
@@ -553,13 +553,13 @@ pub fn team(context: &Context) -> Result<Page, PageError> {
         .collect();
     if services.is_empty() {
         return Err(PageError::not_found(format!(
-            "no squad {team:?} in the configuration's [teams]"
+            "no team {team:?} in the configuration's [teams]"
         )));
     }
     let carried = context.page.carried();
     let subtitle = html! {
         p.lead {
-            "Squad"
+            "Team"
             @if let Some(tribe) = &tribe {
                 " of tribe " a href=(url(&format!("/tribes/{}", segment(tribe)), &carried)) { (tribe) }
             }
@@ -569,7 +569,7 @@ pub fn team(context: &Context) -> Result<Page, PageError> {
     summary_page(
         context,
         Scope::Team,
-        format!("Squad {team}"),
+        format!("Team {team}"),
         &format!("/teams/{}", segment(&team)),
         subtitle,
     )
@@ -577,7 +577,7 @@ pub fn team(context: &Context) -> Result<Page, PageError> {
 
 pub fn tribe(context: &Context) -> Result<Page, PageError> {
     let tribe = given(&context.page.tribe).unwrap_or_default().to_string();
-    let squads: Vec<&String> = context
+    let teams: Vec<&String> = context
         .state
         .engine
         .organisation()
@@ -587,12 +587,12 @@ pub fn tribe(context: &Context) -> Result<Page, PageError> {
         .filter(|(_, owner)| **owner == tribe)
         .map(|(team, _)| team)
         .collect();
-    if squads.is_empty() {
+    if teams.is_empty() {
         return Err(PageError::not_found(format!(
             "no tribe {tribe:?} in the configuration's [teams]"
         )));
     }
-    let subtitle = html! { p.lead { "Tribe of " (squads.len()) " squads." } };
+    let subtitle = html! { p.lead { "Tribe of " (teams.len()) " teams." } };
     summary_page(
         context,
         Scope::Tribe,
@@ -608,7 +608,7 @@ pub fn tribe(context: &Context) -> Result<Page, PageError> {
 /// The leaderboard's sortable columns: (key, heading, numeric).
 const COLUMNS: [(&str, &str, bool); 14] = [
     ("group", "Group", false),
-    ("squad", "Squad", false),
+    ("team", "Team", false),
     ("tribe", "Tribe", false),
     ("environment", "Environment", false),
     ("service", "Services", false),
@@ -626,7 +626,7 @@ const COLUMNS: [(&str, &str, bool); 14] = [
 /// A leaderboard row with who it is, ready to sort and filter.
 struct BoardRow {
     row: LeaderboardRow,
-    squads: Vec<String>,
+    teams: Vec<String>,
     tribes: Vec<String>,
     environments: Vec<String>,
     services: Vec<String>,
@@ -636,7 +636,7 @@ impl BoardRow {
     fn text(&self, column: &str) -> String {
         match column {
             "group" => self.row.group.clone(),
-            "squad" => self.squads.join(", "),
+            "team" => self.teams.join(", "),
             "tribe" => self.tribes.join(", "),
             "environment" => self.environments.join(", "),
             "service" => self.services.join(", "),
@@ -668,7 +668,7 @@ impl BoardRow {
 
     fn matches(&self, needle: &str) -> bool {
         let needle = needle.to_lowercase();
-        ["group", "squad", "tribe", "environment", "service"]
+        ["group", "team", "tribe", "environment", "service"]
             .iter()
             .any(|column| self.text(column).to_lowercase().contains(&needle))
     }
@@ -677,7 +677,7 @@ impl BoardRow {
 pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
     let page = &context.page;
     let group_by = match given(&page.group_by) {
-        None => GroupBy::Squad,
+        None => GroupBy::Team,
         Some(name) => GroupBy::from_name(name).ok_or_else(|| {
             PageError::bad_request(format!(
                 "group_by: unknown grouping {name:?}; choose one of: {}",
@@ -716,20 +716,20 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
         .rows
         .into_iter()
         .map(|row| {
-            let mut squads = BTreeSet::new();
+            let mut teams = BTreeSet::new();
             let mut tribes = BTreeSet::new();
             let mut environments = BTreeSet::new();
             let mut services = BTreeSet::new();
             for chain in &row.chains {
                 let (team, tribe) = context.state.engine.owners(&chain.service);
-                squads.extend(team);
+                teams.extend(team);
                 tribes.extend(tribe);
                 environments.insert(chain.environment.clone());
                 services.insert(chain.service.clone());
             }
             BoardRow {
                 row,
-                squads: squads.into_iter().collect(),
+                teams: teams.into_iter().collect(),
                 tribes: tribes.into_iter().collect(),
                 environments: environments.into_iter().collect(),
                 services: services.into_iter().collect(),
@@ -780,7 +780,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
     let groupings = html! {
         label for="filter-group-by" { "Group by" }
         select #filter-group-by name="group_by" {
-            @for name in ["squad", "tribe", "service", "environment"] {
+            @for name in ["team", "tribe", "service", "environment"] {
                 option value=(name) selected[GroupBy::from_name(name) == Some(group_by)] { (name) }
             }
         }
@@ -794,7 +794,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
     let carried = page.carried();
     // The column that would repeat the group itself is left out.
     let repeated = match group_by {
-        GroupBy::Squad => "squad",
+        GroupBy::Team => "team",
         GroupBy::Tribe => "tribe",
         GroupBy::Service => "service",
         GroupBy::Environment => "environment",
@@ -829,10 +829,10 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
                         tr data-group=(row.row.group) data-rank=(row.row.rank) {
                             td.num { (row.row.rank) }
                             th scope="row" data-column="group" data-value=(row.row.group) { (group_link(group_by, &row.row.group, page)) }
-                            @if shown("squad") { td data-column="squad" data-value=(row.text("squad")) {
-                                @for (i, squad) in row.squads.iter().enumerate() {
+                            @if shown("team") { td data-column="team" data-value=(row.text("team")) {
+                                @for (i, team) in row.teams.iter().enumerate() {
                                     @if i > 0 { ", " }
-                                    a href=(url(&format!("/teams/{}", segment(squad)), &carried)) { (squad) }
+                                    a href=(url(&format!("/teams/{}", segment(team)), &carried)) { (team) }
                                 }
                             } }
                             @if shown("tribe") { td data-column="tribe" data-value=(row.text("tribe")) {
@@ -956,13 +956,13 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
         h1 { "Service " (service) }
         p.lead {
             @if let Some(team) = &report.team {
-                "Owned by squad " a href=(url(&format!("/teams/{}", segment(team)), &carried)) { (team) }
+                "Owned by team " a href=(url(&format!("/teams/{}", segment(team)), &carried)) { (team) }
                 @if let Some(tribe) = &report.tribe {
                     " of tribe " a href=(url(&format!("/tribes/{}", segment(tribe)), &carried)) { (tribe) }
                 }
                 ". "
             } @else {
-                "No squad owns this service in the configuration. "
+                "No team owns this service in the configuration. "
             }
             "Environment " strong #environment { (report.environment) }
             @if environments.len() > 1 {
@@ -1096,7 +1096,7 @@ pub fn incident(context: &Context, source: &str, id: &str) -> Result<Page, PageE
                 None => "none named",
             } }
             @if let Some(team) = &detail.team {
-                dt { "Squad" } dd { a href=(url(&format!("/teams/{}", segment(team)), &carried)) { (team) } }
+                dt { "Team" } dd { a href=(url(&format!("/teams/{}", segment(team)), &carried)) { (team) } }
             }
             @if let Some(tribe) = &detail.tribe {
                 dt { "Tribe" } dd { a href=(url(&format!("/tribes/{}", segment(tribe)), &carried)) { (tribe) } }
