@@ -1042,6 +1042,102 @@ mod tests {
         assert!(error.contains("deployment_workflows"), "{error}");
     }
 
+    /// The engine's settings of a config text, or the error's text.
+    fn organisation_of(text: &str, env: &[(&str, &str)]) -> Result<Organisation, String> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        resolve(None, None, file, &environment(env))
+            .map(|settings| settings.server.organisation)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn service_sections_feed_the_engine() {
+        let organisation = organisation_of(
+            "[services]\n\"acme/web\" = \"web\"\n\
+             [services.api]\nrepository = \"acme/mono\"\npaths = [\"./services/api/\", \"libs\", \"libs\"]\n\
+             deploy_tags = \"api-v*\"\nhotfix_tags = \"api-hotfix-*\"\nhotfix_subject = \"^hotfix\"\n\
+             [environments]\nproduction = [\"prod-eu\", \"prod-us\"]\n[incidents]\nlink_window_hours = 24\n",
+            &[],
+        )
+        .unwrap();
+        let api = organisation.service("api");
+        assert_eq!(api.repository.as_deref(), Some("acme/mono"));
+        assert_eq!(
+            api.paths,
+            ["libs", "services/api"],
+            "normalised, sorted, once"
+        );
+        assert_eq!(api.deploy_tags.as_ref().unwrap().as_str(), "api-v*");
+        assert!(api.hotfix.tags.as_ref().unwrap().is_match("api-hotfix-3"));
+        assert!(api.hotfix.subject.as_ref().unwrap().is_match("hotfix: x"));
+        assert_eq!(
+            organisation.service("web").repository.as_deref(),
+            Some("acme/web"),
+            "the webhook form names the service's repository too"
+        );
+        assert!(organisation.production.is_production("prod-us"));
+        assert!(!organisation.production.is_production("production"));
+        assert_eq!(organisation.incident_link_window_seconds, 24 * 3_600);
+        // The environment wins over the file.
+        let organisation = organisation_of(
+            "[incidents]\nlink_window_hours = 24\n",
+            &[
+                ("LOOPWISE_INCIDENTS_LINK_WINDOW_HOURS", "6"),
+                ("LOOPWISE_ENVIRONMENTS_PRODUCTION", "live"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(organisation.incident_link_window_seconds, 6 * 3_600);
+        assert!(organisation.production.is_production("live"));
+        // Defaults.
+        let organisation = organisation_of("", &[]).unwrap();
+        assert_eq!(organisation.incident_link_window_seconds, 72 * 3_600);
+        assert!(organisation.production.is_production("prod"));
+    }
+
+    #[test]
+    fn bad_service_sections_are_named() {
+        for (text, expected) in [
+            ("[services.api]\npath = [\"x\"]\n", "unknown field `path`"),
+            (
+                "[services.api]\nhotfix_tags = \"[a\"\n",
+                "services.api.hotfix_tags",
+            ),
+            (
+                "[services.api]\nhotfix_subject = \"(\"\n",
+                "services.api.hotfix_subject",
+            ),
+            (
+                "[services.api]\npaths = [\"../etc\"]\n",
+                "services.api.paths",
+            ),
+            (
+                "[services]\n\"acme/a\" = \"api\"\n\"acme/b\" = \"api\"\n",
+                "fed by both",
+            ),
+            (
+                "[services]\n\"acme/a\" = \"api\"\n[services.api]\nrepository = \"acme/b\"\n",
+                "services.api.repository",
+            ),
+            (
+                "[environments]\nproduction = []\n",
+                "environments.production",
+            ),
+            ("[environments]\nprod = [\"x\"]\n", "unknown field `prod`"),
+            (
+                "[incidents]\nlink_window_hours = 0\n",
+                "incidents.link_window_hours",
+            ),
+            (
+                "[teams]\napi = \"a\"\n[teams.b]\nservices = [\"api\"]\n",
+                "owned by both",
+            ),
+        ] {
+            let error = organisation_of(text, &[]).unwrap_err();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+
     #[test]
     fn sqlite_synchronous_layers_like_every_setting() {
         use loopwise_store_sqlite::Synchronous;
