@@ -106,9 +106,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let text = QueryText {
         service: service_flag.clone(),
         environment: environment_flag.clone(),
-        since: args.since.clone(),
-        until: args.until.clone(),
-        benchmark: Some(args.benchmark.clone()),
+        since: args.window.since.clone(),
+        until: args.window.until.clone(),
+        benchmark: args.window.benchmark.clone(),
         ..QueryText::default()
     };
     let checked = loopwise_engine::ReportQuery::parse(&text, now, &organisation.ownership)

@@ -422,18 +422,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "REGEX")]
     pub hotfix_subject: Option<String>,
 
-    /// Start of the window, inclusive: RFC 3339 or a date (midnight UTC). Default: 90 days
-    /// before --until.
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// End of the window, exclusive: RFC 3339 or a date (midnight UTC). Default: now.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-
-    /// The benchmark tiers are rated against: dora-2024, dora-2023 or dora-2021.
-    #[arg(long, value_name = "NAME", default_value = loopwise_core::benchmark::DEFAULT_BENCHMARK)]
-    pub benchmark: String,
+    #[command(flatten)]
+    pub window: WindowArgs,
 
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -449,6 +439,23 @@ pub struct AnalyzeArgs {
     /// and `[incidents]` what the report engine uses everywhere (see `loopwise config default`).
     #[arg(long, value_name = "FILE", env = "LOOPWISE_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// The window and benchmark of a report, as `analyze` and `report` take them.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Start of the window, inclusive: RFC 3339 or a date (midnight UTC). Default: 90 days
+    /// before --until.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// End of the window, exclusive: RFC 3339 or a date (midnight UTC). Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// The benchmark tiers are rated against: dora-2024 (default), dora-2023 or dora-2021.
+    #[arg(long, value_name = "NAME")]
+    pub benchmark: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -469,18 +476,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "ENV")]
     pub environment: Option<String>,
 
-    /// Start of the window, inclusive: RFC 3339 or a date (midnight UTC). Default: 90 days
-    /// before --until.
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// End of the window, exclusive: RFC 3339 or a date (midnight UTC). Default: now.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-
-    /// The benchmark tiers are rated against: dora-2024 (default), dora-2023 or dora-2021.
-    #[arg(long, value_name = "NAME")]
-    pub benchmark: Option<String>,
+    #[command(flatten)]
+    pub window: WindowArgs,
 
     /// Print a leaderboard grouped by team, tribe, service or environment instead of one
     /// report row per (service, environment).

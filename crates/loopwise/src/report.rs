@@ -26,9 +26,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         team: args.team.clone(),
         tribe: args.tribe.clone(),
         environment: args.environment.clone(),
-        since: args.since.clone(),
-        until: args.until.clone(),
-        benchmark: args.benchmark.clone(),
+        since: args.window.since.clone(),
+        until: args.window.until.clone(),
+        benchmark: args.window.benchmark.clone(),
         group_by: args.group_by.clone(),
     };
     let query = engine

@@ -100,27 +100,16 @@ fn analyze_report_and_the_api_give_equal_json() {
     assert_eq!(posted.status, 200, "{}", posted.body);
 
     let from_analyze = json_of(&analyze());
-    let from_report = json_of(
-        &support::loopwise(
-            &home,
-            &[
-                "report",
-                "--service",
-                "api",
-                "--since",
-                SINCE,
-                "--until",
-                UNTIL,
-                "--format",
-                "json",
-                "--db",
-                &text(&db),
-                "--config",
-                &text(&config),
-            ],
-        )
-        .ok(),
-    );
+    let report = |extra: &[&str]| {
+        let mut args = vec![
+            "report", "--since", SINCE, "--until", UNTIL, "--format", "json", "--db",
+        ];
+        let (db, config) = (text(&db), text(&config));
+        args.extend([db.as_str(), "--config", config.as_str()]);
+        args.extend_from_slice(extra);
+        json_of(&support::loopwise(&home, &args).ok())
+    };
+    let from_report = report(&["--service", "api"]);
     let from_api = server.get_json(&format!(
         "/api/v1/report?service=api&since={SINCE}&until={UNTIL}"
     ));
@@ -128,25 +117,7 @@ fn analyze_report_and_the_api_give_equal_json() {
     assert_eq!(from_report, from_api, "report and the API");
 
     // The whole organisation is the one service: web has no deployments of its own.
-    let organisation = json_of(
-        &support::loopwise(
-            &home,
-            &[
-                "report",
-                "--since",
-                SINCE,
-                "--until",
-                UNTIL,
-                "--format",
-                "json",
-                "--db",
-                &text(&db),
-                "--config",
-                &text(&config),
-            ],
-        )
-        .ok(),
-    );
+    let organisation = report(&[]);
     assert_eq!(organisation, from_analyze);
 
     // By hand. Deployments v1.0 … v1.4, all successful: 5.
