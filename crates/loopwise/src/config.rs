@@ -113,15 +113,50 @@ pub struct FileIncidents {
     pub link_window_hours: Option<u64>,
 }
 
-/// One entry of `[services]`: the original form names the service a webhook repository feeds
-/// (`"acme/checkout-api" = "checkout"`); a table describes a service (`[services.checkout]`).
+/// An entry of a section that takes two forms: a name (`key = "name"`) or a table
+/// (`[section.key]`), as `[teams]` and `[services]` do, so version-1 files keep working.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceEntry {
-    /// The key is a repository; the value is its service.
-    RepositoryService(String),
-    /// The key is a service.
-    Service(ServiceTable),
+pub enum NameOrTable<T> {
+    Name(String),
+    Table(T),
 }
+
+/// What a table form is called in the error for an entry of neither form.
+pub trait TableForm {
+    const EXPECTING: &'static str;
+}
+
+impl<'de, T: Deserialize<'de> + TableForm> Deserialize<'de> for NameOrTable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + TableForm> serde::de::Visitor<'de> for EntryVisitor<T> {
+            type Value = NameOrTable<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(NameOrTable::Name(name.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                // Through the table's own derive, so an unknown key is named.
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(NameOrTable::Table)
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor(std::marker::PhantomData))
+    }
+}
+
+/// One entry of `[services]`: the name form names the service a webhook repository feeds
+/// (`"acme/checkout-api" = "checkout"`: the key is a repository); a table describes a service
+/// (`[services.checkout]`: the key is the service).
+pub type ServiceEntry = NameOrTable<ServiceTable>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,44 +174,14 @@ pub struct ServiceTable {
     pub hotfix_subject: Option<String>,
 }
 
-impl<'de> Deserialize<'de> for ServiceEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntryVisitor;
-        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
-            type Value = ServiceEntry;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(
-                    "a service name (\"owner/repository\" = \"service\") or a service table with `repository`, `paths`, `deploy_tags`, `hotfix_tags`, `hotfix_subject`",
-                )
-            }
-
-            fn visit_str<E: serde::de::Error>(self, service: &str) -> Result<ServiceEntry, E> {
-                Ok(ServiceEntry::RepositoryService(service.to_string()))
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<ServiceEntry, A::Error> {
-                ServiceTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(ServiceEntry::Service)
-            }
-        }
-        deserializer.deserialize_any(EntryVisitor)
-    }
+impl TableForm for ServiceTable {
+    const EXPECTING: &'static str = "a service name (\"owner/repository\" = \"service\") or a service table with `repository`, `paths`, `deploy_tags`, `hotfix_tags`, `hotfix_subject`";
 }
 
-/// One entry of `[teams]`. The original form maps a service to its team
-/// (`checkout = "payments"`); a table describes a team (`[teams.payments]` with `tribe` and
-/// `services`). Both may be mixed, so version-1 files keep working.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TeamEntry {
-    /// The key is a service; the value is the team that owns it.
-    ServiceTeam(String),
-    /// The key is a team.
-    Team(TeamTable),
-}
+/// One entry of `[teams]`: the name form maps a service to its team (`checkout =
+/// "payments"`: the key is a service); a table describes a team (`[teams.payments]` with
+/// `tribe` and `services`). Both may be mixed.
+pub type TeamEntry = NameOrTable<TeamTable>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,33 +191,9 @@ pub struct TeamTable {
     pub services: Vec<String>,
 }
 
-impl<'de> Deserialize<'de> for TeamEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntryVisitor;
-        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
-            type Value = TeamEntry;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(
-                    "a team name (service = \"team\") or a team table with `tribe` and `services`",
-                )
-            }
-
-            fn visit_str<E: serde::de::Error>(self, team: &str) -> Result<TeamEntry, E> {
-                Ok(TeamEntry::ServiceTeam(team.to_string()))
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<TeamEntry, A::Error> {
-                // Through the table's own derive, so an unknown key is named.
-                TeamTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(TeamEntry::Team)
-            }
-        }
-        deserializer.deserialize_any(EntryVisitor)
-    }
+impl TableForm for TeamTable {
+    const EXPECTING: &'static str =
+        "a team name (service = \"team\") or a team table with `tribe` and `services`";
 }
 
 /// Service → team and team → tribe, from `[teams]`; a service claimed by two teams is an error
@@ -241,8 +222,8 @@ pub fn ownership(
     };
     for (key, entry) in &teams {
         match entry {
-            TeamEntry::ServiceTeam(team) => assign(key, team)?,
-            TeamEntry::Team(table) => {
+            NameOrTable::Name(team) => assign(key, team)?,
+            NameOrTable::Table(table) => {
                 for service in &table.services {
                     assign(service, key)?;
                 }
@@ -250,7 +231,7 @@ pub fn ownership(
         }
     }
     for (team, entry) in teams {
-        if let TeamEntry::Team(TeamTable {
+        if let NameOrTable::Table(TeamTable {
             tribe: Some(tribe), ..
         }) = entry
         {
@@ -280,7 +261,7 @@ pub fn organisation(
     let mut settings: BTreeMap<String, ServiceSettings> = BTreeMap::new();
     for (key, entry) in services {
         match entry {
-            ServiceEntry::RepositoryService(service) => {
+            NameOrTable::Name(service) => {
                 let service = service.trim();
                 if service.is_empty() {
                     return Err(bad_input(format!(
@@ -297,7 +278,7 @@ pub fn organisation(
                 }
                 entry.repository = Some(key.clone());
             }
-            ServiceEntry::Service(table) => {
+            NameOrTable::Table(table) => {
                 let parsed = service_settings(key, table)?;
                 let entry = settings.entry(key.clone()).or_default();
                 if let (Some(first), Some(second)) = (&entry.repository, &parsed.repository)
@@ -645,10 +626,8 @@ pub fn resolve(
             .services
             .iter()
             .filter_map(|(repository, entry)| match entry {
-                ServiceEntry::RepositoryService(service) => {
-                    Some((repository.clone(), service.clone()))
-                }
-                ServiceEntry::Service(_) => None,
+                NameOrTable::Name(service) => Some((repository.clone(), service.clone())),
+                NameOrTable::Table(_) => None,
             })
             .collect(),
         default_environment,
