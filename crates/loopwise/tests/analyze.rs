@@ -22,3 +22,6 @@ mod bad_input;
 
 #[path = "analyze/formats.rs"]
 mod formats;
+
+#[path = "analyze/rules.rs"]
+mod rules;

@@ -250,6 +250,138 @@ impl Repo {
         self.git(&["revert", "--no-edit", sha], time);
         self.rev("HEAD")
     }
+
+    /// `git revert -m 1` of the merge commit `sha` at `time`: undoes what the merge brought in
+    /// against its first parent.
+    pub fn revert_merge(&self, sha: &str, time: i64) -> String {
+        self.git(&["revert", "--no-edit", "-m", "1", sha], time);
+        self.rev("HEAD")
+    }
+
+    /// `git revert --no-commit` of `sha`: the undo is staged, for one commit of several reverts.
+    pub fn revert_staged(&self, sha: &str) {
+        self.git(&["revert", "--no-commit", sha], T0);
+    }
+
+    /// Commits what is staged with the whole `message` (subject, blank line, body) at `time`.
+    pub fn commit_staged(&self, time: i64, message: &str) -> String {
+        self.git(&["commit", "-q", "--cleanup=verbatim", "-m", message], time);
+        self.rev("HEAD")
+    }
+
+    /// Appends a line to `file` and commits it with the whole `message` at `time`.
+    pub fn commit_message(&self, file: &str, time: i64, message: &str) -> String {
+        let path = self.path.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create dirs");
+        }
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str("line\n");
+        std::fs::write(&path, text).expect("write file");
+        self.git(&["add", "--", file], time);
+        self.commit_staged(time, message)
+    }
+
+    /// `git merge --no-ff` of `branch` with the whole `message` at `time`; `extra` flags such as
+    /// `--allow-unrelated-histories` go before the branch.
+    pub fn merge_message(&self, branch: &str, time: i64, message: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "merge",
+            "-q",
+            "--no-ff",
+            "--cleanup=verbatim",
+            "-m",
+            message,
+        ];
+        args.extend_from_slice(extra);
+        args.push(branch);
+        self.git(&args, time);
+        self.rev("HEAD")
+    }
+
+    /// Runs git with `input` on its stdin; returns stdout.
+    pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> String {
+        use std::io::Write;
+        let mut child = self
+            .command(args, T0, T0)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run git");
+        child
+            .stdin
+            .take()
+            .expect("git's stdin")
+            .write_all(input)
+            .expect("write to git");
+        let output = child.wait_with_output().expect("wait for git");
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("git output is UTF-8")
+    }
+
+    /// Two parentless commits (empty tree, committed at `time`) whose ids share their first
+    /// `digits` hex digits, as `(earlier, later)`, with branches `twin-a` and `twin-b` on them.
+    ///
+    /// Numbered candidates are written in batches by one `git fast-import` each (no checkout,
+    /// no process per commit) until two ids collide; for 7 digits (28 bits) the birthday bound
+    /// expects that around 20,000 candidates (about 3 s in all). Each candidate is a root of its
+    /// own, written through one scratch ref that every batch moves (hence `--force`) and that is
+    /// deleted at the end, so only the two found are reachable from a reference. Their contents
+    /// are fixed, so every run finds the same pair.
+    pub fn twin_commits(&self, digits: usize, time: i64) -> (String, String) {
+        const BATCH: usize = 8_192;
+        const MAX_BATCHES: usize = 16;
+        let marks = self.path.join(".git").join("twin-marks");
+        let marks_flag = format!("--export-marks={}", marks.display());
+        let mut by_prefix: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        for batch in 0..MAX_BATCHES {
+            let mut stream = String::with_capacity(BATCH * 200);
+            for number in batch * BATCH + 1..=(batch + 1) * BATCH {
+                let message = format!("twin candidate {number}\n");
+                stream.push_str(&format!(
+                    "reset refs/twin-candidates\n\
+                     commit refs/twin-candidates\n\
+                     mark :{number}\n\
+                     author Loop Tester <tester@example.com> {time} +0000\n\
+                     committer Loop Tester <tester@example.com> {time} +0000\n\
+                     data {}\n{message}\n",
+                    message.len()
+                ));
+            }
+            self.git_with_input(
+                &["fast-import", "--quiet", "--force", &marks_flag],
+                stream.as_bytes(),
+            );
+            let text = std::fs::read_to_string(&marks).expect("read fast-import marks");
+            let mut found: Vec<(usize, String)> = text
+                .lines()
+                .filter_map(|line| {
+                    let (mark, sha) = line.strip_prefix(':')?.split_once(' ')?;
+                    Some((mark.parse().ok()?, sha.to_string()))
+                })
+                .collect();
+            found.sort();
+            for (_, sha) in found {
+                let prefix = sha[..digits].to_string();
+                if let Some(earlier) = by_prefix.insert(prefix, sha.clone()) {
+                    self.git(&["update-ref", "-d", "refs/twin-candidates"], T0);
+                    self.git(&["branch", "twin-a", &earlier], T0);
+                    self.git(&["branch", "twin-b", &sha], T0);
+                    return (earlier, sha);
+                }
+            }
+        }
+        panic!(
+            "no two of {} candidates share {digits} hex digits",
+            BATCH * MAX_BATCHES
+        );
+    }
 }
 
 /// What one run of the binary did.
@@ -410,4 +542,26 @@ pub fn rows(db: &Path, table: &str) -> i64 {
         .find(|(name, _)| *name == table)
         .map(|(_, count)| count)
         .expect("known table")
+}
+
+/// A deployment stored for `service`: (id, sha, finished at, kind), in deployment order.
+pub fn stored_deployments(db: &Path, service: &str) -> Vec<(String, String, i64, String)> {
+    let connection = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .expect("open the database");
+    let mut statement = connection
+        .prepare(
+            "SELECT source_id, sha, finished_at, kind FROM deployments \
+             WHERE service = ?1 ORDER BY finished_at, source_id",
+        )
+        .expect("prepare");
+    statement
+        .query_map([service], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("query deployments")
+        .map(|row| row.expect("read a deployment"))
+        .collect()
 }
