@@ -250,7 +250,7 @@ pub fn service_report(
     }
     if graph.ambiguous_reverts() > 0 {
         notes.push(format!(
-            "{} revert line(s) name an abbreviated commit id that fits several commits and were ignored",
+            "{} revert line(s) name an ambiguous abbreviated commit id (it fits several commits) and were ignored",
             graph.ambiguous_reverts()
         ));
     }

@@ -381,7 +381,7 @@ fn ambiguous_revert_prefixes_are_ignored_and_counted_and_short_ones_ignored() {
     assert_eq!(ambiguous.len(), 1, "{service:#}");
     assert!(
         ambiguous[0].starts_with("1 revert line(s)")
-            && ambiguous[0].contains("fits several commits"),
+            && ambiguous[0].contains("ambiguous abbreviated commit id"),
         "{ambiguous:?}"
     );
 
