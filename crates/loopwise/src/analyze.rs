@@ -9,7 +9,7 @@
 
 use crate::cli::AnalyzeArgs;
 use crate::config;
-use crate::errors::bad_input;
+use crate::errors::{bad_input, regex_error_line};
 use crate::{output, progress, store};
 use anyhow::Context;
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
@@ -43,17 +43,6 @@ impl DeploymentSource {
     fn is_git_derived(&self) -> bool {
         !matches!(self, DeploymentSource::Log(_))
     }
-}
-
-/// A regex error on one line: syntax errors draw the pattern with a caret over several lines,
-/// and their last line says what is wrong.
-pub(crate) fn regex_error_line(error: &regex::Error) -> String {
-    let text = error.to_string();
-    text.lines()
-        .rev()
-        .find_map(|line| line.trim().strip_prefix("error: "))
-        .map(str::to_string)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn glob(flag: &str, pattern: &str) -> anyhow::Result<TagGlob> {
@@ -471,20 +460,5 @@ fn derive_deployments(
                 Ok(deployments)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regex_errors_fit_on_one_line() {
-        // Built at run time, or clippy rejects the deliberately broken pattern.
-        let unclosed = String::from("(");
-        let error = Regex::new(&unclosed).unwrap_err();
-        assert_eq!(regex_error_line(&error), "unclosed group");
-        let error = Regex::new("a{99999999}").unwrap_err();
-        assert!(!regex_error_line(&error).contains('\n'));
     }
 }

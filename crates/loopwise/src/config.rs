@@ -349,7 +349,7 @@ pub fn service_settings(service: &str, table: &ServiceTable) -> anyhow::Result<S
                 bad_input(format!(
                     "{}: {text:?} is not a valid regular expression: {}",
                     key("hotfix_subject"),
-                    crate::analyze::regex_error_line(&e)
+                    crate::errors::regex_error_line(&e)
                 ))
             })
         })
