@@ -13,7 +13,7 @@ pub mod query;
 pub mod settings;
 
 use cache::Shelf;
-use loopwise_core::entities::{Deployment, Source, Tag};
+use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::Incident;
 use loopwise_core::graph::CommitGraph;
 use loopwise_core::metrics::{ChainAnalysis, ChainInput, analyze_chain, link_incidents};
@@ -395,22 +395,61 @@ impl Engine {
         known: &[(RepositoryId, String)],
     ) -> Result<Arc<RepositoryFacts>, StoreError> {
         let changes = store.changes(id)?;
-        let graph = CommitGraph::from_changes(&changes);
+        self.repository_facts(store, id, known, &changes, store.tags(id)?)
+    }
+
+    fn repository_facts<'a>(
+        &self,
+        store: &dyn Store,
+        id: RepositoryId,
+        known: &[(RepositoryId, String)],
+        changes: impl IntoIterator<Item = &'a Change> + Clone,
+        tags: Vec<Tag>,
+    ) -> Result<Arc<RepositoryFacts>, StoreError> {
+        let graph = CommitGraph::from_changes(changes.clone());
         let mut hotfix_commits = HashMap::new();
         for (service, settings) in &self.organisation.services {
             if settings.hotfix.subject.is_some()
                 && self.repository_of(service, known) == Some(id)
-                && let Some(flags) = settings.hotfix.hotfix_commits(&graph, &changes)
+                && let Some(flags) = settings.hotfix.hotfix_commits(&graph, changes.clone())
             {
                 hotfix_commits.insert(service.clone(), flags);
             }
         }
         Ok(Arc::new(RepositoryFacts {
             graph,
-            tags: store.tags(id)?,
+            tags,
             pushed: store.pushed_change_count(id)?,
             hotfix_commits,
         }))
+    }
+
+    /// Hands the engine the whole history of the repository at `locator` that the caller has
+    /// just stored (every commit, and its tags), so that the next report does not read it back
+    /// from the store: `analyze` walks the history anyway. Kept under the repository's write
+    /// version as it is now, like anything the engine loads itself.
+    pub fn prime_repository<'a>(
+        &self,
+        store: &dyn Store,
+        locator: &str,
+        changes: impl IntoIterator<Item = &'a Change> + Clone,
+        tags: Vec<Tag>,
+    ) -> Result<(), EngineError> {
+        let written = store.write_versions()?;
+        let known = store.repositories()?;
+        let Some(id) = known
+            .iter()
+            .find(|(_, known)| known == locator)
+            .map(|(id, _)| *id)
+        else {
+            return Ok(());
+        };
+        let version = versions::version_of(&written, &versions::repository(locator));
+        let facts = self.repository_facts(store, id, &known, changes, tags)?;
+        self.repositories
+            .get(id, vec![version], || Ok(facts))
+            .map(drop)
+            .map_err(EngineError::from)
     }
 
     /// Where a chain's figures came from, for the report's `provenance`.

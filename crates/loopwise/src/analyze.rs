@@ -116,7 +116,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let environment = environment_flag.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
     let store = store::open(args.db.as_deref())?;
-    import(
+    let history = import(
         &settings,
         &source,
         &repository,
@@ -126,14 +126,22 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     )?;
     organisation.services.insert(service.clone(), settings);
     let engine = Engine::new(organisation);
+    // The history is in memory already: the report need not read it back.
+    engine
+        .prime_repository(
+            store.as_ref(),
+            &repository.locator(),
+            history.changes(),
+            history.tags.clone(),
+        )
+        .map_err(crate::report::engine_error)?;
     let query = loopwise_engine::ReportQuery {
         service: Some(service),
         ..checked
     };
-    let report = engine.report(store.as_ref(), &query).map_err(|e| match e {
-        loopwise_engine::EngineError::Store(error) => anyhow::Error::from(error),
-        unknown => bad_input(unknown.to_string()),
-    })?;
+    let report = engine
+        .report(store.as_ref(), &query)
+        .map_err(crate::report::engine_error)?;
     output::print(&report, args.format)
 }
 
@@ -147,7 +155,7 @@ struct History {
 }
 
 impl History {
-    fn changes(&self) -> impl Iterator<Item = &Change> {
+    fn changes(&self) -> impl Iterator<Item = &Change> + Clone {
         self.stored
             .iter()
             .chain(self.batches.iter().flat_map(|batch| batch.iter()))
@@ -169,7 +177,7 @@ fn import(
     store: &dyn Store,
     service: &str,
     environment: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<History> {
     // Reads only: a run that fails validation must not even register the repository.
     let locator = repository.locator();
     let repository_id = store.find_repository(&locator)?;
@@ -239,7 +247,7 @@ fn import(
     store
         .upsert_deployments(&prepared.deployments, scope.as_ref())
         .context("storing the deployments")?;
-    Ok(())
+    Ok(prepared.history)
 }
 
 /// Reads and validates every input: walks the repository (sending new commits to the store's
