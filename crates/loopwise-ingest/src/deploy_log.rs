@@ -212,29 +212,88 @@ fn check_field_name(file: &str, line: usize, name: &str) -> Result<(), DeployLog
     }
 }
 
+/// Where the physical lines of a text start, and which lines hold content, computed once so a
+/// byte offset turns into a line number by binary search instead of a count from the start.
+///
+/// A line's number is one more than the newlines at or before the offset: the csv crate ends
+/// a line at the `\r` of a `\r\n` and places the next record at its `\n`, which belongs to the
+/// line after it. An offset on a blank or `#` comment line moves on to the next line with
+/// content (the csv crate places a record at the start of the blank and comment lines it
+/// skipped before it).
+struct LineIndex {
+    /// Byte offset of each line's first byte: 0, then one past every `\n`.
+    starts: Vec<usize>,
+    /// Per physical line (as `str::lines` yields them, plus one past the last), the first line
+    /// at or after it that is neither blank nor a comment, or one past the last line.
+    next_content: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = Vec::with_capacity(text.len() / 64 + 1);
+        starts.push(0);
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, byte)| byte == b'\n')
+                .map(|(index, _)| index + 1),
+        );
+        let skipped: Vec<bool> = text.lines().map(is_blank_or_comment).collect();
+        let mut next_content = vec![skipped.len(); skipped.len() + 1];
+        for line in (0..skipped.len()).rev() {
+            next_content[line] = if skipped[line] {
+                next_content[line + 1]
+            } else {
+                line
+            };
+        }
+        Self {
+            starts,
+            next_content,
+        }
+    }
+
+    /// The 1-based line of the content at or after `byte`.
+    fn line_at(&self, byte: u64) -> usize {
+        let byte = usize::try_from(byte).unwrap_or(usize::MAX);
+        // The newlines at or before `byte`: every start after the first that is at or before
+        // the byte after it.
+        let newlines_before = self
+            .starts
+            .partition_point(|&start| start <= byte.saturating_add(1))
+            .saturating_sub(1);
+        // `str::lines` yields at most one line per newline plus one: never out of range, but
+        // fall back to the line itself rather than panic.
+        let line = self
+            .next_content
+            .get(newlines_before)
+            .copied()
+            .unwrap_or(newlines_before);
+        line + 1
+    }
+
+    /// The 1-based line of the first content line (the CSV header), or 1 when there is none.
+    fn first_content_line(&self) -> usize {
+        match self.next_content.first() {
+            Some(&line) if line + 1 < self.next_content.len() => line + 1,
+            _ => 1,
+        }
+    }
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    line.trim().is_empty() || line.trim_start().starts_with('#')
+}
+
 fn parse_csv(file: &str, text: &str) -> Result<Vec<DeployRecord>, DeployLogError> {
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     // The csv crate does not count skipped comment lines, so lines come from byte offsets.
-    // A record's position can point at comment lines skipped before it; step over those.
-    let physical_lines: Vec<&str> = text.lines().collect();
-    let line_at = |byte: u64| {
-        let mut line = text.as_bytes()[..(byte as usize).min(text.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        while physical_lines
-            .get(line)
-            .is_some_and(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
-            line += 1;
-        }
-        line + 1
-    };
+    let lines = LineIndex::new(text);
     let csv_error = |error: csv::Error| {
-        let line = error.position().map_or(1, |p| line_at(p.byte()));
+        let line = error.position().map_or(1, |p| lines.line_at(p.byte()));
         DeployLogError::Line {
             file: file.to_string(),
             line,
@@ -242,10 +301,7 @@ fn parse_csv(file: &str, text: &str) -> Result<Vec<DeployRecord>, DeployLogError
         }
     };
     let headers = reader.headers().map_err(csv_error)?.clone();
-    let header_line = text
-        .lines()
-        .position(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
-        .map_or(1, |index| index + 1);
+    let header_line = lines.first_content_line();
     let names: Vec<String> = headers
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
@@ -268,7 +324,7 @@ fn parse_csv(file: &str, text: &str) -> Result<Vec<DeployRecord>, DeployLogError
     let mut records = Vec::new();
     for row in reader.records() {
         let row = row.map_err(csv_error)?;
-        let line = row.position().map_or(0, |p| line_at(p.byte()));
+        let line = row.position().map_or(0, |p| lines.line_at(p.byte()));
         let fields = names
             .iter()
             .cloned()
@@ -426,6 +482,178 @@ mod tests {
             error(&format!("sha,time\n{SHA},2024-01-01,extra\n"), Format::Csv)
                 .starts_with("deploys.log:2:")
         );
+    }
+
+    /// The definition of a line number, deliberately slow: count the newlines at or before the
+    /// offset, then move past blank and comment lines one by one.
+    fn line_by_counting(text: &str, byte: usize) -> usize {
+        let physical: Vec<&str> = text.lines().collect();
+        let mut line = text.as_bytes()[..byte.saturating_add(1).min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        while physical
+            .get(line)
+            .is_some_and(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            line += 1;
+        }
+        line + 1
+    }
+
+    #[test]
+    fn line_numbers_by_hand() {
+        // Lines: 1 comment, 2 blank, 3 header, 4 row, 5 comment, 6 blank, 7 row (no newline).
+        let text = "# deploys\n\nsha,time\nabcd,1\n# skipped\n\nabcd,2";
+        let lines = LineIndex::new(text);
+        assert_eq!(lines.first_content_line(), 3);
+        assert_eq!(
+            lines.line_at(0),
+            3,
+            "the comment and blank line before the header"
+        );
+        assert_eq!(lines.line_at(11), 3);
+        assert_eq!(lines.line_at(20), 4);
+        assert_eq!(
+            lines.line_at(27),
+            7,
+            "a record placed at the comment before it"
+        );
+        assert_eq!(lines.line_at(text.len() as u64), 7);
+        assert_eq!(lines.line_at(u64::MAX), 7);
+        assert_eq!(LineIndex::new("").first_content_line(), 1);
+        assert_eq!(LineIndex::new("").line_at(0), 1);
+        assert_eq!(LineIndex::new("#\n\n").first_content_line(), 1);
+        assert_eq!(LineIndex::new("#\n\n").line_at(1), 3);
+        // The csv crate places a record after a `\r\n` at its `\n` (offset 9 here).
+        assert_eq!(LineIndex::new("sha,time\r\nabcd,1\r\n").line_at(9), 2);
+    }
+
+    /// Windows line endings: each row on its own line, not the one before (the csv crate
+    /// places a record at the `\n` of the `\r\n` before it).
+    #[test]
+    fn crlf_rows_are_numbered_like_lf_rows() {
+        let text = format!("sha,time\r\n{SHA},1\r\n# c\r\n\r\n{SHA},2\r\n{SHA},x\r\n");
+        let error = parse_deploy_log("d.csv", &text, Format::Csv).unwrap_err();
+        assert!(
+            error.to_string().starts_with("d.csv:6: field `time`"),
+            "{error}"
+        );
+        let text = text.replace(",x", ",3");
+        let records = parse_deploy_log("d.csv", &text, Format::Csv).unwrap();
+        let lines: Vec<usize> = records.iter().map(|record| record.line).collect();
+        assert_eq!(lines, [2, 5, 6]);
+    }
+
+    /// One physical line of a generated CSV deploy log.
+    #[derive(Debug, Clone)]
+    enum Piece {
+        /// A deployment; `quoted_newline` puts a newline inside its quoted `id`.
+        Row {
+            quoted_newline: bool,
+        },
+        Blank,
+        Comment,
+    }
+
+    fn piece() -> impl proptest::strategy::Strategy<Value = Piece> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => any::<bool>().prop_map(|quoted_newline| Piece::Row { quoted_newline }),
+            1 => Just(Piece::Blank),
+            1 => Just(Piece::Comment),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_index_matches_counting_newlines(
+            lines in proptest::collection::vec(
+                "(|   |\r|#|# c,d|  # indented|sha,time|[a-f0-9]{4},20|\"x\"|ü)", 0..30),
+            crlf in proptest::bool::ANY,
+            trailing_newline in proptest::bool::ANY,
+        ) {
+            let ending = if crlf { "\r\n" } else { "\n" };
+            let mut text = lines.join(ending);
+            if trailing_newline {
+                text.push_str(ending);
+            }
+            let index = LineIndex::new(&text);
+            for byte in 0..=text.len() + 2 {
+                proptest::prop_assert_eq!(
+                    index.line_at(byte as u64),
+                    line_by_counting(&text, byte),
+                    "byte {}", byte
+                );
+            }
+            let header = text
+                .lines()
+                .position(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+                .map_or(1, |index| index + 1);
+            proptest::prop_assert_eq!(index.first_content_line(), header);
+        }
+
+        #[test]
+        fn csv_records_and_errors_carry_the_counted_line(
+            before_header in proptest::collection::vec(
+                proptest::prop_oneof![proptest::strategy::Just(Piece::Blank), proptest::strategy::Just(Piece::Comment)], 0..4),
+            pieces in proptest::collection::vec(piece(), 1..40),
+            crlf in proptest::bool::ANY,
+            broken in proptest::option::of(0usize..40),
+        ) {
+            let ending = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            let push = |text: &mut String, piece: &Piece, row: usize, broken: bool| {
+                match piece {
+                    Piece::Blank => {}
+                    Piece::Comment => text.push_str("# a comment, with a comma"),
+                    Piece::Row { quoted_newline } => {
+                        let time = if broken { "yesterday".to_string() } else { (1_700_000_000 + row).to_string() };
+                        let id = if *quoted_newline { format!("\"deploy{ending}{row}\"") } else { format!("d{row}") };
+                        text.push_str(&format!("{SHA},{time},{id}"));
+                    }
+                }
+                text.push_str(ending);
+            };
+            for piece in &before_header {
+                push(&mut text, piece, 0, false);
+            }
+            text.push_str("sha,time,id");
+            text.push_str(ending);
+            // The byte offset at which each row starts, and the broken row's.
+            let mut row_starts = Vec::new();
+            let mut broken_start = None;
+            for piece in &pieces {
+                let start = text.len();
+                let row = row_starts.len();
+                let is_broken = matches!(piece, Piece::Row { .. }) && broken == Some(row);
+                push(&mut text, piece, row, is_broken);
+                if matches!(piece, Piece::Row { .. }) {
+                    row_starts.push(start);
+                    if is_broken {
+                        broken_start = Some(start);
+                    }
+                }
+            }
+            let counted = |start: usize| 1 + text[..start].matches('\n').count();
+            match (parse_deploy_log("d.csv", &text, Format::Csv), broken_start) {
+                (Err(DeployLogError::Field { line, field, .. }), Some(start)) => {
+                    proptest::prop_assert_eq!(field, "time");
+                    proptest::prop_assert_eq!(line, counted(start));
+                }
+                (Ok(records), None) => {
+                    let lines: Vec<usize> = records.iter().map(|r| r.line).collect();
+                    let expected: Vec<usize> = row_starts.iter().map(|&s| counted(s)).collect();
+                    proptest::prop_assert_eq!(lines, expected);
+                }
+                (Err(DeployLogError::Empty { .. }), None) => {
+                    proptest::prop_assert!(row_starts.is_empty());
+                }
+                (other, broken_start) => {
+                    proptest::prop_assert!(false, "{other:?} with the broken row at {broken_start:?}");
+                }
+            }
+        }
     }
 
     proptest::proptest! {
