@@ -3,6 +3,28 @@
 //! The walk starts at every reference (branches, remote branches, tags, HEAD), like
 //! `git log --all`, and stops at commits the caller already knows, so a re-run costs only the
 //! new history. Each commit object is read and decoded once.
+//!
+//! # Dates that cannot be read
+//!
+//! Real histories hold commits whose author or committer date is not a number of seconds that
+//! fits in 64 bits (empty, text, or too many digits); git shows them at 1970. The walk never
+//! fails on one and counts what it did in [`Walk`]:
+//!
+//! * An unreadable author date is stored as [`UNKNOWN_AUTHOR_TIME`] (0): the report engine
+//!   treats it as implausible, so the change gets no lead time and the report's notes count it
+//!   (a lead time needs a real start; a stand-in would invent one).
+//! * An unreadable committer date (it orders commits and dates first-parent deployments): the
+//!   author date stands in, or, with both unreadable, the committer date of the child the walk
+//!   reached the commit from (it existed when its child was committed). Counted in
+//!   [`Walk::unparseable_dates`], as are unreadable author dates. A commit that no walked commit has as a parent has no
+//!   child to go by and is skipped (not stored), counted in [`Walk::skipped_commits`]; the walk
+//!   goes on below it.
+//! * A commit that gitoxide refuses (a date that is not a number) is read again by a lenient
+//!   reader of its header lines; one that cannot be decoded even so (its tree or parent lines
+//!   are not object ids, or the object is not a commit) is skipped, counted in
+//!   [`Walk::skipped_commits`], and its history is not reachable through it.
+//! * A tag takes its tagger date, else its commit's committer date, else its author date (as
+//!   above); with none of them readable it is left out, counted in [`Walk::skipped_tags`].
 
 use gix::ObjectId;
 use gix::bstr::{BStr, ByteSlice};
@@ -53,6 +75,150 @@ pub struct Walk {
     pub tags: Vec<Tag>,
     /// The commit HEAD names, if any.
     pub head: Option<String>,
+    /// Commits stored with a stand-in for a date that cannot be read (see the module doc).
+    pub unparseable_dates: Unreadable,
+    /// Commits not stored: undecodable, or with no date to go by (see the module doc).
+    pub skipped_commits: Unreadable,
+    /// Tags left out because neither they nor their commit have a readable date.
+    pub skipped_tags: Unreadable,
+}
+
+/// How many commits (or tags) of a walk could not be read as they are, and the first few.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub count: usize,
+    /// The first [`UNREADABLE_EXAMPLES`] shas (tag names for tags), in the order the walk met
+    /// them.
+    pub first: Vec<String>,
+}
+
+/// How many examples an [`Unreadable`] keeps.
+pub const UNREADABLE_EXAMPLES: usize = 5;
+
+impl Unreadable {
+    fn note(&mut self, name: impl std::fmt::Display) {
+        self.count += 1;
+        if self.first.len() < UNREADABLE_EXAMPLES {
+            self.first.push(name.to_string());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// The author time stored for a commit whose author date cannot be read: 1970-01-01, which the
+/// report engine never believes (see `CommitGraph::has_plausible_author_time`).
+pub const UNKNOWN_AUTHOR_TIME: i64 = 0;
+
+/// What the walk keeps of a commit object.
+struct CommitFields {
+    parents: Vec<ObjectId>,
+    author_time: Option<i64>,
+    committer_time: Option<i64>,
+    author_name: String,
+    author_email: String,
+    subject: String,
+    reverts: Option<String>,
+}
+
+impl CommitFields {
+    /// Decodes a commit object: with gitoxide, or where it refuses the object, leniently;
+    /// `None` when even that cannot find its tree and parents.
+    fn decode(data: &[u8], hash_kind: gix::hash::Kind) -> Option<Self> {
+        let Ok(commit) = gix::objs::CommitRef::from_bytes(data, hash_kind) else {
+            return Self::decode_leniently(data);
+        };
+        // The decoder validated both signatures, so these do not fail.
+        let author = commit.author().ok();
+        Some(Self {
+            parents: commit.parents().collect(),
+            author_time: author.as_ref().and_then(|a| seconds(a.time)),
+            committer_time: commit.committer().ok().and_then(|c| seconds(c.time)),
+            author_name: author.as_ref().map(|a| lossy(a.name)).unwrap_or_default(),
+            author_email: author.as_ref().map(|a| lossy(a.email)).unwrap_or_default(),
+            subject: lossy(commit.message().title),
+            reverts: revert_targets(commit.message.as_ref()),
+        })
+    }
+
+    /// Header lines as git writes them (`tree`, `parent`, `author`, `committer`), without
+    /// gitoxide's validation of the signatures.
+    fn decode_leniently(data: &[u8]) -> Option<Self> {
+        let (headers, message) = header_lines(data);
+        let mut headers = headers.into_iter().peekable();
+        let (b"tree", tree) = headers.next()? else {
+            return None;
+        };
+        ObjectId::from_hex(tree).ok()?;
+        let mut parents = Vec::new();
+        while let Some((b"parent", parent)) = headers.peek() {
+            parents.push(ObjectId::from_hex(parent).ok()?);
+            headers.next();
+        }
+        let mut author = None;
+        let mut committer = None;
+        for (name, value) in headers {
+            match name {
+                b"author" if author.is_none() => author = Some(value),
+                b"committer" if committer.is_none() => committer = Some(value),
+                _ => {}
+            }
+        }
+        let (author_name, author_email, author_time) =
+            author.map(lenient_signature).unwrap_or_default();
+        Some(Self {
+            parents,
+            author_time,
+            committer_time: committer.and_then(|value| lenient_signature(value).2),
+            author_name,
+            author_email,
+            subject: lossy(gix::objs::commit::MessageRef::from_bytes(message).title),
+            reverts: revert_targets(message),
+        })
+    }
+}
+
+/// Seconds since the epoch of a signature's raw time (`<seconds> <offset>`), or `None` when
+/// they are missing or not a whole number that fits in 64 bits. The offset does not matter:
+/// the seconds are UTC already.
+fn seconds(time: &str) -> Option<i64> {
+    time.split_whitespace().next()?.parse().ok()
+}
+
+/// A header line of an object: its name and value.
+type HeaderLine<'a> = (&'a [u8], &'a [u8]);
+
+/// The header lines of a commit or tag object (name, value) up to the blank line that ends
+/// them, and the message after it. Continuation lines (of a multi-line header such as
+/// `gpgsig`) are left out.
+fn header_lines(data: &[u8]) -> (Vec<HeaderLine<'_>>, &[u8]) {
+    let (head, message) = match data.find(b"\n\n") {
+        Some(end) => (&data[..end], &data[end + 2..]),
+        None => (data, &data[data.len()..]),
+    };
+    let headers = head
+        .split(|&byte| byte == b'\n')
+        .filter(|line| !line.starts_with(b" "))
+        .filter_map(|line| line.split_once_str(" "))
+        .collect();
+    (headers, message)
+}
+
+/// Name, email and seconds of a signature (`Name <email> <seconds> <offset>`), each as far
+/// as it can be read.
+fn lenient_signature(value: &[u8]) -> (String, String, Option<i64>) {
+    let open = value.find_byte(b'<');
+    let close = value.rfind_byte(b'>');
+    match (open, close) {
+        (Some(open), Some(close)) if open < close => (
+            lossy(value[..open].as_bstr()),
+            lossy(value[open + 1..close].as_bstr()),
+            seconds(&value[close + 1..].to_str_lossy()),
+        ),
+        _ => (lossy(value.as_bstr()), String::new(), None),
+    }
 }
 
 impl GitRepository {
@@ -125,36 +291,92 @@ impl GitRepository {
         let (tips, tag_targets) = self.tips()?;
         let head = repo.head_id().ok().map(|id| id.detach());
 
-        let mut stack: Vec<ObjectId> = tips
+        // Each commit with the committer time of the child the walk reached it from, a stand-in
+        // for a commit with no readable date (see the module doc).
+        let mut stack: Vec<(ObjectId, Option<i64>)> = tips
             .into_iter()
             .chain(head)
             .filter(|id| !known_ids.contains(id))
+            .map(|id| (id, None))
             .collect();
         let mut seen = known_ids;
         let mut batch = Vec::with_capacity(WALK_BATCH);
         let mut new_changes = 0;
         let mut buffer = Vec::new();
-        while let Some(id) = stack.pop() {
-            if !seen.insert(id) {
-                continue;
-            }
-            let commit = repo
-                .objects
-                .find_commit(&id, &mut buffer)
-                .map_err(|e| self.read_error(format!("commit {id}"), e))?;
-            let change = change_from_commit(id, &commit);
-            for parent in commit.parents() {
-                if !seen.contains(&parent) {
-                    stack.push(parent);
+        let mut unparseable_dates = Unreadable::default();
+        let mut skipped_commits = Unreadable::default();
+        // Commits with no readable date met as a reference's tip, with their parents: kept
+        // until the walk shows whether some commit has them as a parent.
+        let mut undated_tips: Vec<(ObjectId, Vec<ObjectId>)> = Vec::new();
+        loop {
+            while let Some((id, child_time)) = stack.pop() {
+                if seen.contains(&id) {
+                    continue;
+                }
+                let object = repo
+                    .objects
+                    .find(&id, &mut buffer)
+                    .map_err(|e| self.read_error(format!("commit {id}"), e))?;
+                let fields = match object.kind {
+                    gix::object::Kind::Commit => {
+                        CommitFields::decode(object.data, object.object_hash)
+                    }
+                    _ => None,
+                };
+                let Some(fields) = fields else {
+                    seen.insert(id);
+                    skipped_commits.note(id);
+                    continue;
+                };
+                let (author_time, committer_time) =
+                    match (fields.author_time, fields.committer_time, child_time) {
+                        (Some(author), Some(committer), _) => (author, committer),
+                        (Some(author), None, _) => {
+                            unparseable_dates.note(id);
+                            (author, author)
+                        }
+                        (None, Some(time), _) | (None, None, Some(time)) => {
+                            unparseable_dates.note(id);
+                            (UNKNOWN_AUTHOR_TIME, time)
+                        }
+                        (None, None, None) => {
+                            undated_tips.push((id, fields.parents));
+                            continue;
+                        }
+                    };
+                seen.insert(id);
+                for &parent in &fields.parents {
+                    if !seen.contains(&parent) {
+                        stack.push((parent, Some(committer_time)));
+                    }
+                }
+                batch.push(Change {
+                    sha: id.to_string(),
+                    parents: fields.parents.iter().map(|p| p.to_string()).collect(),
+                    author_time,
+                    committer_time,
+                    author_name: fields.author_name,
+                    author_email: fields.author_email,
+                    subject: fields.subject,
+                    reverts: fields.reverts,
+                });
+                new_changes += 1;
+                if batch.len() == WALK_BATCH {
+                    sink(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(WALK_BATCH),
+                    ));
                 }
             }
-            batch.push(change);
-            new_changes += 1;
-            if batch.len() == WALK_BATCH {
-                sink(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(WALK_BATCH),
-                ));
+            // Undated tips that no walked commit has as a parent: nothing to date them by.
+            for (id, parents) in std::mem::take(&mut undated_tips) {
+                if seen.insert(id) {
+                    skipped_commits.note(id);
+                    stack.extend(parents.into_iter().map(|parent| (parent, None)));
+                }
+            }
+            if stack.is_empty() {
+                break;
             }
         }
         if !batch.is_empty() {
@@ -162,16 +384,39 @@ impl GitRepository {
         }
 
         let mut tags = Vec::with_capacity(tag_targets.len());
+        let mut skipped_tags = Unreadable::default();
         for target in tag_targets {
-            tags.push(self.resolve_tag(target)?);
+            match self.resolve_tag(target)? {
+                ResolvedTag::Commit(tag) => tags.push(tag),
+                ResolvedTag::NotACommit => {}
+                ResolvedTag::Undated(name) => skipped_tags.note(name),
+            }
         }
-        tags.retain(|tag: &Option<Tag>| tag.is_some());
-        let mut tags: Vec<Tag> = tags.into_iter().flatten().collect();
         tags.sort_by(|a, b| a.name.cmp(&b.name));
+        for (what, unreadable) in [
+            (
+                "commits stored with a stand-in for an unreadable date",
+                &unparseable_dates,
+            ),
+            ("commits skipped (undecodable or undated)", &skipped_commits),
+            ("tags without a readable date left out", &skipped_tags),
+        ] {
+            if !unreadable.is_empty() {
+                tracing::warn!(
+                    repository = %self.path.display(),
+                    count = unreadable.count,
+                    first = ?unreadable.first,
+                    "{what}"
+                );
+            }
+        }
         Ok(Walk {
             new_changes,
             tags,
             head: head.map(|id| id.to_string()),
+            unparseable_dates,
+            skipped_commits,
+            skipped_tags,
         })
     }
 
@@ -208,8 +453,8 @@ impl GitRepository {
     }
 
     /// A tag's commit and time: the tagger date of an annotated tag, the committer date of the
-    /// commit for a lightweight one. `None` for tags of trees or blobs.
-    fn resolve_tag(&self, (name, target): TagReference) -> Result<Option<Tag>, GitError> {
+    /// commit for a lightweight one (each as the module doc says when it cannot be read).
+    fn resolve_tag(&self, (name, target): TagReference) -> Result<ResolvedTag, GitError> {
         let repo = &self.repository;
         let hash_kind = repo.object_hash();
         let mut id = target;
@@ -221,34 +466,40 @@ impl GitRepository {
                 .map_err(|e| self.read_error(format!("tag {name}"), e))?;
             match object.kind {
                 gix::object::Kind::Tag => {
-                    let tag = gix::objs::TagRef::from_bytes(&object.data, hash_kind)
-                        .map_err(|e| self.read_error(format!("tag {name}"), e))?;
-                    if tagger_time.is_none() {
-                        tagger_time = tag
-                            .tagger()
-                            .ok()
-                            .flatten()
-                            .map(|signature| signature.seconds());
-                    }
-                    id = tag.target();
+                    let (tagged, time) =
+                        match gix::objs::TagRef::from_bytes(&object.data, hash_kind) {
+                            Ok(tag) => (
+                                Some(tag.target()),
+                                tag.tagger().ok().flatten().and_then(|t| seconds(t.time)),
+                            ),
+                            Err(_) => lenient_tag(&object.data),
+                        };
+                    let Some(tagged) = tagged else {
+                        return Ok(ResolvedTag::Undated(name));
+                    };
+                    tagger_time = tagger_time.or(time);
+                    id = tagged;
                 }
                 gix::object::Kind::Commit => {
-                    let commit = gix::objs::CommitRef::from_bytes(&object.data, hash_kind)
-                        .map_err(|e| self.read_error(format!("commit of tag {name}"), e))?;
-                    let committer_time =
-                        commit.committer().map(|s| s.seconds()).unwrap_or_default();
+                    let Some(commit) = CommitFields::decode(&object.data, hash_kind) else {
+                        return Ok(ResolvedTag::Undated(name));
+                    };
+                    let Some(time) = tagger_time.or(commit.committer_time).or(commit.author_time)
+                    else {
+                        return Ok(ResolvedTag::Undated(name));
+                    };
                     let annotated = id != target;
-                    return Ok(Some(Tag {
+                    return Ok(ResolvedTag::Commit(Tag {
                         name,
                         commit: id.to_string(),
-                        time: tagger_time.unwrap_or(committer_time),
+                        time,
                         annotated,
                     }));
                 }
-                _ => return Ok(None),
+                _ => return Ok(ResolvedTag::NotACommit),
             }
         }
-        Ok(None)
+        Ok(ResolvedTag::NotACommit)
     }
 
     /// For each `(commit, first parent)` pair: does the commit change anything under `paths`
@@ -311,27 +562,32 @@ impl GitRepository {
     }
 }
 
-fn lossy(text: &BStr) -> String {
-    text.to_str_lossy().trim().to_string()
+/// What a tag reference names.
+enum ResolvedTag {
+    Commit(Tag),
+    /// A tree or a blob: no history.
+    NotACommit,
+    /// A commit, but no readable date for the tag (or the commit cannot be decoded).
+    Undated(String),
 }
 
-fn change_from_commit(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> Change {
-    let author = commit.author().ok();
-    let committer_time = commit.committer().map(|s| s.seconds()).unwrap_or_default();
-    let message = commit.message();
-    Change {
-        sha: id.to_string(),
-        parents: commit.parents().map(|p| p.to_string()).collect(),
-        author_time: author
-            .as_ref()
-            .map(|a| a.seconds())
-            .unwrap_or(committer_time),
-        committer_time,
-        author_name: author.as_ref().map(|a| lossy(a.name)).unwrap_or_default(),
-        author_email: author.as_ref().map(|a| lossy(a.email)).unwrap_or_default(),
-        subject: lossy(message.title),
-        reverts: revert_targets(commit.message.as_ref()),
+/// The target and tagger seconds of a tag object gitoxide refuses (an unreadable tagger date).
+fn lenient_tag(data: &[u8]) -> (Option<ObjectId>, Option<i64>) {
+    let (headers, _) = header_lines(data);
+    let mut target = None;
+    let mut time = None;
+    for (name, value) in headers {
+        match name {
+            b"object" if target.is_none() => target = ObjectId::from_hex(value).ok(),
+            b"tagger" if time.is_none() => time = lenient_signature(value).2,
+            _ => {}
+        }
     }
+    (target, time)
+}
+
+fn lossy(text: &BStr) -> String {
+    text.to_str_lossy().trim().to_string()
 }
 
 /// Abbreviated paths that a user may type (`./api/`, `api//v1`) as the repository-relative
@@ -351,6 +607,111 @@ pub fn normalize_repository_path(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_seconds_that_fit_in_64_bits_and_nothing_else() {
+        assert_eq!(seconds("1528473343 -0230"), Some(1_528_473_343));
+        assert_eq!(
+            seconds(" 0 +0000"),
+            Some(0),
+            "a date of 0 is what the commit says"
+        );
+        assert_eq!(seconds("-5 +0000"), Some(-5));
+        assert_eq!(seconds("\t42\t+0100"), Some(42));
+        assert_eq!(seconds("9223372036854775807 +0000"), Some(i64::MAX));
+        assert_eq!(seconds("9223372036854775808 +0000"), None);
+        assert_eq!(seconds("-99999999999999999999 +0000"), None);
+        assert_eq!(seconds(""), None);
+        assert_eq!(seconds("   "), None);
+        assert_eq!(seconds("notadate +0000"), None);
+    }
+
+    #[test]
+    fn reads_signatures_and_headers_leniently() {
+        assert_eq!(
+            lenient_signature(b"Tess Ter <tess@example.com> 1000 +0000"),
+            ("Tess Ter".into(), "tess@example.com".into(), Some(1000))
+        );
+        assert_eq!(
+            lenient_signature(b"Tess <t@x> someday"),
+            ("Tess".into(), "t@x".into(), None)
+        );
+        assert_eq!(
+            lenient_signature(b"nobody"),
+            ("nobody".into(), "".into(), None)
+        );
+        assert_eq!(
+            lenient_signature(b"a > b < c"),
+            ("a > b < c".into(), "".into(), None)
+        );
+        let (headers, message) = header_lines(
+            b"tree 1\nparent 2\ngpgsig -----\n line\n -----\nauthor x\n\nsubject\n\nbody",
+        );
+        let names: Vec<&[u8]> = headers.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, [&b"tree"[..], b"parent", b"gpgsig", b"author"]);
+        assert_eq!(message, b"subject\n\nbody");
+        assert_eq!(header_lines(b"tree 1").1, b"");
+        assert!(CommitFields::decode_leniently(b"parent 1\n\nx").is_none());
+        assert!(CommitFields::decode_leniently(b"").is_none());
+    }
+
+    const TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+    proptest::proptest! {
+        /// On every commit gitoxide accepts, the lenient reader reads the same fields.
+        #[test]
+        fn the_lenient_reader_agrees_with_gitoxide(
+            parents in proptest::collection::vec("[0-9a-f]{40}", 0..3),
+            name in "[A-Za-z][A-Za-z ]{0,10}[A-Za-z]",
+            author_seconds in proptest::option::of(proptest::num::i64::ANY),
+            committer_seconds in proptest::option::of(0i64..4_000_000_000),
+            subject in "[a-z][a-z ]{0,20}",
+            body in proptest::option::of("[a-z ]{0,20}"),
+        ) {
+            let date = |seconds: Option<i64>| seconds.map_or_else(String::new, |s| format!("{s} +0100"));
+            let mut text = format!("tree {TREE}\n");
+            for parent in &parents {
+                text.push_str(&format!("parent {parent}\n"));
+            }
+            text.push_str(&format!(
+                "author {name} <a@x> {}\ncommitter {name} <c@x> {}\n\n{subject}\n",
+                date(author_seconds),
+                date(committer_seconds)
+            ));
+            if let Some(body) = &body {
+                text.push_str(&format!("\n{body}\n"));
+            }
+            let strict = gix::objs::CommitRef::from_bytes(text.as_bytes(), gix::hash::Kind::Sha1);
+            proptest::prop_assert!(strict.is_ok(), "gitoxide refused {text:?}");
+            let decoded = CommitFields::decode(text.as_bytes(), gix::hash::Kind::Sha1).unwrap();
+            let lenient = CommitFields::decode_leniently(text.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(&decoded.parents, &lenient.parents);
+            proptest::prop_assert_eq!(decoded.author_time, author_seconds);
+            proptest::prop_assert_eq!(lenient.author_time, author_seconds);
+            proptest::prop_assert_eq!(decoded.committer_time, committer_seconds);
+            proptest::prop_assert_eq!(lenient.committer_time, committer_seconds);
+            proptest::prop_assert_eq!(&decoded.author_name, &lenient.author_name);
+            proptest::prop_assert_eq!(&decoded.author_email, &lenient.author_email);
+            proptest::prop_assert_eq!(&decoded.subject, &lenient.subject);
+            proptest::prop_assert_eq!(&decoded.subject, subject.trim());
+        }
+
+        #[test]
+        fn decoding_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = CommitFields::decode(&data, gix::hash::Kind::Sha1);
+            let _ = CommitFields::decode_leniently(&data);
+            let _ = lenient_tag(&data);
+        }
+
+        #[test]
+        fn decoding_commit_like_text_never_panics(
+            text in "(tree |parent |author |committer |[0-9a-f]{40}|<|>|x@y| |\n|[0-9]{1,25}|\\+0000|-)*"
+        ) {
+            let _ = CommitFields::decode(text.as_bytes(), gix::hash::Kind::Sha1);
+            let _ = CommitFields::decode_leniently(text.as_bytes());
+            let _ = lenient_tag(text.as_bytes());
+        }
+    }
 
     #[test]
     fn normalizes_paths() {
