@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::rng::{Rng, civil_from_unix};
+use crate::rng::{Draws, SplitMix64, civil_from_unix};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -166,7 +166,7 @@ pub fn revert_message(subject: &str, sha: &str) -> String {
 }
 
 /// Next release version: mostly patches, some minors, rare majors.
-fn bump(version: (u32, u32, u32), rng: &mut Rng) -> (u32, u32, u32) {
+fn bump(version: (u32, u32, u32), rng: &mut SplitMix64) -> (u32, u32, u32) {
     let (major, minor, patch) = version;
     let u = rng.unit();
     if u < 0.015 {
@@ -222,7 +222,7 @@ struct NewCommit<'a> {
 struct Generator<W: Write, R: BufRead> {
     out: W,
     marks: R,
-    rng: Rng,
+    rng: SplitMix64,
     target: usize,
     tags: usize,
     files: Vec<FileState>,
@@ -251,7 +251,7 @@ impl<W: Write, R: BufRead> Generator<W, R> {
         let mut g = Generator {
             out,
             marks,
-            rng: Rng::new(opts.seed),
+            rng: SplitMix64::new(opts.seed),
             target: opts.commits,
             tags: opts.tags,
             files: Vec::new(),
@@ -315,7 +315,7 @@ impl<W: Write, R: BufRead> Generator<W, R> {
     }
 
     fn tick(&mut self) -> i64 {
-        self.clock += self.rng.exp(self.mean_gap).round().max(1.0) as i64;
+        self.clock += self.rng.exponential(self.mean_gap).round().max(1.0) as i64;
         self.clock
     }
 
@@ -326,9 +326,9 @@ impl<W: Write, R: BufRead> Generator<W, R> {
         if u < 0.6 {
             committer_time
         } else if u < 0.97 {
-            committer_time - self.rng.range(30, 3 * 3600)
+            committer_time - self.rng.between(30, 3 * 3600)
         } else {
-            committer_time - self.rng.range(86_400, 30 * 86_400)
+            committer_time - self.rng.between(86_400, 30 * 86_400)
         }
     }
 
@@ -715,7 +715,7 @@ impl<W: Write, R: BufRead> Generator<W, R> {
         }
         if done >= self.next_nightly_at {
             self.next_nightly_at += self.nightly_every;
-            let tagged = t + self.rng.range(60, 6 * 3600);
+            let tagged = t + self.rng.between(60, 6 * 3600);
             let (y, m, d) = civil_from_unix(tagged);
             let name = format!("nightly-{y:04}-{m:02}-{d:02}");
             let msg = format!("Nightly build {y:04}-{m:02}-{d:02}\n");
@@ -737,7 +737,7 @@ impl<W: Write, R: BufRead> Generator<W, R> {
         let (major, minor, patch) = self.version;
         let name = format!("v{major}.{minor}.{patch}");
         // Tagged by the release pipeline a few minutes to an hour and a half after the commit.
-        let tagged = t + self.rng.range(120, 90 * 60);
+        let tagged = t + self.rng.between(120, 90 * 60);
         self.annotated_tag(
             &name,
             mark,

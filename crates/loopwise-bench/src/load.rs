@@ -280,7 +280,8 @@ const SERVICES: [&str; 8] = [
 /// Appends one deployment event as a JSON object, unique to (`phase`, `client`, `seq`).
 fn push_deployment(out: &mut String, phase: char, client: usize, seq: u64) {
     // A reproducible, commit-like sha and a finish time spread over May 2024.
-    let mut rng = crate::rng::Rng::new(((client as u64) << 40) ^ seq ^ ((phase as u64) << 56));
+    let mut rng =
+        crate::rng::SplitMix64::new(((client as u64) << 40) ^ seq ^ ((phase as u64) << 56));
     let (a, b, c) = (rng.next_u64(), rng.next_u64(), rng.next_u64() as u32);
     let t = seq % (31 * 86_400);
     let _ = write!(

@@ -13,7 +13,7 @@
 use crate::load::{
     Phase, create_token, load_average, millis, print_phase, run_phase, start_server, stop_server,
 };
-use crate::rng::Rng;
+use crate::rng::SplitMix64;
 use anyhow::{Context, Result, bail, ensure};
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{Event, Incident};
@@ -203,7 +203,7 @@ fn service_name(index: usize) -> String {
     format!("svc-{index:03}")
 }
 
-fn sha(rng: &mut Rng) -> String {
+fn sha(rng: &mut SplitMix64) -> String {
     format!(
         "{:016x}{:016x}{:08x}",
         rng.next_u64(),
@@ -219,7 +219,7 @@ fn sha(rng: &mut Rng) -> String {
 fn service_history(shape: &OrgShape, index: usize) -> (Vec<Change>, Vec<Deployment>, Vec<Event>) {
     let commits = shape.changes / shape.services;
     let deployments = shape.deployments / shape.services;
-    let mut rng = Rng::new(shape.seed ^ ((index as u64 + 1) << 32));
+    let mut rng = SplitMix64::new(shape.seed ^ ((index as u64 + 1) << 32));
     let start = ORG_END - ORG_SPAN;
     let step = ORG_SPAN / commits as i64;
     let mut changes: Vec<Change> = Vec::with_capacity(commits);
@@ -524,7 +524,7 @@ pub fn org_report(opts: &ReportOptions) -> Result<()> {
         rfc3339(ORG_END - ORG_SPAN),
         rfc3339(ORG_END)
     );
-    let mut rng = Rng::new(opts.shape.seed);
+    let mut rng = SplitMix64::new(opts.shape.seed);
     let kinds: Vec<(&str, QueryPath<'_>)> = vec![
         (
             "organisation report, 90 days",

@@ -11,6 +11,7 @@ pub mod entities;
 pub mod events;
 pub mod graph;
 pub mod metrics;
+pub mod random;
 pub mod report;
 pub mod rollup;
 pub mod rules;

@@ -9,13 +9,14 @@
 //! drops (the pattern the dashboard warns about) and one that improves.
 //!
 //! Everything is pure and deterministic: the same seed and end instant give the same
-//! organisation on every platform (a SplitMix64 generator of its own, no wall clock). Failures
+//! organisation on every platform (the core's SplitMix64 generator, no wall clock). Failures
 //! are made the way the core recognises them (PRODUCT.md section 4): a failed status followed by
 //! a rollback, a rollback of a deployment that went out, a revert commit shipped by the next
 //! deployment, a hotfix deployment, or an incident started shortly after the deployment.
 
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source};
 use loopwise_core::events::{Event, Incident};
+use loopwise_core::random::SplitMix64;
 use loopwise_core::time::{SECONDS_PER_DAY, SECONDS_PER_HOUR, Timestamp};
 use loopwise_store::{DeploymentFilter, DeploymentScope, GitImportMessage, Store, StoreError};
 use std::cmp::Reverse;
@@ -293,55 +294,18 @@ const LAST_NAMES: &[&str] = &[
     "Patel",
 ];
 
-/// SplitMix64: fixed, documented output, so a seed gives the same organisation everywhere
-/// (a crate's generator may change its algorithm between versions).
-#[derive(Debug, Clone)]
-struct Rng {
-    state: u64,
+/// The demo's draws beyond the core's, on its SplitMix64 (fixed, documented output, so a seed
+/// gives the same organisation everywhere).
+trait DemoDraws {
+    /// Poisson distributed with the given mean (Knuth's method; the means here are small).
+    fn poisson(&mut self, mean: f64) -> usize;
+    /// One of `items`; empty text for none.
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str;
+    /// A full 40-hex object id.
+    fn sha(&mut self) -> String;
 }
 
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, n)`; 0 when `n` is 0.
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Uniform in `[low, high)`; `low` when the range is empty.
-    fn between(&mut self, low: i64, high: i64) -> i64 {
-        if high <= low {
-            return low;
-        }
-        let span = high.abs_diff(low);
-        low.saturating_add(((u128::from(self.next_u64()) * u128::from(span)) >> 64) as i64)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, probability: f64) -> bool {
-        self.unit() < probability
-    }
-
-    /// Exponentially distributed with the given mean.
-    fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.unit()).ln()
-    }
-
-    /// Poisson distributed with the given mean (Knuth's method; the means here are small).
+impl DemoDraws for SplitMix64 {
     fn poisson(&mut self, mean: f64) -> usize {
         if mean <= 0.0 {
             return 0;
@@ -363,7 +327,6 @@ impl Rng {
             .unwrap_or_default()
     }
 
-    /// A full 40-hex object id.
     fn sha(&mut self) -> String {
         format!(
             "{:016x}{:016x}{:08x}",
@@ -517,7 +480,7 @@ struct ServiceGenerator<'a> {
     staged: bool,
     authors: &'a [Author],
     topics: &'static [&'static str],
-    rng: Rng,
+    rng: SplitMix64,
     start: Timestamp,
     end: Timestamp,
     /// Multiplies the squad's rates: services of one squad are alike, not identical.
@@ -1062,13 +1025,13 @@ impl DemoOrganisation {
             let mut demo_squads = Vec::new();
             for (squad_index, (squad, trajectory, names)) in squads.iter().enumerate() {
                 let squad_seed = seed ^ (((tribe_index * 16 + squad_index) as u64 + 1) << 40);
-                let authors = squad_authors(&mut Rng::new(squad_seed));
+                let authors = squad_authors(&mut SplitMix64::new(squad_seed));
                 for name in names.iter() {
                     index += 1;
                     // Each service has a generator of its own: adding a service elsewhere
                     // leaves the others' histories as they were. The end is mixed in so that
                     // demos of different ends share no commit.
-                    let mut rng = Rng::new(
+                    let mut rng = SplitMix64::new(
                         seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407)
                             ^ (end as u64).rotate_left(23),
                     );
@@ -1345,7 +1308,7 @@ pub fn foreign_records(store: &dyn Store) -> Result<ForeignRecords, StoreError> 
 }
 
 /// A squad's developers: four to seven people.
-fn squad_authors(rng: &mut Rng) -> Vec<Author> {
+fn squad_authors(rng: &mut SplitMix64) -> Vec<Author> {
     let size = 4 + rng.below(4);
     (0..size)
         .map(|_| {
@@ -1772,7 +1735,7 @@ mod tests {
 
         // One record of each foreign kind beside the demo: a git import of another
         // repository, a deployment and an incident from the API.
-        let mut sha_source = Rng::new(99);
+        let mut sha_source = SplitMix64::new(99);
         let change = Change {
             sha: sha_source.sha(),
             parents: Vec::new(),

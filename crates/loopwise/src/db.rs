@@ -385,7 +385,7 @@ mod tests {
     }
 
     /// Arbitrary bytes and mutated lines never panic the parser: a tiny deterministic fuzzer
-    /// (xorshift) that flips, drops and inserts bytes of a valid export.
+    /// (the core's SplitMix64) that flips, drops and inserts bytes of a valid export.
     #[test]
     fn mutated_exports_never_panic() {
         let valid = format!(
@@ -394,13 +394,8 @@ mod tests {
             r#"{"kind":"token","name":"ci","scope":"ingest","hash":"h","created_at":5,"revoked_at":null}"#
         );
         assert_eq!(read(valid.as_bytes()), Ok(2));
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = loopwise_core::random::SplitMix64::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = || random.next_u64();
         let mut rejected = 0;
         for _ in 0..5_000 {
             let mut bytes = valid.as_bytes().to_vec();
