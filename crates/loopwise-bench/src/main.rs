@@ -1,5 +1,6 @@
 //! `loopwise-bench`: performance benchmarks for loopwise (see BENCHMARKS.md).
 
+mod deploylog;
 mod genrepo;
 mod load;
 mod pages;
@@ -39,6 +40,37 @@ enum Cmd {
     /// Server-side render time of every web dashboard page (issue 5's target); exit status 2
     /// when a page misses it.
     DashboardPages(DashboardPagesArgs),
+    /// Parse time of a deploy log of 1,000,000 rows (CSV and NDJSON) and a whole `loopwise
+    /// analyze --deploy-log` with it (issue 12's target); exit status 2 when one takes a
+    /// minute or more.
+    DeployLog(DeployLogArgs),
+}
+
+#[derive(Debug, Args)]
+struct DeployLogArgs {
+    /// The loopwise binary [default: target/release/loopwise of this workspace].
+    #[arg(long)]
+    loopwise: Option<PathBuf>,
+    /// Rows of the generated deploy log.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Commits of the generated repository whose main line the rows deploy.
+    #[arg(long, default_value_t = 2_000)]
+    commits: usize,
+    /// Seed of the repository and of the rows.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The formats to measure, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,ndjson")]
+    formats: Vec<deploylog::LogFormat>,
+    /// A figure at or above this many seconds fails.
+    #[arg(long, default_value_t = 60)]
+    limit_seconds: u64,
+    /// Keep the repository, the logs and the databases in this directory (a repository
+    /// generated there before with the same --commits and --seed is reused) [default: a
+    /// temporary directory, deleted afterwards].
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -297,12 +329,31 @@ fn dashboard_pages(args: DashboardPagesArgs) -> Result<bool> {
     })
 }
 
+/// `Ok(false)` when a figure is over the limit.
+fn deploy_log(args: DeployLogArgs) -> Result<bool> {
+    anyhow::ensure!(args.limit_seconds > 0, "--limit-seconds must be positive");
+    deploylog::run(&deploylog::Options {
+        loopwise: args.loopwise.unwrap_or_else(ratio::default_loopwise),
+        rows: args.rows,
+        commits: args.commits,
+        seed: args.seed,
+        formats: args.formats,
+        limit: std::time::Duration::from_secs(args.limit_seconds),
+        directory: args.dir,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::DashboardPages(args) => match dashboard_pages(args) {
             Ok(true) => Ok(()),
             // A missed target: distinct from an error, so a check can tell them apart.
+            Ok(false) => return ExitCode::from(2),
+            Err(err) => Err(err),
+        },
+        Cmd::DeployLog(args) => match deploy_log(args) {
+            Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(2),
             Err(err) => Err(err),
         },

@@ -38,7 +38,7 @@ pub struct Run {
 }
 
 /// CPU time of this process's waited-for children so far; `None` without Linux procfs.
-fn children_cpu() -> Option<Duration> {
+pub fn children_cpu() -> Option<Duration> {
     parse_children_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
