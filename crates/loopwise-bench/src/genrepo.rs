@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::rng::{Draws, SplitMix64, civil_from_unix};
+use crate::rng::{Draws, SplitMix64};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -716,9 +716,9 @@ impl<W: Write, R: BufRead> Generator<W, R> {
         if done >= self.next_nightly_at {
             self.next_nightly_at += self.nightly_every;
             let tagged = t + self.rng.between(60, 6 * 3600);
-            let (y, m, d) = civil_from_unix(tagged);
-            let name = format!("nightly-{y:04}-{m:02}-{d:02}");
-            let msg = format!("Nightly build {y:04}-{m:02}-{d:02}\n");
+            let date = loopwise_core::rollup::format_date(tagged);
+            let name = format!("nightly-{date}");
+            let msg = format!("Nightly build {date}\n");
             self.annotated_tag(&name, mark, &CI_BOT, tagged, &msg)?;
             self.stats.nightly_tags += 1;
         }

@@ -16,7 +16,8 @@
 //! and lines starting with `#` are skipped.
 
 use loopwise_core::entities::{DeploymentKind, DeploymentStatus};
-use loopwise_core::time::{Timestamp, parse_instant};
+use loopwise_core::rules::LoggedDeployment;
+use loopwise_core::time::parse_instant;
 use std::path::Path;
 
 pub const FIELDS: &[&str] = &[
@@ -30,20 +31,9 @@ pub const FIELDS: &[&str] = &[
     "started_at",
 ];
 
-/// One deployment line as written, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployRecord {
-    /// 1-based line in the file.
-    pub line: usize,
-    pub sha: String,
-    pub time: Timestamp,
-    pub started_at: Option<Timestamp>,
-    pub status: DeploymentStatus,
-    pub kind: DeploymentKind,
-    pub environment: Option<String>,
-    pub id: Option<String>,
-    pub service: Option<String>,
-}
+/// One deployment line as written, validated: the core's [`LoggedDeployment`], which its rules
+/// turn into a deployment once the commit is resolved.
+pub type DeployRecord = LoggedDeployment;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeployLogError {

@@ -75,7 +75,7 @@ pub struct Walk {
     pub tags: Vec<Tag>,
     /// The commit HEAD names, if any.
     pub head: Option<String>,
-    /// Commits stored with a stand-in for a date that cannot be read (see the module doc).
+    /// Commits stored with an unreadable date (see the module doc).
     pub unparseable_dates: Unreadable,
     /// Commits not stored: undecodable, or with no date to go by (see the module doc).
     pub skipped_commits: Unreadable,

@@ -15,8 +15,8 @@ use anyhow::Context;
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::graph::CommitGraph;
 use loopwise_core::rules::{
-    LoggedDeployment, TagGlob, first_parent_deployments, is_release_like, logged_deployments,
-    path_relevance, tag_deployments,
+    TagGlob, first_parent_deployments, is_release_like, logged_deployments, path_relevance,
+    tag_deployments,
 };
 use loopwise_engine::{Engine, QueryText, ServiceSettings};
 use loopwise_ingest::deploy_log::read_deploy_log;
@@ -139,9 +139,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         service: Some(service),
         ..checked
     };
-    let report = engine
+    let mut report = engine
         .report(store.as_ref(), &query)
         .map_err(crate::report::engine_error)?;
+    // What the walk could not read is known to this run only: git shows such history, so it
+    // is skipped and said, never a failure.
+    for service in &mut report.services {
+        service.notes.extend(history.unreadable.iter().cloned());
+    }
     output::print(&report, args.format)
 }
 
@@ -152,6 +157,8 @@ struct History {
     batches: Vec<Arc<Vec<Change>>>,
     tags: Vec<Tag>,
     head: Option<String>,
+    /// What this walk could not read as it is, for the report's notes.
+    unreadable: Vec<String>,
 }
 
 impl History {
@@ -285,11 +292,35 @@ fn prepare(
         elapsed = ?started.elapsed(),
         "walked history"
     );
+    let mut unreadable = Vec::new();
+    for (what, found) in [
+        (
+            "commit(s) with an unreadable date were stored with the date git could read (an unreadable author date gives no lead time)",
+            &walk.unparseable_dates,
+        ),
+        (
+            "commit(s) could not be read at all and were skipped",
+            &walk.skipped_commits,
+        ),
+        (
+            "tag(s) without any readable date were left out",
+            &walk.skipped_tags,
+        ),
+    ] {
+        if !found.is_empty() {
+            unreadable.push(format!(
+                "{} {what} (first: {})",
+                found.count,
+                found.first.join(", ")
+            ));
+        }
+    }
     let history = History {
         stored,
         batches,
         tags: walk.tags,
         head: walk.head,
+        unreadable,
     };
 
     let started = std::time::Instant::now();
@@ -430,20 +461,6 @@ fn derive_deployments(
         }
         DeploymentSource::Log(path) => {
             let records = read_deploy_log(path).map_err(|e| bad_input(e.to_string()))?;
-            let records = records
-                .into_iter()
-                .map(|record| LoggedDeployment {
-                    line: record.line,
-                    sha: record.sha,
-                    time: record.time,
-                    started_at: record.started_at,
-                    status: record.status,
-                    kind: record.kind,
-                    environment: record.environment,
-                    id: record.id,
-                    service: record.service,
-                })
-                .collect();
             logged_deployments(records, graph, service, environment).map_err(|e| {
                 bad_input(format!(
                     "{}:{}: field `sha`: {}",

@@ -186,3 +186,67 @@ fn bad_input_on_a_repository_the_db_never_saw_registers_nothing() {
     assert_eq!(run.status, 2, "{:?}", run.stderr);
     assert_eq!(row_counts(&db), before, "not even a repositories row");
 }
+
+/// Git shows a history with a commit whose author date is not a number; so does analyze:
+/// the commit is stored, gives no lead time (its start is unknown), and the report says so.
+#[test]
+fn a_commit_with_an_unreadable_date_is_counted_not_fatal() {
+    let scratch = Scratch::new();
+    let repo = scratch.repo("odd");
+    let base = repo.commit("a.txt", T0, "base");
+    repo.tag("v1.0", "HEAD", T0 + HOUR);
+    let tree = repo.out(&["rev-parse", "HEAD^{tree}"]);
+    let odd = repo
+        .git_with_input(
+            &[
+                "hash-object",
+                "-t",
+                "commit",
+                "-w",
+                "--literally",
+                "--stdin",
+            ],
+            format!(
+                "tree {tree}\nparent {base}\nauthor Odd <odd@example.com> notadate +0000\n\
+             committer Odd <odd@example.com> {} +0000\n\nodd\n",
+                T0 + DAY
+            )
+            .as_bytes(),
+        )
+        .trim()
+        .to_string();
+    repo.git(&["update-ref", "refs/heads/main", &odd], T0);
+    repo.git(&["reset", "-q", "--hard", &odd], T0);
+    repo.commit("b.txt", T0 + 2 * DAY, "after");
+    repo.tag("v1.1", "HEAD", T0 + 2 * DAY + HOUR);
+    let report = analyze(
+        &scratch,
+        &repo.path,
+        &scratch.db("odd"),
+        WIDE,
+        &["--deploy-tags", "v*"],
+    );
+    let service = only_service(&report);
+    // v1.1 ships "odd" (no lead time: its author date is unknown) and "after" (1 h).
+    assert_eq!(service["lead_time"]["changes"], 1, "{service:#}");
+    assert_eq!(service["lead_time"]["implausible_excluded"], 1);
+    assert_eq!(service["lead_time"]["median_seconds"], HOUR as f64);
+    let notes: Vec<&str> = service["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|note| note.as_str())
+        .collect();
+    assert!(
+        notes.iter().any(
+            |note| note.starts_with("1 commit(s) with an unreadable date") && note.contains(&odd)
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.contains("implausible author date")),
+        "{notes:?}"
+    );
+}
