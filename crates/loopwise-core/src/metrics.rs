@@ -260,6 +260,9 @@ pub fn link_incidents(
     incidents: &[Incident],
     window_seconds: i64,
 ) {
+    if incidents.is_empty() {
+        return;
+    }
     // Successful deployments by the commits they shipped, for commit-named causes.
     let mut shipper_of = std::collections::HashMap::new();
     for (position, facts) in analysis.deployments.iter().enumerate() {

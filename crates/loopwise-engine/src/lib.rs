@@ -118,7 +118,7 @@ impl ServiceDeployments {
 /// An analysed chain (incidents not linked yet) and its provenance, worked out once.
 #[derive(Debug)]
 struct Analysed {
-    analysis: ChainAnalysis,
+    analysis: Arc<ChainAnalysis>,
     deployment_sources: String,
 }
 
@@ -330,7 +330,7 @@ impl Engine {
                     });
                     let deployment_sources = deployment_sources(&analysis);
                     Ok(Arc::new(Analysed {
-                        analysis,
+                        analysis: Arc::new(analysis),
                         deployment_sources,
                     }))
                 })?;
@@ -349,11 +349,16 @@ impl Engine {
                         }
                         Ok(Arc::new(by_service))
                     })?;
+                    // Without incidents the linked chain is the analysed one: shared, not copied.
+                    let Some(incidents) = incidents.get(&service).filter(|list| !list.is_empty())
+                    else {
+                        return Ok(Arc::clone(&analysed.analysis));
+                    };
                     let mut linked = ChainAnalysis::clone(&analysed.analysis);
                     link_incidents(
                         &mut linked,
                         &facts.graph,
-                        incidents.get(&service).map_or(&[], Vec::as_slice),
+                        incidents,
                         self.organisation.incident_link_window_seconds,
                     );
                     Ok(Arc::new(linked))
@@ -395,7 +400,8 @@ impl Engine {
         known: &[(RepositoryId, String)],
     ) -> Result<Arc<RepositoryFacts>, StoreError> {
         let changes = store.changes(id)?;
-        self.repository_facts(store, id, known, &changes, store.tags(id)?)
+        let graph = CommitGraph::from_changes(&changes);
+        self.repository_facts(store, id, known, graph, &changes, store.tags(id)?)
     }
 
     fn repository_facts<'a>(
@@ -403,10 +409,10 @@ impl Engine {
         store: &dyn Store,
         id: RepositoryId,
         known: &[(RepositoryId, String)],
+        graph: CommitGraph,
         changes: impl IntoIterator<Item = &'a Change> + Clone,
         tags: Vec<Tag>,
     ) -> Result<Arc<RepositoryFacts>, StoreError> {
-        let graph = CommitGraph::from_changes(changes.clone());
         let mut hotfix_commits = HashMap::new();
         for (service, settings) in &self.organisation.services {
             if settings.hotfix.subject.is_some()
@@ -425,13 +431,15 @@ impl Engine {
     }
 
     /// Hands the engine the whole history of the repository at `locator` that the caller has
-    /// just stored (every commit, and its tags), so that the next report does not read it back
-    /// from the store: `analyze` walks the history anyway. Kept under the repository's write
-    /// version as it is now, like anything the engine loads itself.
+    /// just stored (its commit graph, every commit, and its tags), so that the next report
+    /// does not read it back from the store: `analyze` walks the history and builds the graph
+    /// anyway. Kept under the repository's write version as it is now, like anything the
+    /// engine loads itself.
     pub fn prime_repository<'a>(
         &self,
         store: &dyn Store,
         locator: &str,
+        graph: CommitGraph,
         changes: impl IntoIterator<Item = &'a Change> + Clone,
         tags: Vec<Tag>,
     ) -> Result<(), EngineError> {
@@ -445,7 +453,7 @@ impl Engine {
             return Ok(());
         };
         let version = versions::version_of(&written, &versions::repository(locator));
-        let facts = self.repository_facts(store, id, &known, changes, tags)?;
+        let facts = self.repository_facts(store, id, &known, graph, changes, tags)?;
         self.repositories
             .get(id, vec![version], || Ok(facts))
             .map(drop)

@@ -38,6 +38,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_initial.sql")),
     (5, include_str!("../migrations/0005_write_versions.sql")),
+    (6, include_str!("../migrations/0006_pushed_changes.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_flag_changes.sql"),
     include_str!("../migrations/0004_cheap_checks.sql"),
     include_str!("../migrations/0005_write_versions.sql"),
+    include_str!("../migrations/0006_pushed_changes.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -462,7 +463,9 @@ impl Store for SqliteStore {
     fn pushed_change_count(&self, repository: RepositoryId) -> Result<usize, StoreError> {
         self.connection()
             .query_row(
-                "SELECT count(*) FROM changes WHERE repository_id = ?1 AND source <> 'git'",
+                // The planner would scan the repository's whole history by its primary key.
+                "SELECT count(*) FROM changes INDEXED BY changes_pushed \
+                 WHERE repository_id = ?1 AND source <> 'git'",
                 [repository],
                 |row| row.get::<_, i64>(0),
             )

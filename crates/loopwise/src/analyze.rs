@@ -116,7 +116,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let environment = environment_flag.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
     let store = store::open(args.db.as_deref())?;
-    let history = import(
+    let (history, graph) = import(
         &settings,
         &source,
         &repository,
@@ -131,6 +131,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .prime_repository(
             store.as_ref(),
             &repository.locator(),
+            graph,
             history.changes(),
             history.tags.clone(),
         )
@@ -172,6 +173,7 @@ impl History {
 /// What the run will write once every input has been validated.
 struct Prepared {
     history: History,
+    graph: CommitGraph,
     new_touches: Vec<PathTouch>,
     deployments: Vec<Deployment>,
 }
@@ -184,7 +186,7 @@ fn import(
     store: &dyn Store,
     service: &str,
     environment: &str,
-) -> anyhow::Result<History> {
+) -> anyhow::Result<(History, CommitGraph)> {
     // Reads only: a run that fails validation must not even register the repository.
     let locator = repository.locator();
     let repository_id = store.find_repository(&locator)?;
@@ -254,7 +256,7 @@ fn import(
     store
         .upsert_deployments(&prepared.deployments, scope.as_ref())
         .context("storing the deployments")?;
-    Ok(prepared.history)
+    Ok((prepared.history, prepared.graph))
 }
 
 /// Reads and validates every input: walks the repository (sending new commits to the store's
@@ -361,6 +363,7 @@ fn prepare(
     )?;
     Ok(Prepared {
         history,
+        graph,
         new_touches,
         deployments,
     })
