@@ -153,8 +153,8 @@ fn a_version_2_database_migrates_keeping_its_deployments_and_their_rules() {
         .unwrap();
     assert_eq!(version, loopwise_store_sqlite::SCHEMA_VERSION);
     assert_eq!(
-        version, 5,
-        "flag changes (3), cheap checks (4) and write versions (5)"
+        version, 6,
+        "flag changes (3), cheap checks (4), write versions (5) and the pushed-changes index (6)"
     );
     assert_eq!(
         deployment_rows(&connection),
