@@ -489,7 +489,14 @@ pub fn org_report(opts: &ReportOptions) -> Result<()> {
     analyze_and_show_sizes(&url)?;
     let db = Path::new(&url);
     // Admin: it reads reports and writes the deployments of the after-a-write queries.
-    let token = crate::load::create_token_with(&opts.loopwise, db, "admin", "org-report")?;
+    // A name of its own per run, so a database measured before (--skip-generate) takes another.
+    let name = format!(
+        "org-report-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos())
+    );
+    let token = crate::load::create_token_with(&opts.loopwise, db, "admin", &name)?;
     let directory = tempfile::tempdir()?;
     let config = directory.path().join("org.toml");
     std::fs::write(&config, org_config(shape))?;
