@@ -141,7 +141,8 @@ pub struct ChainLabels {
     pub environment: String,
     pub team: Option<String>,
     pub tribe: Option<String>,
-    pub provenance: BTreeMap<String, String>,
+    /// Shared: worked out once per analysed chain, not per report that visits it.
+    pub provenance: std::sync::Arc<BTreeMap<String, String>>,
 }
 
 /// The figures of `analysis` over `window`, rated against `benchmark`.
@@ -306,7 +307,7 @@ pub fn service_report(
         time_to_restore,
         rework_rate,
         overall,
-        provenance: labels.provenance,
+        provenance: BTreeMap::clone(&labels.provenance),
         incidents: incident_links,
         notes,
     }

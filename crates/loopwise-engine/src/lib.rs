@@ -119,7 +119,7 @@ impl ServiceDeployments {
 #[derive(Debug)]
 struct Analysed {
     analysis: Arc<ChainAnalysis>,
-    deployment_sources: String,
+    provenance: Arc<BTreeMap<String, String>>,
 }
 
 /// The (service, environment) of a chain.
@@ -328,10 +328,11 @@ impl Engine {
                         relevant: relevance.as_deref(),
                         hotfix_commits: facts.hotfix_commits.get(&service).map(Vec::as_slice),
                     });
-                    let deployment_sources = deployment_sources(&analysis);
+                    let provenance =
+                        self.provenance(settings, &deployment_sources(&analysis), locator, &facts);
                     Ok(Arc::new(Analysed {
                         analysis: Arc::new(analysis),
-                        deployment_sources,
+                        provenance: Arc::new(provenance),
                     }))
                 })?;
                 let mut linked_versions = chain_versions;
@@ -368,12 +369,7 @@ impl Engine {
                     tribe: tribe.clone(),
                     service: service.clone(),
                     environment,
-                    provenance: self.provenance(
-                        settings,
-                        &analysed.deployment_sources,
-                        locator,
-                        &facts,
-                    ),
+                    provenance: Arc::clone(&analysed.provenance),
                 };
                 visited += 1;
                 visit(labels, &facts.graph, &linked);
