@@ -78,6 +78,8 @@ type Selection = Vec<(String, Vec<usize>)>;
 #[derive(Debug)]
 struct ServiceDeployments {
     all: Vec<Deployment>,
+    /// The environments they name, worked out on first need.
+    environments: std::sync::OnceLock<BTreeSet<String>>,
     /// By the asked environment (none: every production one).
     selections: Mutex<HashMap<Option<String>, Arc<Selection>>>,
 }
@@ -266,11 +268,15 @@ impl Engine {
                     };
                     Ok(Arc::new(ServiceDeployments {
                         all: store.deployments(&filter)?,
+                        environments: std::sync::OnceLock::new(),
                         selections: Mutex::default(),
                     }))
                 })?;
             if query.environment.is_some() {
-                environments_seen.extend(all.all.iter().map(|d| d.environment.clone()));
+                let environments = all
+                    .environments
+                    .get_or_init(|| all.all.iter().map(|d| d.environment.clone()).collect());
+                environments_seen.extend(environments.iter().cloned());
             }
             let selection = all.selection(query.environment.as_deref(), &self.organisation);
             let repository = self.repository_of(&service, &known);
