@@ -302,18 +302,22 @@ impl Engine {
                 }
                 _ => Arc::new(None),
             };
-            let mut chains: Vec<(String, Vec<usize>)> = selection.to_vec();
             // A service asked for by name is reported even without deployments, so the
             // answer says so instead of being empty.
-            if chains.is_empty() && query.service.is_some() {
-                let environment = query
-                    .environment
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
-                chains.push((environment, Vec::new()));
-            }
+            let no_deployments = query
+                .environment
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
+            let chains: Vec<(&str, &[usize])> = if selection.is_empty() && query.service.is_some() {
+                vec![(no_deployments.as_str(), &[])]
+            } else {
+                selection
+                    .iter()
+                    .map(|(environment, positions)| (environment.as_str(), positions.as_slice()))
+                    .collect()
+            };
             for (environment, positions) in chains {
-                let key: ChainKey = (service.clone(), environment.clone());
+                let key: ChainKey = (service.clone(), environment.to_string());
                 let chain_versions = vec![
                     deployments_version,
                     repository_version,
@@ -374,7 +378,7 @@ impl Engine {
                     team: team.clone(),
                     tribe: tribe.clone(),
                     service: service.clone(),
-                    environment,
+                    environment: environment.to_string(),
                     provenance: Arc::clone(&analysed.provenance),
                 };
                 visited += 1;
