@@ -170,7 +170,7 @@ impl Deployment {
 
 /// Which environments count as production (PRODUCT.md section 4: configurable, default
 /// `production`, `prod`, `live`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductionEnvironments {
     names: Vec<String>,
 }
@@ -193,11 +193,6 @@ impl ProductionEnvironments {
                 .map(|name| name.as_ref().to_ascii_lowercase())
                 .collect(),
         }
-    }
-
-    /// The names, lowercased, as configured.
-    pub fn names(&self) -> &[String] {
-        &self.names
     }
 
     pub fn is_production(&self, environment: &str) -> bool {

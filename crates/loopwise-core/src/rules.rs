@@ -120,17 +120,6 @@ impl TagGlob {
     }
 }
 
-/// How a service's deployments are found in its repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeploymentRule {
-    /// Tags matching the glob are production deployments.
-    Tags(TagGlob),
-    /// Every first-parent commit of HEAD is a deployment.
-    FirstParent,
-    /// Release-like tags if there are any, else first-parent commits.
-    Automatic,
-}
-
 /// Optional hotfix patterns: a deployment of a tag matching the glob, or one shipping a commit
 /// whose subject matches the pattern, remediates the deployment before it.
 #[derive(Debug, Clone, Default)]

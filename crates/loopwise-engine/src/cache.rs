@@ -60,13 +60,6 @@ impl<K: Hash + Eq, T: Clone> Shelf<K, T> {
         );
         Ok(value)
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
-    }
 }
 
 #[cfg(test)]

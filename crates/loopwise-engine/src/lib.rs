@@ -172,11 +172,6 @@ impl Engine {
         self.organisation.ownership.owners(service)
     }
 
-    /// How many chain analyses the cache holds (for the server's warm-up log).
-    pub fn cached_chains(&self) -> usize {
-        self.linked.len()
-    }
-
     /// The repository whose history `service` ships: the configured one, else the one named
     /// after the service.
     fn repository_of(

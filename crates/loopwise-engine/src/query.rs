@@ -157,14 +157,6 @@ impl ReportQuery {
         })
     }
 
-    /// The same selection over another window.
-    pub fn with_window(&self, window: Window) -> Self {
-        Self {
-            window,
-            ..self.clone()
-        }
-    }
-
     /// Whether a service owned by `team` in `tribe` is selected by the team and tribe filters.
     pub fn selects_owners(&self, team: Option<&str>, tribe: Option<&str>) -> bool {
         self.team

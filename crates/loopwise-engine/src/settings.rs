@@ -30,12 +30,10 @@ pub enum OwnershipError {
         first: String,
         second: String,
     },
-    #[error("empty name in {what} ({service:?} = {team:?})")]
-    Empty {
-        what: &'static str,
-        service: String,
-        team: String,
-    },
+    #[error("empty service or team name ({service:?} = {team:?})")]
+    EmptyName { service: String, team: String },
+    #[error("the tribe of team {team:?} is empty")]
+    EmptyTribe { team: String },
 }
 
 impl Ownership {
@@ -49,11 +47,7 @@ impl Ownership {
         for (service, team) in services {
             let (service, team) = (service.trim().to_string(), team.trim().to_string());
             if service.is_empty() || team.is_empty() {
-                return Err(OwnershipError::Empty {
-                    what: "teams",
-                    service,
-                    team,
-                });
+                return Err(OwnershipError::EmptyName { service, team });
             }
             if let Some(first) = ownership.teams.get(&service)
                 && *first != team
@@ -69,11 +63,7 @@ impl Ownership {
         for (team, tribe) in tribes {
             let (team, tribe) = (team.trim().to_string(), tribe.trim().to_string());
             if team.is_empty() || tribe.is_empty() {
-                return Err(OwnershipError::Empty {
-                    what: "tribes",
-                    service: team,
-                    team: tribe,
-                });
+                return Err(OwnershipError::EmptyTribe { team });
             }
             if let Some(first) = ownership.tribes.get(&team)
                 && *first != tribe
@@ -97,10 +87,6 @@ impl Ownership {
             .and_then(|team| self.tribes.get(team))
             .cloned();
         (team, tribe)
-    }
-
-    pub fn team_of(&self, service: &str) -> Option<&str> {
-        self.teams.get(service).map(String::as_str)
     }
 
     /// Every configured service → team.

@@ -196,53 +196,23 @@ impl TableForm for TeamTable {
         "a team name (service = \"team\") or a team table with `tribe` and `services`";
 }
 
-/// Service → team and team → tribe, from `[teams]`; a service claimed by two teams is an error
-/// that names both.
-pub fn ownership(
-    teams: BTreeMap<String, TeamEntry>,
-) -> anyhow::Result<(HashMap<String, String>, HashMap<String, String>)> {
-    let mut team_of: HashMap<String, String> = HashMap::new();
-    let mut tribe_of: HashMap<String, String> = HashMap::new();
-    let mut assign = |service: &str, team: &str| -> anyhow::Result<()> {
-        let (service, team) = (service.trim(), team.trim());
-        if service.is_empty() || team.is_empty() {
-            return Err(bad_input(format!(
-                "teams: empty service or team name ({service:?} = {team:?})"
-            )));
-        }
-        match team_of.get(service) {
-            Some(other) if other != team => Err(bad_input(format!(
-                "teams: service {service:?} is owned by both {other:?} and {team:?}"
-            ))),
-            _ => {
-                team_of.insert(service.to_string(), team.to_string());
-                Ok(())
-            }
-        }
-    };
-    for (key, entry) in &teams {
+/// Who owns what, from `[teams]`: the engine's [`Ownership`], which refuses a service claimed
+/// by two teams (naming both) and empty names.
+pub fn ownership(teams: BTreeMap<String, TeamEntry>) -> anyhow::Result<Ownership> {
+    let mut services = Vec::new();
+    let mut tribes = Vec::new();
+    for (key, entry) in teams {
         match entry {
-            NameOrTable::Name(team) => assign(key, team)?,
+            NameOrTable::Name(team) => services.push((key, team)),
             NameOrTable::Table(table) => {
-                for service in &table.services {
-                    assign(service, key)?;
+                services.extend(table.services.into_iter().map(|s| (s, key.clone())));
+                if let Some(tribe) = table.tribe {
+                    tribes.push((key, tribe));
                 }
             }
         }
     }
-    for (team, entry) in teams {
-        if let NameOrTable::Table(TeamTable {
-            tribe: Some(tribe), ..
-        }) = entry
-        {
-            let tribe = tribe.trim();
-            if tribe.is_empty() {
-                return Err(bad_input(format!("teams.{team}.tribe: must not be empty")));
-            }
-            tribe_of.insert(team, tribe.to_string());
-        }
-    }
-    Ok((team_of, tribe_of))
+    Ownership::new(services, tribes).map_err(|e| bad_input(format!("teams: {e}")))
 }
 
 /// What the report engine needs of the configuration: ownership, each service's repository,
@@ -255,9 +225,7 @@ pub fn organisation(
     incidents: FileIncidents,
     environment: &dyn Environment,
 ) -> anyhow::Result<Organisation> {
-    let (team_of, tribe_of) = ownership(teams)?;
-    let ownership =
-        Ownership::new(team_of, tribe_of).map_err(|e| bad_input(format!("teams: {e}")))?;
+    let ownership = ownership(teams)?;
     let mut settings: BTreeMap<String, ServiceSettings> = BTreeMap::new();
     for (key, entry) in services {
         match entry {
@@ -997,7 +965,10 @@ mod tests {
         let error = resolve(None, None, empty, &environment(&[]))
             .unwrap_err()
             .to_string();
-        assert!(error.contains("teams.payments.tribe"), "{error}");
+        assert!(
+            error.contains("tribe of team \"payments\" is empty"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -257,7 +257,8 @@ mod tests {
         let file: config::FileConfig =
             toml::from_str(&organisation.ownership_toml()).expect("valid TOML config");
         assert_eq!(file.public_reads, Some(true));
-        let (teams, tribes) = config::ownership(file.teams).expect("valid ownership");
+        let ownership = config::ownership(file.teams).expect("valid ownership");
+        let (teams, tribes) = (ownership.teams(), ownership.tribes());
         assert_eq!(teams.len(), organisation.services.len());
         for service in &organisation.services {
             assert_eq!(teams[&service.name], service.squad, "{}", service.name);

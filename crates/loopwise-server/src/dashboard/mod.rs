@@ -206,9 +206,14 @@ impl From<loopwise_engine::EngineError> for PageError {
     fn from(error: loopwise_engine::EngineError) -> Self {
         match error {
             loopwise_engine::EngineError::Store(error) => error.into(),
-            // A page about a service, team or environment nobody knows is not found.
-            unknown @ loopwise_engine::EngineError::Unknown { .. } => {
-                Self::not_found(unknown.to_string())
+            // A page about a service nobody knows is not found; an unknown filter is a bad
+            // request, as in the page's query parsing.
+            unknown @ loopwise_engine::EngineError::Unknown { field, .. } => {
+                if field == "service" {
+                    Self::not_found(unknown.to_string())
+                } else {
+                    Self::bad_request(unknown.to_string())
+                }
             }
         }
     }
