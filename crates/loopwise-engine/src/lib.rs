@@ -46,8 +46,7 @@ pub enum EngineError {
 
 /// The last path segment of a locator, without `.git`: `/srv/api/.git` and `acme/api.git` are `api`.
 pub fn repository_name(locator: &str) -> &str {
-    let trimmed = locator.trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix("/.git").unwrap_or(trimmed);
+    let trimmed = same_repository(locator);
     let last = trimmed.rsplit(['/', '\\']).next().unwrap_or(trimmed);
     last.strip_suffix(".git").unwrap_or(last)
 }
