@@ -23,7 +23,7 @@ use loopwise_store::export::ExportRecord;
 use loopwise_store::rows::{self, StoredRow};
 use loopwise_store::versions::{self, WriteVersions};
 use loopwise_store::{
-    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportEnd,
+    Delivery, DeploymentFilter, DeploymentScope, Derived, EventOutcome, ExportSink, GitImportEnd,
     GitImportMessage, ImportCounts, RepositoryId, Store, StoreCounts, StoreError, Token,
     TokenScope, WriteCounts,
 };
@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_initial.sql")),
     (5, include_str!("../migrations/0005_write_versions.sql")),
     (6, include_str!("../migrations/0006_pushed_changes.sql")),
+    (7, include_str!("../migrations/0007_derived_facts.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -921,6 +922,39 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|row| (row.get(0), row.get(1)))
                 .collect())
+        })
+    }
+
+    fn derived(&self, kind: &str, scope: &str, name: &str) -> Result<Option<Derived>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_opt(
+                    "SELECT key, data FROM derived_facts WHERE kind = $1 AND scope = $2 AND name = $3",
+                    &[&kind, &scope, &name],
+                )?
+                .map(|row| Derived {
+                    key: row.get(0),
+                    data: row.get(1),
+                }))
+        })
+    }
+
+    fn put_derived(
+        &self,
+        kind: &str,
+        scope: &str,
+        name: &str,
+        derived: &Derived,
+    ) -> Result<(), StoreError> {
+        // Touches no scope, so nothing is bumped: derived facts are not what reports read,
+        // only what was made of it.
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO derived_facts (kind, scope, name, key, data) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kind, scope, name) DO UPDATE SET key = excluded.key, data = excluded.data",
+                &[&kind, &scope, &name, &derived.key, &derived.data.as_slice()],
+            )?;
+            Ok(())
         })
     }
 

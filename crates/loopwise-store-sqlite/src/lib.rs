@@ -16,7 +16,7 @@ use loopwise_store::export::{ExportRecord, ImportWrite, TokenRecord};
 use loopwise_store::rows::{self, EXPORT_QUERIES, StoredRow};
 use loopwise_store::versions::{self, WriteVersions};
 use loopwise_store::{
-    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, ExportSink, GitImportEnd,
+    Delivery, DeploymentFilter, DeploymentScope, Derived, EventOutcome, ExportSink, GitImportEnd,
     GitImportMessage, ImportCounts, PathTouch, RepositoryId, Store, StoreCounts, StoreError, Token,
     TokenScope, WriteCounts,
 };
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_cheap_checks.sql"),
     include_str!("../migrations/0005_write_versions.sql"),
     include_str!("../migrations/0006_pushed_changes.sql"),
+    include_str!("../migrations/0007_derived_facts.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -763,6 +764,44 @@ impl Store for SqliteStore {
             [],
             |row| Ok((row.text(0)?.to_string(), row.integer(1)?)),
         )
+    }
+
+    fn derived(&self, kind: &str, scope: &str, name: &str) -> Result<Option<Derived>, StoreError> {
+        self.connection()
+            .prepare_cached(
+                "SELECT key, data FROM derived_facts WHERE kind = ?1 AND scope = ?2 AND name = ?3",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![kind, scope, name], |row| {
+                        Ok(Derived {
+                            key: row.get(0)?,
+                            data: row.get(1)?,
+                        })
+                    })
+                    .optional()
+            })
+            .map_err(database_error)
+    }
+
+    fn put_derived(
+        &self,
+        kind: &str,
+        scope: &str,
+        name: &str,
+        derived: &Derived,
+    ) -> Result<(), StoreError> {
+        // No bump: derived facts are not what reports read, only what was made of it.
+        self.connection()
+            .prepare_cached(
+                "INSERT INTO derived_facts (kind, scope, name, key, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (kind, scope, name) DO UPDATE SET key = excluded.key, data = excluded.data",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![kind, scope, name, derived.key, derived.data])
+            })
+            .map(|_| ())
+            .map_err(database_error)
     }
 
     fn export(&self, sink: &mut ExportSink<'_>) -> Result<(), StoreError> {

@@ -153,8 +153,9 @@ fn a_version_2_database_migrates_keeping_its_deployments_and_their_rules() {
         .unwrap();
     assert_eq!(version, loopwise_store_sqlite::SCHEMA_VERSION);
     assert_eq!(
-        version, 6,
-        "flag changes (3), cheap checks (4), write versions (5) and the pushed-changes index (6)"
+        version, 7,
+        "flag changes (3), cheap checks (4), write versions (5), the pushed-changes index (6) \
+         and derived facts (7)"
     );
     assert_eq!(
         deployment_rows(&connection),

@@ -6,8 +6,8 @@
 
 use crate::export::ExportRecord;
 use crate::{
-    Delivery, DeploymentFilter, DeploymentScope, EventOutcome, GitImport, GitImportMessage,
-    ImportCounts, PathTouch, Store, StoreError, TokenScope, WriteCounts,
+    Delivery, DeploymentFilter, DeploymentScope, Derived, EventOutcome, GitImport,
+    GitImportMessage, ImportCounts, PathTouch, Store, StoreError, TokenScope, WriteCounts,
 };
 use loopwise_core::entities::{Change, Deployment, DeploymentKind, DeploymentStatus, Source, Tag};
 use loopwise_core::events::{
@@ -45,6 +45,7 @@ macro_rules! store_conformance_tests {
             an_import_merges_with_what_is_stored,
             a_failed_import_writes_nothing,
             write_versions_grow_with_every_write_reports_read,
+            derived_blobs_are_kept_apart_from_what_reports_read,
         );
     };
     (@tests $make_store:expr; $($check:ident),+ $(,)?) => {
@@ -1308,4 +1309,96 @@ pub fn write_versions_grow_with_every_write_reports_read(store: &dyn Store) {
     };
     store.import(&mut std::iter::once(Ok(imported))).unwrap();
     assert!(version(store, &deployments("search")) > 0);
+}
+
+/// A blob of `size` bytes from a counter pattern: every byte value (0x00 and 0xFF too) in
+/// every 256 bytes, shifted every 256 bytes and by `seed`, so no two blobs share a prefix.
+fn blob(size: usize, seed: u8) -> Vec<u8> {
+    (0..size)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add((i >> 8) as u8 ^ seed)
+        })
+        .collect()
+}
+
+/// Asserts that `at` holds `expected`, naming the first differing byte rather than printing
+/// megabytes of blob.
+fn assert_derived(store: &dyn Store, (kind, scope, name): (&str, &str, &str), expected: &Derived) {
+    let stored = store
+        .derived(kind, scope, name)
+        .unwrap()
+        .unwrap_or_else(|| panic!("nothing stored under ({kind}, {scope}, {name})"));
+    assert_eq!(
+        stored.key, expected.key,
+        "the key under ({kind}, {scope}, {name})"
+    );
+    assert_eq!(
+        stored.data.len(),
+        expected.data.len(),
+        "the length of the blob under ({kind}, {scope}, {name})"
+    );
+    let differs = stored
+        .data
+        .iter()
+        .zip(&expected.data)
+        .position(|(a, b)| a != b);
+    assert_eq!(
+        differs, None,
+        "the first differing byte under ({kind}, {scope}, {name})"
+    );
+}
+
+pub fn derived_blobs_are_kept_apart_from_what_reports_read(store: &dyn Store) {
+    let chain = ("chain", "api", "production");
+    assert_eq!(store.derived(chain.0, chain.1, chain.2).unwrap(), None);
+    populate_every_kind(store);
+    let versions = store.write_versions().unwrap();
+    let export = exported(store);
+    let counts = store.counts().unwrap();
+
+    // Two megabytes, every byte value, back as they went in.
+    let first = Derived {
+        key: "repository:/srv/git/app=3;deployments:api=2;settings=v1".into(),
+        data: blob(2 * 1024 * 1024, 0),
+    };
+    assert!(first.data.contains(&0x00) && first.data.contains(&0xFF));
+    store
+        .put_derived(chain.0, chain.1, chain.2, &first)
+        .unwrap();
+    assert_derived(store, chain, &first);
+
+    // A second put under the same (kind, scope, name) replaces the first, shorter or not.
+    let second = Derived {
+        key: "repository:/srv/git/app=4;deployments:api=2;settings=v1".into(),
+        data: blob(1024 * 1024 + 7, 0x5A),
+    };
+    store
+        .put_derived(chain.0, chain.1, chain.2, &second)
+        .unwrap();
+    assert_derived(store, chain, &second);
+
+    // Kind, scope and name each tell entries apart (the first neighbour's blob is empty).
+    let neighbours = [
+        ("chain", "api", "staging"),
+        ("chain", "web", "production"),
+        ("graph", "api", "production"),
+    ];
+    for (at, neighbour) in neighbours.into_iter().enumerate() {
+        let (kind, scope, name) = neighbour;
+        assert_eq!(store.derived(kind, scope, name).unwrap(), None);
+        let other = Derived {
+            key: format!("neighbour {at}"),
+            data: vec![at as u8; at],
+        };
+        store.put_derived(kind, scope, name, &other).unwrap();
+        assert_derived(store, neighbour, &other);
+    }
+    assert_derived(store, chain, &second);
+
+    // None of it is what reports read: no version moved, the export and counts are as before.
+    assert_eq!(store.write_versions().unwrap(), versions);
+    assert_eq!(exported(store), export);
+    assert_eq!(store.counts().unwrap(), counts);
 }

@@ -1,12 +1,13 @@
 //! The store interface of loopwise.
 //!
 //! A [`Store`] keeps what the importers found (commits, tags, deployments) so that later runs are
-//! incremental and reports can be rebuilt. Backends live in their own crates (SQLite embedded by
-//! default; PostgreSQL for scale-out) with their own migrations; they all pass the
-//! [`conformance`] suite. This crate runs no SQL and decides no metric: the core does that. What
-//! does not depend on the backend is written once here: reading stored rows into entities and
-//! export records ([`rows`], with the export's portable queries), and the rules of writes and
-//! imports that the backends share.
+//! incremental and reports can be rebuilt, and, without reading them, the blobs the report
+//! engine derived from that ([`Derived`]), so a restarted server need not derive them again.
+//! Backends live in their own crates (SQLite embedded by default; PostgreSQL for scale-out)
+//! with their own migrations; they all pass the [`conformance`] suite. This crate runs no SQL
+//! and decides no metric: the core does that. What does not depend on the backend is written
+//! once here: reading stored rows into entities and export records ([`rows`], with the
+//! export's portable queries), and the rules of writes and imports that the backends share.
 //!
 //! Every write is one transaction: a failed import leaves the store as it was. Every record is
 //! keyed by its source and source-scoped id, so writing the same thing twice stores it once.
@@ -178,6 +179,15 @@ pub struct StoreCounts {
     pub tags: usize,
     pub deployments: usize,
     pub path_touches: usize,
+}
+
+/// A blob the report engine derived from stored data, with the key (the write versions and
+/// settings it was derived under) that says whether it is still current. The store keeps it
+/// without reading it; it is not part of an export and writing it moves no write version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub key: String,
+    pub data: Vec<u8>,
 }
 
 /// What storing one event did. A re-sent event whose content is unchanged is `Unchanged`:
@@ -466,6 +476,20 @@ pub trait Store: Send + Sync + Debug {
     /// is at least as new as `v`: what is cached under `v` is stale once the version is
     /// greater.
     fn write_versions(&self) -> Result<versions::WriteVersions, StoreError>;
+
+    /// The derived blob stored under (kind, scope, name), if any.
+    fn derived(&self, kind: &str, scope: &str, name: &str) -> Result<Option<Derived>, StoreError>;
+
+    /// Stores (or replaces) the derived blob under (kind, scope, name). It is not what reports
+    /// read but what the engine made of it: no write version moves, and neither
+    /// [`Store::export`] nor [`Store::counts`] sees it.
+    fn put_derived(
+        &self,
+        kind: &str,
+        scope: &str,
+        name: &str,
+        derived: &Derived,
+    ) -> Result<(), StoreError>;
 
     /// Hands every stored entity to `sink`, one record at a time, from one consistent snapshot
     /// (one read transaction), in the canonical order of the [`export`](crate::export) module: kinds in
