@@ -10,7 +10,7 @@ use crate::entities::{Deployment, DeploymentKind, DeploymentStatus};
 use crate::events::Incident;
 use crate::graph::{CommitGraph, CommitIndex};
 use crate::time::{Timestamp, Window};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 const NOT_SHIPPED: u32 = u32::MAX;
@@ -28,7 +28,7 @@ pub struct ChainInput<'a> {
 }
 
 /// Why a deployment counts as failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureReason {
     /// The deployment's own status is failure.
@@ -69,15 +69,16 @@ pub struct IncidentFacts {
     pub rule: LinkRule,
 }
 
-/// One deployment of a chain with what the analysis found out about it.
-#[derive(Debug, Clone)]
+/// One deployment of a chain with what the analysis found out about it. Which commits it
+/// shipped are kept apart, in [`ChainCommits`], so that these facts stand without the commit
+/// graph they were derived from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeploymentFacts {
     pub deployment: Deployment,
     pub time: Timestamp,
-    pub commit: Option<CommitIndex>,
-    /// The service's non-merge changes this deployment ships (for a failed deployment: would
-    /// have shipped).
-    pub shipped: Vec<CommitIndex>,
+    /// How many of the service's non-merge changes this deployment ships (for a failed
+    /// deployment: would have shipped).
+    pub shipped_count: usize,
     /// The first successful deployment of the chain: its changes have no lead time.
     pub baseline: bool,
     /// Rollback or hotfix, given or inferred from a hotfix pattern.
@@ -109,21 +110,40 @@ impl DeploymentFacts {
     }
 }
 
-/// The analysed chain, deployments in deployment order (time, then id).
+/// Which commits each deployment of a chain names and ships, by position in
+/// [`ChainAnalysis::deployments`]: indices into the commit graph the chain was analysed with.
 #[derive(Debug, Clone, Default)]
+pub struct ChainCommits {
+    /// The commit each deployment names, if the history has it.
+    pub commit: Vec<Option<CommitIndex>>,
+    /// The service's non-merge changes each deployment ships (for a failed deployment: would
+    /// have shipped).
+    pub shipped: Vec<Vec<CommitIndex>>,
+}
+
+/// The analysed chain, deployments in deployment order (time, then id). Everything but the
+/// incidents and the commits is plain data that stands without the commit graph, so it can
+/// be kept (serialized) and read back instead of being derived again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChainAnalysis {
     pub deployments: Vec<DeploymentFacts>,
     /// Deployments whose commit is not in the history; they ship nothing we can see.
     pub unknown_commits: usize,
     /// Deployments with neither start nor finish time; left out.
     pub undated: usize,
-    /// The chain's incidents, after [`link_incidents`].
+    /// The chain's incidents, after [`link_incidents`]: never kept, linked anew.
+    #[serde(skip)]
     pub incidents: Vec<IncidentFacts>,
     /// Deployments failed by a revert that no deployment has shipped yet: failed, not yet
     /// recovered.
     pub open_reverts: usize,
+    /// Revert lines of the history that name an ambiguous abbreviated commit id, ignored.
+    pub ambiguous_reverts: usize,
     /// Built last by [`analyze_chain`]; private, so no other code can leave it stale.
     lead_times: LeadTimes,
+    /// Present when the analysis was made with the commit graph (not read back from storage).
+    #[serde(skip)]
+    commits: Option<ChainCommits>,
 }
 
 /// What a successful deployment's shipped change contributes to lead time.
@@ -162,7 +182,7 @@ pub fn change_lead(
 /// Every lead time of a chain in deployment order, so that the lead times of a run of
 /// deployments (a window, a bucket) are one slice to copy: a window's figures then cost a
 /// copy per chain instead of a commit-graph lookup per change.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct LeadTimes {
     /// In seconds, of the changes successful deployments shipped, where there is one.
     seconds: Vec<f64>,
@@ -170,7 +190,7 @@ struct LeadTimes {
     before: Vec<LeadCounts>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct LeadCounts {
     seconds: usize,
     baseline: usize,
@@ -179,16 +199,20 @@ struct LeadCounts {
 }
 
 impl LeadTimes {
-    fn index(graph: &CommitGraph, deployments: &[DeploymentFacts]) -> Self {
+    fn index(
+        graph: &CommitGraph,
+        deployments: &[DeploymentFacts],
+        shipped: &[Vec<CommitIndex>],
+    ) -> Self {
         let mut index = Self {
             seconds: Vec::new(),
             before: Vec::with_capacity(deployments.len() + 1),
         };
         let mut counts = LeadCounts::default();
         index.before.push(counts);
-        for facts in deployments {
+        for (facts, shipped) in deployments.iter().zip(shipped) {
             if facts.succeeded() {
-                for &change in &facts.shipped {
+                for &change in shipped {
                     match change_lead(graph, facts, change) {
                         ChangeLead::Baseline => counts.baseline += 1,
                         ChangeLead::Negative => counts.negative += 1,
@@ -231,9 +255,48 @@ impl ChainAnalysis {
         &self.deployments[self.deployment_range(window)]
     }
 
+    /// Which commits each deployment names and ships, when the analysis was made with the
+    /// commit graph; `None` for one read back from storage (analyse the chain again with the
+    /// graph to have them).
+    pub fn commits(&self) -> Option<&ChainCommits> {
+        self.commits.as_ref()
+    }
+
+    /// The changes the deployment at `position` shipped, when [`ChainAnalysis::commits`] are
+    /// known.
+    pub fn shipped(&self, position: usize) -> Option<&[CommitIndex]> {
+        Some(self.commits.as_ref()?.shipped.get(position)?.as_slice())
+    }
+
+    /// Checks what a deserialized analysis claims of itself, so that facts read back from
+    /// storage (possibly damaged, possibly of another version) are used only when every
+    /// position and count in them is within bounds and agrees with the rest.
+    pub fn is_consistent(&self) -> bool {
+        let count = self.deployments.len();
+        let positions_ok = self.deployments.iter().all(|facts| {
+            facts
+                .remediates
+                .iter()
+                .chain(&facts.remediated_by)
+                .all(|&i| i < count)
+        });
+        let leads = &self.lead_times;
+        let counts_ok = leads.before.len() == count + 1
+            && leads
+                .before
+                .windows(2)
+                .all(|pair| pair[0].seconds <= pair[1].seconds)
+            && leads.before.last().map(|last| last.seconds) == Some(leads.seconds.len())
+            && leads.before.first().is_some_and(|first| first.seconds == 0);
+        let ordered = self
+            .deployments
+            .windows(2)
+            .all(|pair| pair[0].time <= pair[1].time);
+        positions_ok && counts_ok && ordered
+    }
+
     /// The lead times of the changes the deployments at `positions` shipped, in deployment
-    /// order; `None` for an analysis [`analyze_chain`] did not make (the caller then reads them
-    /// change by change with [`change_lead`]).
+    /// order; `None` for an analysis [`analyze_chain`] did not make, or positions out of range.
     pub fn lead_times_of(&self, positions: Range<usize>) -> Option<LeadSlice<'_>> {
         if self.lead_times.before.len() != self.deployments.len() + 1 {
             return None;
@@ -254,9 +317,13 @@ impl ChainAnalysis {
 /// otherwise the latest successful deployment that finished before the incident started,
 /// within `window_seconds`. A linked deployment is failed; its recovery ends at the incident's
 /// resolution if that comes before its first remediating deployment.
+///
+/// A cause that names a commit is found through the commits each deployment shipped, so it
+/// needs `graph` and an analysis that has its [`ChainAnalysis::commits`]; without them (see
+/// [`needs_commits`]) only deployment ids and the commits deployments name are matched.
 pub fn link_incidents(
     analysis: &mut ChainAnalysis,
-    graph: &CommitGraph,
+    graph: Option<&CommitGraph>,
     incidents: &[Incident],
     window_seconds: i64,
 ) {
@@ -265,10 +332,13 @@ pub fn link_incidents(
     }
     // Successful deployments by the commits they shipped, for commit-named causes.
     let mut shipper_of = std::collections::HashMap::new();
-    for (position, facts) in analysis.deployments.iter().enumerate() {
-        if facts.succeeded() {
-            for &commit in &facts.shipped {
-                shipper_of.insert(commit, position);
+    let graph = graph.filter(|_| analysis.commits.is_some());
+    if let Some(commits) = analysis.commits.as_ref().filter(|_| graph.is_some()) {
+        for (position, facts) in analysis.deployments.iter().enumerate() {
+            if facts.succeeded() {
+                for &commit in commits.shipped.get(position).into_iter().flatten() {
+                    shipper_of.insert(commit, position);
+                }
             }
         }
     }
@@ -287,6 +357,7 @@ pub fn link_incidents(
                 .iter()
                 .position(|facts| facts.deployment.id == cause)
                 .or_else(|| {
+                    let graph = graph?;
                     let commit = graph
                         .index_of(cause)
                         .or_else(|| graph.resolve(cause).ok())?;
@@ -345,6 +416,20 @@ pub fn link_incidents(
     }
 }
 
+/// Whether linking `incidents` to `analysis` needs the commits each deployment shipped: some
+/// incident names a cause that is not one of the chain's deployment ids.
+pub fn needs_commits(analysis: &ChainAnalysis, incidents: &[Incident]) -> bool {
+    incidents.iter().any(|incident| {
+        incident.caused_by.as_deref().is_some_and(|cause| {
+            let cause = cause.trim();
+            !analysis
+                .deployments
+                .iter()
+                .any(|facts| facts.deployment.id == cause)
+        })
+    })
+}
+
 /// Analyses one chain. Cost: every commit is visited once by the successful deployments; a
 /// failed deployment walks only the not-yet-shipped commits below it.
 pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
@@ -354,7 +439,11 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
         relevant,
         hotfix_commits,
     } = input;
-    let mut analysis = ChainAnalysis::default();
+    let mut analysis = ChainAnalysis {
+        ambiguous_reverts: graph.ambiguous_reverts(),
+        ..ChainAnalysis::default()
+    };
+    let mut commits = ChainCommits::default();
     let mut dated: Vec<(Timestamp, Deployment)> = Vec::with_capacity(deployments.len());
     for deployment in deployments {
         match deployment.time() {
@@ -440,8 +529,7 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
         analysis.deployments.push(DeploymentFacts {
             deployment,
             time,
-            commit,
-            shipped,
+            shipped_count: shipped.len(),
             baseline,
             kind,
             failure_reasons,
@@ -451,6 +539,8 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
             rework: position > 0
                 && matches!(kind, DeploymentKind::Rollback | DeploymentKind::Hotfix),
         });
+        commits.commit.push(commit);
+        commits.shipped.push(shipped);
     }
 
     // Remediation links; only a deployment that went out can remediate.
@@ -525,7 +615,8 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
             .filter(|&s| s >= 0)
             .min();
     }
-    analysis.lead_times = LeadTimes::index(graph, &analysis.deployments);
+    analysis.lead_times = LeadTimes::index(graph, &analysis.deployments, &commits.shipped);
+    analysis.commits = Some(commits);
     analysis
 }
 
@@ -549,9 +640,10 @@ pub(crate) mod tests {
         }
     }
 
-    fn shipped_shas(graph: &CommitGraph, facts: &DeploymentFacts) -> Vec<String> {
-        let mut shas: Vec<String> = facts
-            .shipped
+    fn shipped_shas(graph: &CommitGraph, analysis: &ChainAnalysis, position: usize) -> Vec<String> {
+        let mut shas: Vec<String> = analysis
+            .shipped(position)
+            .expect("analysed with the graph")
             .iter()
             .map(|&c| graph.sha(c).to_string())
             .collect();
@@ -617,10 +709,10 @@ pub(crate) mod tests {
         };
         assert_eq!(first.deployment.id, "1", "ordered by time");
         assert!(first.baseline);
-        assert_eq!(shipped_shas(&graph, first), vec!["a0", "b0"]);
+        assert_eq!(shipped_shas(&graph, &analysis, 0), vec!["a0", "b0"]);
         assert!(!second.baseline);
         assert_eq!(
-            shipped_shas(&graph, second),
+            shipped_shas(&graph, &analysis, 1),
             vec!["c0", "d0"],
             "the merge itself is not a change"
         );
@@ -640,10 +732,10 @@ pub(crate) mod tests {
             ],
         );
         let facts = &analysis.deployments;
-        assert_eq!(shipped_shas(&graph, &facts[1]), vec!["c0"]);
+        assert_eq!(shipped_shas(&graph, &analysis, 1), vec!["c0"]);
         assert_eq!(facts[1].failure_reasons, vec![FailureReason::Status]);
         assert_eq!(
-            shipped_shas(&graph, &facts[2]),
+            shipped_shas(&graph, &analysis, 2),
             vec!["c0", "d0"],
             "c0 first ships with the success"
         );
@@ -697,7 +789,7 @@ pub(crate) mod tests {
         assert_eq!(facts[1].failure_reasons, vec![FailureReason::RolledBack]);
         assert_eq!(facts[1].recovery_seconds, Some(200));
         assert!(
-            facts[2].shipped.is_empty(),
+            analysis.shipped(2) == Some(&[][..]) && facts[2].shipped_count == 0,
             "rolling back ships nothing new"
         );
         assert_eq!(facts[3].kind, DeploymentKind::Hotfix);
@@ -716,11 +808,8 @@ pub(crate) mod tests {
             relevant: Some(&relevant),
             hotfix_commits: None,
         });
-        assert!(analysis.deployments[0].shipped.is_empty());
-        assert_eq!(
-            shipped_shas(&graph, &analysis.deployments[1]),
-            vec!["b0", "d0"]
-        );
+        assert_eq!(analysis.deployments[0].shipped_count, 0);
+        assert_eq!(shipped_shas(&graph, &analysis, 1), vec!["b0", "d0"]);
     }
 
     #[test]
@@ -881,7 +970,7 @@ pub(crate) mod tests {
             incident("too-late", 10_000 + 100_000, None, None),
             incident("before-any", 500, Some(600), None),
         ];
-        link_incidents(&mut analysis, &graph, &incidents, 3_600);
+        link_incidents(&mut analysis, Some(&graph), &incidents, 3_600);
         let links: Vec<(Option<usize>, LinkRule)> = analysis
             .incidents
             .iter()
@@ -919,7 +1008,7 @@ pub(crate) mod tests {
         let (graph, mut analysis) = revert_deployed_later();
         link_incidents(
             &mut analysis,
-            &graph,
+            Some(&graph),
             &[incident("i", 300, Some(5_000), Some("1"))],
             3_600,
         );

@@ -7,8 +7,7 @@ use crate::benchmark::{
     Benchmark, MIN_CHANGES_FOR_TIER, MIN_DEPLOYMENTS_FOR_TIER, MIN_RECOVERIES_FOR_TIER,
     MIN_WINDOW_DAYS_FOR_FREQUENCY_TIER, Measured, Overall, Tier,
 };
-use crate::graph::CommitGraph;
-use crate::metrics::{ChainAnalysis, ChangeLead, LinkRule, change_lead};
+use crate::metrics::{ChainAnalysis, LeadSlice, LinkRule};
 use crate::stats::Summary;
 use crate::time::format_rfc3339;
 use crate::time::{SECONDS_PER_DAY, SECONDS_PER_WEEK, Timestamp, Window, WindowText};
@@ -148,13 +147,13 @@ pub struct ChainLabels {
 /// The figures of `analysis` over `window`, rated against `benchmark`.
 pub fn service_report(
     labels: ChainLabels,
-    graph: &CommitGraph,
     analysis: &ChainAnalysis,
     window: Window,
     benchmark: &Benchmark,
 ) -> ServiceReport {
     let mut notes = Vec::new();
-    let in_window: Vec<_> = analysis.deployments_in(window).iter().collect();
+    let range = analysis.deployment_range(window);
+    let in_window: Vec<_> = analysis.deployments[range.clone()].iter().collect();
     let successful: Vec<_> = in_window.iter().filter(|facts| facts.succeeded()).collect();
 
     // Deployment frequency.
@@ -179,19 +178,19 @@ pub fn service_report(
         benchmark,
     );
 
-    // Lead time.
-    let mut lead_times = Vec::new();
-    let (mut baseline_changes, mut negative_excluded, mut implausible_excluded) = (0, 0, 0);
-    for facts in &successful {
-        for &change in &facts.shipped {
-            match change_lead(graph, facts, change) {
-                ChangeLead::Baseline => baseline_changes += 1,
-                ChangeLead::Negative => negative_excluded += 1,
-                ChangeLead::Implausible => implausible_excluded += 1,
-                ChangeLead::Seconds(seconds) => lead_times.push(seconds as f64),
-            }
-        }
-    }
+    // Lead time: the window's deployments' lead times, one slice of the chain's index.
+    let leads = analysis.lead_times_of(range).unwrap_or(LeadSlice {
+        seconds: &[],
+        baseline: 0,
+        negative: 0,
+        implausible: 0,
+    });
+    let (lead_times, baseline_changes, negative_excluded, implausible_excluded) = (
+        leads.seconds.to_vec(),
+        leads.baseline,
+        leads.negative,
+        leads.implausible,
+    );
     let lead_time = LeadTimeFigures::of(
         lead_times,
         baseline_changes,
@@ -249,10 +248,10 @@ pub fn service_report(
             analysis.open_reverts
         ));
     }
-    if graph.ambiguous_reverts() > 0 {
+    if analysis.ambiguous_reverts > 0 {
         notes.push(format!(
             "{} revert line(s) name an ambiguous abbreviated commit id (it fits several commits) and were ignored",
-            graph.ambiguous_reverts()
+            analysis.ambiguous_reverts
         ));
     }
 
@@ -594,6 +593,7 @@ mod tests {
 
     #[test]
     fn incidents_give_time_to_restore_and_fail_their_deployments() {
+        use crate::graph::CommitGraph;
         use crate::graph::tests::change;
         use crate::metrics::link_incidents;
         use crate::metrics::tests::{analyze, deployment, incident};
@@ -610,11 +610,10 @@ mod tests {
             incident("i1", 2 * DAY + 3_600, Some(2 * DAY + 3 * 3_600), None),
             incident("i2", 9 * DAY, None, None),
         ];
-        link_incidents(&mut analysis, &graph, &incidents, 72 * 3_600);
+        link_incidents(&mut analysis, Some(&graph), &incidents, 72 * 3_600);
         let window = Window::new(0, 10 * DAY).unwrap();
         let report = service_report(
             ChainLabels::default(),
-            &graph,
             &analysis,
             window,
             Benchmark::default_benchmark(),

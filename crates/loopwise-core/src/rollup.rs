@@ -50,12 +50,13 @@ pub fn chain_facts(
     window: Window,
     mut emit: impl FnMut(Timestamp, Fact),
 ) {
-    for facts in analysis.deployments_in(window) {
+    let range = analysis.deployment_range(window);
+    for (position, facts) in range.clone().zip(&analysis.deployments[range]) {
         emit(facts.time, deployment_fact(facts));
         if !facts.succeeded() {
             continue;
         }
-        for &change in &facts.shipped {
+        for &change in analysis.shipped(position).unwrap_or_default() {
             emit(facts.time, Fact::Change(change_lead(graph, facts, change)));
         }
     }
@@ -166,28 +167,18 @@ impl Sample {
 
     /// Adds every fact of `analysis` in `window`: what [`chain_facts`] gives, with the lead
     /// times copied as one slice.
-    pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis, window: Window) {
-        self.add_deployments(graph, analysis, analysis.deployment_range(window));
+    pub fn add_chain(&mut self, analysis: &ChainAnalysis, window: Window) {
+        self.add_deployments(analysis, analysis.deployment_range(window));
         for (time, fact) in incident_facts(analysis, window) {
             self.add(time, fact);
         }
     }
 
     /// Adds the deployments at `positions` of `analysis` and the changes they shipped.
-    fn add_deployments(
-        &mut self,
-        graph: &CommitGraph,
-        analysis: &ChainAnalysis,
-        positions: Range<usize>,
-    ) {
+    fn add_deployments(&mut self, analysis: &ChainAnalysis, positions: Range<usize>) {
         let leads = analysis.lead_times_of(positions.clone());
         for facts in &analysis.deployments[positions] {
             self.add(facts.time, deployment_fact(facts));
-            if leads.is_none() && facts.succeeded() {
-                for &change in &facts.shipped {
-                    self.add(facts.time, Fact::Change(change_lead(graph, facts, change)));
-                }
-            }
         }
         if let Some(leads) = leads {
             self.lead_times.extend_from_slice(leads.seconds);
@@ -581,7 +572,7 @@ impl SeriesBuilder {
     /// Adds one analysed chain: each fact goes to the bucket holding its time. The
     /// deployments of one bucket are one run of the chain's, added (with their lead times) at
     /// once, so a chain costs its buckets with data and its deployments, not its changes.
-    pub fn add_chain(&mut self, graph: &CommitGraph, analysis: &ChainAnalysis) {
+    pub fn add_chain(&mut self, analysis: &ChainAnalysis) {
         // Set once here, not per bucket: a chain costs its facts, not the number of buckets.
         self.has_history |= !analysis.deployments.is_empty();
         let positions = analysis.deployment_range(self.window);
@@ -597,7 +588,7 @@ impl SeriesBuilder {
                 + analysis.deployments[first..positions.end]
                     .partition_point(|facts| facts.time < until);
             if let Some(bucket) = bucket {
-                self.samples[bucket].add_deployments(graph, analysis, first..end);
+                self.samples[bucket].add_deployments(analysis, first..end);
             }
             first = end.max(first + 1);
         }
@@ -772,17 +763,11 @@ impl LeaderboardBuilder {
     }
 
     /// Adds one analysed chain to `group`.
-    pub fn add_chain(
-        &mut self,
-        group: &str,
-        chain: ChainName,
-        graph: &CommitGraph,
-        analysis: &ChainAnalysis,
-    ) {
+    pub fn add_chain(&mut self, group: &str, chain: ChainName, analysis: &ChainAnalysis) {
         let (chains, sample) = self.groups.entry(group.to_string()).or_default();
         chains.push(chain);
         sample.has_history |= !analysis.deployments.is_empty();
-        sample.add_chain(graph, analysis, self.window);
+        sample.add_chain(analysis, self.window);
     }
 
     pub fn finish(self, benchmark: &Benchmark) -> Leaderboard {

@@ -154,23 +154,17 @@ fn analyse(scenario: &Scenario) -> (CommitGraph, ChainAnalysis) {
         relevant: None,
         hotfix_commits: None,
     });
-    link_incidents(&mut analysis, &graph, &scenario.incidents, 72 * 3_600);
+    link_incidents(&mut analysis, Some(&graph), &scenario.incidents, 72 * 3_600);
     (graph, analysis)
 }
 
-fn report(graph: &CommitGraph, analysis: &ChainAnalysis, window: Window) -> ServiceReport {
+fn report(analysis: &ChainAnalysis, window: Window) -> ServiceReport {
     let labels = ChainLabels {
         service: "svc".into(),
         environment: "production".into(),
         ..ChainLabels::default()
     };
-    service_report(
-        labels,
-        graph,
-        analysis,
-        window,
-        Benchmark::default_benchmark(),
-    )
+    service_report(labels, analysis, window, Benchmark::default_benchmark())
 }
 
 fn json(value: &impl serde::Serialize) -> serde_json::Value {
@@ -200,7 +194,7 @@ proptest! {
         let mut sample = Sample { has_history: !analysis.deployments.is_empty(), ..Sample::default() };
         chain_facts(&graph, &analysis, window, |time, fact| sample.add(time, fact));
         let figures = sample.figures(window, Benchmark::default_benchmark());
-        let expected = report(&graph, &analysis, window);
+        let expected = report(&analysis, window);
         prop_assert_eq!(json(&figures.deployments), json(&expected.deployments));
         prop_assert_eq!(json(&figures.lead_time), json(&expected.lead_time));
         prop_assert_eq!(json(&figures.change_failure_rate), json(&expected.change_failure_rate));
@@ -211,24 +205,15 @@ proptest! {
     }
 
     /// The bulk path (a window's lead times copied as one slice from the chain's index) adds
-    /// exactly what the fact-by-fact definition adds, in the same order; so does the path for
-    /// an analysis without the index (made by hand, not by `analyze_chain`).
+    /// exactly what the fact-by-fact definition adds, in the same order.
     #[test]
     fn adding_a_chain_in_bulk_equals_adding_its_facts(scenario in arb_scenario(), window in arb_window()) {
         let (graph, analysis) = analyse(&scenario);
         let mut by_fact = Sample::default();
         chain_facts(&graph, &analysis, window, |time, fact| by_fact.add(time, fact));
         let mut in_bulk = Sample::default();
-        in_bulk.add_chain(&graph, &analysis, window);
+        in_bulk.add_chain(&analysis, window);
         prop_assert_eq!(format!("{in_bulk:?}"), format!("{by_fact:?}"));
-
-        let mut by_hand = ChainAnalysis::default();
-        by_hand.deployments = analysis.deployments.clone();
-        by_hand.incidents = analysis.incidents.clone();
-        prop_assert!(by_hand.lead_times_of(0..by_hand.deployments.len()).is_none());
-        let mut unindexed = Sample::default();
-        unindexed.add_chain(&graph, &by_hand, window);
-        prop_assert_eq!(format!("{unindexed:?}"), format!("{by_fact:?}"));
     }
 
     /// Each bucket of a series equals a report run over that bucket alone (the naive, one
@@ -239,17 +224,17 @@ proptest! {
         window in arb_window(),
         interval in arb_interval(),
     ) {
-        let (graph, analysis) = analyse(&scenario);
+        let (_, analysis) = analyse(&scenario);
         let mut series = SeriesBuilder::new(window, interval).unwrap();
-        series.add_chain(&graph, &analysis);
+        series.add_chain(&analysis);
         let benchmark = Benchmark::default_benchmark();
         let cut = buckets(window, interval).unwrap();
-        let whole = report(&graph, &analysis, window);
+        let whole = report(&analysis, window);
         for metric in SeriesMetric::ALL {
             let points = series.points(metric, benchmark);
             prop_assert_eq!(points.len(), cut.len());
             for (point, bucket) in points.iter().zip(&cut) {
-                let expected = report(&graph, &analysis, bucket.window);
+                let expected = report(&analysis, bucket.window);
                 prop_assert_eq!(point.value, reference_value(&expected, metric), "{} {}", metric.name(), &point.date);
                 prop_assert_eq!(&point.date, &format_date(bucket_start(bucket.window.since, interval)));
             }
@@ -295,16 +280,16 @@ proptest! {
         second in arb_scenario(),
         window in arb_window(),
     ) {
-        let (graph_a, analysis_a) = analyse(&first);
-        let (graph_b, analysis_b) = analyse(&second);
+        let (_, analysis_a) = analyse(&first);
+        let (_, analysis_b) = analyse(&second);
         let name = |service: &str| ChainName { service: service.into(), environment: "production".into() };
         let mut board = LeaderboardBuilder::new(window, GroupBy::Team);
-        board.add_chain("both", name("a"), &graph_a, &analysis_a);
-        board.add_chain("both", name("b"), &graph_b, &analysis_b);
-        board.add_chain("only-a", name("a"), &graph_a, &analysis_a);
+        board.add_chain("both", name("a"), &analysis_a);
+        board.add_chain("both", name("b"), &analysis_b);
+        board.add_chain("only-a", name("a"), &analysis_a);
         let board = board.finish(Benchmark::default_benchmark());
-        let a = report(&graph_a, &analysis_a, window);
-        let b = report(&graph_b, &analysis_b, window);
+        let a = report(&analysis_a, window);
+        let b = report(&analysis_b, window);
         let row = |group: &str| board.rows.iter().find(|row| row.group == group).unwrap();
         let both = &row("both").figures;
         prop_assert_eq!(both.deployments.count, a.deployments.count + b.deployments.count);

@@ -9,6 +9,7 @@
 //! write moves the versions of the data it came from.
 
 mod cache;
+mod persist;
 pub mod query;
 pub mod settings;
 
@@ -16,18 +17,20 @@ use cache::Shelf;
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::Incident;
 use loopwise_core::graph::CommitGraph;
-use loopwise_core::metrics::{ChainAnalysis, ChainInput, analyze_chain, link_incidents};
+use loopwise_core::metrics::{
+    ChainAnalysis, ChainCommits, ChainInput, analyze_chain, link_incidents, needs_commits,
+};
 use loopwise_core::report::{ChainLabels, REPORT_SCHEMA, Report, service_report};
 use loopwise_core::rollup::{
     ChainName, GroupBy, Leaderboard, LeaderboardBuilder, SeriesBuilder, SeriesMetric, SeriesPoint,
     group_of,
 };
 use loopwise_core::rules::{git_deployment_rule, path_relevance};
-use loopwise_store::{DeploymentFilter, RepositoryId, Store, StoreError, versions};
+use loopwise_store::{DeploymentFilter, Derived, RepositoryId, Store, StoreError, versions};
 pub use query::{QueryError, QueryText, ReportQuery};
 pub use settings::{Organisation, Ownership, ServiceSettings};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The environment of a selected service that has no deployments at all yet.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -68,55 +71,7 @@ struct RepositoryFacts {
     hotfix_commits: HashMap<String, Vec<bool>>,
 }
 
-/// A service's selected chains: each environment with the positions of its deployments in the
-/// service's cached deployments.
-type Selection = Vec<(String, Vec<usize>)>;
-
-/// A service's stored deployments and, worked out from exactly these, its chain selections
-/// (kept with them so that positions always refer to this vector).
-#[derive(Debug)]
-struct ServiceDeployments {
-    all: Vec<Deployment>,
-    /// The environments they name, worked out on first need.
-    environments: std::sync::OnceLock<BTreeSet<String>>,
-    /// By the asked environment (none: every production one).
-    selections: Mutex<HashMap<Option<String>, Arc<Selection>>>,
-}
-
-impl ServiceDeployments {
-    fn selection(&self, environment: Option<&str>, organisation: &Organisation) -> Arc<Selection> {
-        let mut selections = self
-            .selections
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = environment.map(str::to_string);
-        Arc::clone(selections.entry(key).or_insert_with(|| {
-            let mut chains: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-            for (position, deployment) in self.all.iter().enumerate() {
-                let selected = match environment {
-                    Some(environment) => deployment.environment == environment,
-                    None => organisation
-                        .production
-                        .is_production(&deployment.environment),
-                };
-                if selected {
-                    chains
-                        .entry(deployment.environment.as_str())
-                        .or_default()
-                        .push(position);
-                }
-            }
-            Arc::new(
-                chains
-                    .into_iter()
-                    .map(|(environment, positions)| (environment.to_string(), positions))
-                    .collect(),
-            )
-        }))
-    }
-}
-
-/// An analysed chain (incidents not linked yet) and its provenance, worked out once.
+/// An analysed chain (incidents not linked yet) and its provenance, derived or read back.
 #[derive(Debug)]
 struct Analysed {
     analysis: Arc<ChainAnalysis>,
@@ -126,11 +81,45 @@ struct Analysed {
 /// The (service, environment) of a chain.
 type ChainKey = (String, String);
 
-/// The one report engine: the organisation's settings and the cache of what it derived.
+/// What one service's chains are derived from, worked out once per service of a request.
+#[derive(Debug)]
+struct ServiceSources<'a> {
+    store: &'a dyn Store,
+    service: &'a str,
+    settings: &'a ServiceSettings,
+    repository: Option<RepositoryId>,
+    locator: Option<&'a str>,
+    known: &'a [(RepositoryId, String)],
+    deployments_version: i64,
+    repository_version: i64,
+}
+
+impl ServiceSources<'_> {
+    fn inputs(&self, link_window_seconds: i64) -> persist::ChainInputs<'_> {
+        persist::ChainInputs {
+            deployments_version: self.deployments_version,
+            repository: self.repository.zip(self.locator),
+            repository_version: self.repository_version,
+            settings: self.settings,
+            link_window_seconds,
+        }
+    }
+}
+
+/// The commits of a chain's deployments, for the pages that list them.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainChanges<'a> {
+    pub graph: &'a CommitGraph,
+    pub commits: &'a ChainCommits,
+}
+
+/// The one report engine: the organisation's settings and the cache of what it derived. What
+/// it derives is also kept in the store ([`persist`]), so a restarted engine reads each
+/// chain's facts instead of every commit of every history.
 #[derive(Debug)]
 pub struct Engine {
     organisation: Organisation,
-    deployments: Shelf<String, Arc<ServiceDeployments>>,
+    environments: Shelf<String, Arc<BTreeSet<String>>>,
     repositories: Shelf<RepositoryId, Arc<RepositoryFacts>>,
     relevance: Shelf<String, Arc<Option<Vec<bool>>>>,
     incidents: Shelf<(), Arc<HashMap<String, Vec<Incident>>>>,
@@ -148,7 +137,7 @@ impl Engine {
     pub fn new(organisation: Organisation) -> Self {
         Self {
             organisation,
-            deployments: Shelf::default(),
+            environments: Shelf::default(),
             repositories: Shelf::default(),
             relevance: Shelf::default(),
             incidents: Shelf::default(),
@@ -210,13 +199,43 @@ impl Engine {
     }
 
     /// Analyses every (service, environment) chain the query selects, once each, and hands it
-    /// to `visit` with its labels and its commit graph. The report, the metric series, the
-    /// leaderboard and the dashboard are all built from this one pass.
+    /// to `visit` with its labels. The report, the metric series, the leaderboard and the
+    /// dashboard are all built from this one pass. Chains whose data was not written since
+    /// are read from the cache, else from the facts kept in the store; only a chain written
+    /// since is derived again from its history.
     pub fn analyze_chains(
         &self,
         store: &dyn Store,
         query: &ReportQuery,
-        mut visit: impl FnMut(ChainLabels, &CommitGraph, &ChainAnalysis),
+        mut visit: impl FnMut(ChainLabels, &ChainAnalysis),
+    ) -> Result<(), EngineError> {
+        self.walk_chains(store, query, false, |labels, analysis, _| {
+            visit(labels, analysis)
+        })
+    }
+
+    /// [`Engine::analyze_chains`], with which commits each deployment shipped: for the pages
+    /// that list them. Costs the commit graph of each selected chain's repository, so it is
+    /// meant for queries that select one service.
+    pub fn analyze_chains_with_changes(
+        &self,
+        store: &dyn Store,
+        query: &ReportQuery,
+        mut visit: impl FnMut(ChainLabels, &ChainAnalysis, ChainChanges<'_>),
+    ) -> Result<(), EngineError> {
+        self.walk_chains(store, query, true, |labels, analysis, changes| {
+            if let Some(changes) = changes {
+                visit(labels, analysis, changes)
+            }
+        })
+    }
+
+    fn walk_chains(
+        &self,
+        store: &dyn Store,
+        query: &ReportQuery,
+        with_changes: bool,
+        mut visit: impl FnMut(ChainLabels, &ChainAnalysis, Option<ChainChanges<'_>>),
     ) -> Result<(), EngineError> {
         // Versions first, data after: what is read is at least as new as these versions.
         let written = store.write_versions()?;
@@ -236,12 +255,6 @@ impl Engine {
         };
         let known = store.repositories()?;
         let incidents_version = versions::version_of(&written, versions::INCIDENTS);
-        let empty = Arc::new(RepositoryFacts {
-            graph: CommitGraph::default(),
-            tags: Vec::new(),
-            pushed: 0,
-            hotfix_commits: HashMap::new(),
-        });
         let mut environments_seen: BTreeSet<String> = BTreeSet::new();
         let mut visited = 0usize;
         for service in services {
@@ -249,121 +262,101 @@ impl Engine {
             if !query.selects_owners(team.as_deref(), tribe.as_deref()) {
                 continue;
             }
-            let settings = self.organisation.service(&service);
-            let deployments_version =
-                versions::version_of(&written, &versions::deployments(&service));
-            let all = self
-                .deployments
-                .get(service.clone(), vec![deployments_version], || {
-                    let filter = DeploymentFilter {
-                        service: Some(service.clone()),
-                        environment: None,
-                        source: None,
-                    };
-                    Ok(Arc::new(ServiceDeployments {
-                        all: store.deployments(&filter)?,
-                        environments: std::sync::OnceLock::new(),
-                        selections: Mutex::default(),
-                    }))
-                })?;
-            if query.environment.is_some() {
-                let environments = all
-                    .environments
-                    .get_or_init(|| all.all.iter().map(|d| d.environment.clone()).collect());
-                environments_seen.extend(environments.iter().cloned());
-            }
-            let selection = all.selection(query.environment.as_deref(), &self.organisation);
             let repository = self.repository_of(&service, &known);
             let locator = repository
                 .and_then(|id| known.iter().find(|(known_id, _)| *known_id == id))
                 .map(|(_, locator)| locator.as_str());
-            let repository_version = locator
-                .map(|locator| versions::version_of(&written, &versions::repository(locator)))
-                .unwrap_or(0);
-            let facts = match repository {
-                Some(id) => self.repositories.get(id, vec![repository_version], || {
-                    self.load_repository(store, id, &known)
-                })?,
-                None => empty.clone(),
+            let sources = ServiceSources {
+                store,
+                service: &service,
+                settings: self.organisation.service(&service),
+                repository,
+                locator,
+                known: &known,
+                deployments_version: versions::version_of(
+                    &written,
+                    &versions::deployments(&service),
+                ),
+                repository_version: locator
+                    .map(|locator| versions::version_of(&written, &versions::repository(locator)))
+                    .unwrap_or(0),
             };
-            let relevance = match (repository, settings.paths_key()) {
-                (Some(id), Some(paths_key)) => {
-                    self.relevance
-                        .get(service.clone(), vec![repository_version, id], || {
-                            let touches = store.path_touches(id, &paths_key)?;
-                            Ok(Arc::new(Some(path_relevance(&facts.graph, &touches))))
-                        })?
-                }
-                _ => Arc::new(None),
-            };
+            let environments = self.environments_of(&sources)?;
+            if query.environment.is_some() {
+                environments_seen.extend(environments.iter().cloned());
+            }
+            let mut chains: Vec<&str> = environments
+                .iter()
+                .filter(|environment| match &query.environment {
+                    Some(asked) => *environment == asked,
+                    None => self.organisation.production.is_production(environment),
+                })
+                .map(String::as_str)
+                .collect();
             // A service asked for by name is reported even without deployments, so the
             // answer says so instead of being empty.
             let no_deployments = query
                 .environment
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
-            let chains: Vec<(&str, &[usize])> = if selection.is_empty() && query.service.is_some() {
-                vec![(no_deployments.as_str(), &[])]
-            } else {
-                selection
-                    .iter()
-                    .map(|(environment, positions)| (environment.as_str(), positions.as_slice()))
-                    .collect()
-            };
-            for (environment, positions) in chains {
+            if chains.is_empty() && query.service.is_some() {
+                chains.push(&no_deployments);
+            }
+            for environment in chains {
                 let key: ChainKey = (service.clone(), environment.to_string());
                 let chain_versions = vec![
-                    deployments_version,
-                    repository_version,
+                    sources.deployments_version,
+                    sources.repository_version,
                     repository.unwrap_or(0),
                 ];
-                let analysed = self.analyses.get(key.clone(), chain_versions.clone(), || {
-                    let mut deployments: Vec<Deployment> =
-                        positions.iter().map(|&i| all.all[i].clone()).collect();
-                    settings
-                        .hotfix
-                        .mark_hotfix_tags(&mut deployments, &facts.tags);
-                    if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
-                        resolve_tag_refs(&mut deployments, &facts.tags);
+                let mut analysed =
+                    self.analyses.get(key.clone(), chain_versions.clone(), || {
+                        self.derive_chain(&sources, environment, true)
+                    })?;
+                let incidents = self.incidents.get((), vec![incidents_version], || {
+                    let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
+                    for incident in store.incidents(None)? {
+                        if let Some(service) = &incident.service {
+                            by_service
+                                .entry(service.clone())
+                                .or_default()
+                                .push(incident);
+                        }
                     }
-                    let analysis = analyze_chain(ChainInput {
-                        graph: &facts.graph,
-                        deployments,
-                        relevant: relevance.as_deref(),
-                        hotfix_commits: facts.hotfix_commits.get(&service).map(Vec::as_slice),
-                    });
-                    let provenance =
-                        self.provenance(settings, &deployment_sources(&analysis), locator, &facts);
-                    Ok(Arc::new(Analysed {
-                        analysis: Arc::new(analysis),
-                        provenance: Arc::new(provenance),
-                    }))
+                    Ok(Arc::new(by_service))
                 })?;
+                let chain_incidents = incidents
+                    .get(&service)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                // Commits are needed to list them, and to link an incident that names one.
+                let needs_commits =
+                    with_changes || needs_commits(&analysed.analysis, chain_incidents);
+                if needs_commits && analysed.analysis.commits().is_none() {
+                    let derived = self.derive_chain(&sources, environment, false)?;
+                    analysed = self.analyses.get_where(
+                        key.clone(),
+                        chain_versions.clone(),
+                        |cached| cached.analysis.commits().is_some(),
+                        || Ok(derived),
+                    )?;
+                }
+                let facts = match (needs_commits, repository) {
+                    (true, Some(id)) => Some(self.repository_facts_of(&sources, id)?),
+                    _ => None,
+                };
                 let mut linked_versions = chain_versions;
                 linked_versions.push(incidents_version);
                 let linked = self.linked.get(key, linked_versions, || {
-                    let incidents = self.incidents.get((), vec![incidents_version], || {
-                        let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
-                        for incident in store.incidents(None)? {
-                            if let Some(service) = &incident.service {
-                                by_service
-                                    .entry(service.clone())
-                                    .or_default()
-                                    .push(incident);
-                            }
-                        }
-                        Ok(Arc::new(by_service))
-                    })?;
                     // Without incidents the linked chain is the analysed one: shared, not copied.
-                    let Some(incidents) = incidents.get(&service).filter(|list| !list.is_empty())
-                    else {
+                    if chain_incidents.is_empty() {
                         return Ok(Arc::clone(&analysed.analysis));
-                    };
+                    }
                     let mut linked = ChainAnalysis::clone(&analysed.analysis);
                     link_incidents(
                         &mut linked,
-                        &facts.graph,
-                        incidents,
+                        facts.as_ref().map(|facts| &facts.graph),
+                        chain_incidents,
                         self.organisation.incident_link_window_seconds,
                     );
                     Ok(Arc::new(linked))
@@ -376,7 +369,12 @@ impl Engine {
                     provenance: Arc::clone(&analysed.provenance),
                 };
                 visited += 1;
-                visit(labels, &facts.graph, &linked);
+                let empty_graph = CommitGraph::default();
+                let changes = analysed.analysis.commits().map(|commits| ChainChanges {
+                    graph: facts.as_ref().map_or(&empty_graph, |facts| &facts.graph),
+                    commits,
+                });
+                visit(labels, &linked, changes.filter(|_| with_changes));
             }
         }
         if let Some(environment) = &query.environment
@@ -391,6 +389,149 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// The environments `service` has deployments in: cached, else kept in the store, else
+    /// read from its deployments (and kept).
+    fn environments_of(
+        &self,
+        sources: &ServiceSources<'_>,
+    ) -> Result<Arc<BTreeSet<String>>, StoreError> {
+        let service = sources.service;
+        self.environments.get(
+            service.to_string(),
+            vec![sources.deployments_version],
+            || {
+                let key = persist::environments_key(sources.deployments_version);
+                if let Some(kept) = sources.store.derived(persist::ENVIRONMENTS, service, "")?
+                    && kept.key == key
+                    && let Some(environments) = persist::decode_environments(&kept.data)
+                {
+                    return Ok(Arc::new(environments));
+                }
+                let filter = DeploymentFilter {
+                    service: Some(service.to_string()),
+                    environment: None,
+                    source: None,
+                };
+                let environments: BTreeSet<String> = sources
+                    .store
+                    .deployments(&filter)?
+                    .into_iter()
+                    .map(|deployment| deployment.environment)
+                    .collect();
+                keep(
+                    sources.store,
+                    persist::ENVIRONMENTS,
+                    service,
+                    "",
+                    key,
+                    persist::encode_environments(&environments),
+                );
+                Ok(Arc::new(environments))
+            },
+        )
+    }
+
+    /// The commit graph and tags of the repository `id`, cached under its write version.
+    fn repository_facts_of(
+        &self,
+        sources: &ServiceSources<'_>,
+        id: RepositoryId,
+    ) -> Result<Arc<RepositoryFacts>, StoreError> {
+        self.repositories
+            .get(id, vec![sources.repository_version], || {
+                self.load_repository(sources.store, id, sources.known)
+            })
+    }
+
+    /// The analysis of `service`'s chain in `environment`: read back from the store when it
+    /// was kept under the same inputs (unless `may_read_kept` is false, when the commits are
+    /// needed), else derived from the deployments and the history, and kept.
+    fn derive_chain(
+        &self,
+        sources: &ServiceSources<'_>,
+        environment: &str,
+        may_read_kept: bool,
+    ) -> Result<Arc<Analysed>, StoreError> {
+        let service = sources.service;
+        let key = sources
+            .inputs(self.organisation.incident_link_window_seconds)
+            .key();
+        let kept = sources
+            .store
+            .derived(persist::CHAIN, service, environment)?;
+        let kept_is_current = kept.as_ref().is_some_and(|kept| kept.key == key);
+        if may_read_kept
+            && kept_is_current
+            && let Some((analysis, provenance)) = kept
+                .as_ref()
+                .and_then(|kept| persist::decode_chain(&kept.data))
+        {
+            return Ok(Arc::new(Analysed {
+                analysis: Arc::new(analysis),
+                provenance: Arc::new(provenance),
+            }));
+        }
+        let filter = DeploymentFilter {
+            service: Some(service.to_string()),
+            environment: Some(environment.to_string()),
+            source: None,
+        };
+        let mut deployments = sources.store.deployments(&filter)?;
+        let facts = match sources.repository {
+            Some(id) => self.repository_facts_of(sources, id)?,
+            None => Arc::new(RepositoryFacts {
+                graph: CommitGraph::default(),
+                tags: Vec::new(),
+                pushed: 0,
+                hotfix_commits: HashMap::new(),
+            }),
+        };
+        let settings = sources.settings;
+        let relevance = match (sources.repository, settings.paths_key()) {
+            (Some(id), Some(paths_key)) => self.relevance.get(
+                service.to_string(),
+                vec![sources.repository_version, id],
+                || {
+                    let touches = sources.store.path_touches(id, &paths_key)?;
+                    Ok(Arc::new(Some(path_relevance(&facts.graph, &touches))))
+                },
+            )?,
+            _ => Arc::new(None),
+        };
+        settings
+            .hotfix
+            .mark_hotfix_tags(&mut deployments, &facts.tags);
+        if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
+            resolve_tag_refs(&mut deployments, &facts.tags);
+        }
+        let analysis = analyze_chain(ChainInput {
+            graph: &facts.graph,
+            deployments,
+            relevant: relevance.as_deref(),
+            hotfix_commits: facts.hotfix_commits.get(service).map(Vec::as_slice),
+        });
+        let provenance = self.provenance(
+            settings,
+            &deployment_sources(&analysis),
+            sources.locator,
+            &facts,
+        );
+        if !kept_is_current {
+            keep(
+                sources.store,
+                persist::CHAIN,
+                service,
+                environment,
+                key,
+                persist::encode_chain(&analysis, &provenance),
+            );
+        }
+        Ok(Arc::new(Analysed {
+            analysis: Arc::new(analysis),
+            provenance: Arc::new(provenance),
+        }))
     }
 
     fn load_repository(
@@ -517,10 +658,9 @@ impl Engine {
     /// The report of every matching (service, environment) chain the store holds.
     pub fn report(&self, store: &dyn Store, query: &ReportQuery) -> Result<Report, EngineError> {
         let mut services = Vec::new();
-        self.analyze_chains(store, query, |labels, graph, analysis| {
+        self.analyze_chains(store, query, |labels, analysis| {
             services.push(service_report(
                 labels,
-                graph,
                 analysis,
                 query.window,
                 query.benchmark,
@@ -544,9 +684,7 @@ impl Engine {
         mut series: SeriesBuilder,
         metric: SeriesMetric,
     ) -> Result<Vec<SeriesPoint>, EngineError> {
-        self.analyze_chains(store, query, |_, graph, analysis| {
-            series.add_chain(graph, analysis)
-        })?;
+        self.analyze_chains(store, query, |_, analysis| series.add_chain(analysis))?;
         Ok(series.into_points(metric, query.benchmark))
     }
 
@@ -559,14 +697,34 @@ impl Engine {
         group_by: GroupBy,
     ) -> Result<Leaderboard, EngineError> {
         let mut board = LeaderboardBuilder::new(query.window, group_by);
-        self.analyze_chains(store, query, |labels, graph, analysis| {
+        self.analyze_chains(store, query, |labels, analysis| {
             let chain = ChainName {
                 service: labels.service.clone(),
                 environment: labels.environment.clone(),
             };
-            board.add_chain(group_of(group_by, &labels), chain, graph, analysis);
+            board.add_chain(group_of(group_by, &labels), chain, analysis);
         })?;
         Ok(board.finish(query.benchmark))
+    }
+}
+
+/// Keeps a derived blob in the store. A store that cannot keep it (read-only, full) costs the
+/// next start a derivation, nothing else: the report goes on.
+fn keep(
+    store: &dyn Store,
+    kind: &str,
+    scope: &str,
+    name: &str,
+    key: String,
+    data: Result<Vec<u8>, postcard::Error>,
+) {
+    let result = data.map_err(|error| error.to_string()).and_then(|data| {
+        store
+            .put_derived(kind, scope, name, &Derived { key, data })
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = result {
+        tracing::warn!(kind, scope, name, %error, "cannot keep derived facts in the store");
     }
 }
 
@@ -698,6 +856,69 @@ mod tests {
             same_repository("/srv/shop/")
         );
         assert_ne!(same_repository("/srv/shop"), same_repository("/srv/shop2"));
+    }
+
+    /// A restarted engine takes a chain's facts from the store without reading the history:
+    /// facts doctored in the store show up in its report, until a write moves their versions.
+    #[test]
+    fn kept_facts_are_read_instead_of_derived_until_a_write() {
+        use loopwise_core::events::Event;
+        use loopwise_core::time::Window;
+        use loopwise_store::conformance::{change, deployment, git_import};
+        let store = loopwise_store_sqlite::SqliteStore::open_in_memory().unwrap();
+        store
+            .apply_git_import(git_import(
+                "/srv/git/shop",
+                &[change("a1", &[], 0), change("b2", &["a1"], 100)],
+            ))
+            .unwrap();
+        let deploy = |id: &str, sha: &str, time: i64| {
+            Event::Deployment(Deployment {
+                sha: sha.into(),
+                ..deployment(Source::Api, id, "shop", "production", time)
+            })
+        };
+        store
+            .apply_events(&[deploy("d1", "a1", 50), deploy("d2", "b2", 400)])
+            .unwrap();
+        let query = ReportQuery::organisation(Window::new(0, 1_000).unwrap());
+        let report = |engine: &Engine| engine.report(&store, &query).unwrap().services;
+        let derived = report(&Engine::default());
+        assert_eq!(derived[0].lead_time.median_seconds, Some(300.0));
+
+        let kept = store
+            .derived(persist::CHAIN, "shop", "production")
+            .unwrap()
+            .unwrap();
+        let (analysis, mut provenance) = persist::decode_chain(&kept.data).unwrap();
+        provenance.insert("changes".into(), "doctored in the store".into());
+        let doctored = persist::encode_chain(&analysis, &provenance).unwrap();
+        store
+            .put_derived(
+                persist::CHAIN,
+                "shop",
+                "production",
+                &Derived {
+                    key: kept.key,
+                    data: doctored,
+                },
+            )
+            .unwrap();
+        let restarted = report(&Engine::default());
+        assert_eq!(
+            restarted[0].provenance["changes"], "doctored in the store",
+            "read from the store, not derived"
+        );
+        assert_eq!(restarted[0].lead_time.median_seconds, Some(300.0));
+
+        store.apply_events(&[deploy("d3", "b2", 900)]).unwrap();
+        let after_write = report(&Engine::default());
+        assert!(
+            after_write[0].provenance["changes"].starts_with("git history"),
+            "derived again after a write: {:?}",
+            after_write[0].provenance
+        );
+        assert_eq!(after_write[0].deployments.count, 3);
     }
 
     #[test]

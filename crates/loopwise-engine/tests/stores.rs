@@ -33,7 +33,10 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(a_report_is_built_from_stored_events);
+on_both_stores!(
+    a_report_is_built_from_stored_events,
+    a_restarted_engine_reads_its_kept_facts,
+);
 
 fn a_report_is_built_from_stored_events(store: &dyn Store) {
     const HOUR: i64 = 3_600;
@@ -113,10 +116,22 @@ fn a_report_is_built_from_stored_events(store: &dyn Store) {
     assert_eq!(service.time_to_restore.median_seconds, Some(HOUR as f64));
     assert_eq!(service.incidents[0].deployment.as_deref(), Some("d2"));
 
-    // The cache answers the same report again, and notices every kind of write since.
+    // The cache answers the same report again, and notices every kind of write since. The
+    // reference derives everything anew: a new engine over a copy of the store that holds the
+    // data but none of the facts the engines kept (an export leaves them out).
     let fresh = |store: &dyn Store| {
-        let report = Engine::new(organisation.clone()).report(store, &query);
+        let copy = copy_without_kept_facts(store);
+        let report = Engine::new(organisation.clone()).report(&copy, &query);
         serde_json::to_value(report.unwrap()).unwrap()
+    };
+    // A restarted engine reads the kept facts, and notices writes since as well.
+    let restarted = |store: &dyn Store| {
+        serde_json::to_value(
+            Engine::new(organisation.clone())
+                .report(store, &query)
+                .unwrap(),
+        )
+        .unwrap()
     };
     let cached =
         |store: &dyn Store| serde_json::to_value(cache.report(store, &query).unwrap()).unwrap();
@@ -148,6 +163,11 @@ fn a_report_is_built_from_stored_events(store: &dyn Store) {
         let after = cached(store);
         assert_ne!(after, before, "{batch:?} changed the report");
         assert_eq!(after, fresh(store), "the cached report after {batch:?}");
+        assert_eq!(
+            restarted(store),
+            after,
+            "a restarted engine after {batch:?}"
+        );
     }
     // Git history replacing the pushed commits (a mirror fetch) is a write too.
     let before = cached(store);
@@ -159,4 +179,104 @@ fn a_report_is_built_from_stored_events(store: &dyn Store) {
         .unwrap();
     assert_ne!(cached(store), before);
     assert_eq!(cached(store), fresh(store));
+    assert_eq!(restarted(store), fresh(store));
+}
+
+/// A new SQLite store with every record of `store` (an export, imported), so none of the facts
+/// an engine kept in `store`.
+fn copy_without_kept_facts(store: &dyn Store) -> loopwise_store_sqlite::SqliteStore {
+    let mut records = Vec::new();
+    store
+        .export(&mut |record| {
+            records.push(record);
+            Ok(())
+        })
+        .unwrap();
+    let copy = loopwise_store_sqlite::SqliteStore::open_in_memory().unwrap();
+    copy.import(&mut records.into_iter().map(Ok)).unwrap();
+    copy
+}
+
+/// What an engine derived is kept in the store: a new engine (a restart) answers the same
+/// report, lists the same shipped commits, and links an incident that names a commit, which
+/// needs the commit graph again.
+fn a_restarted_engine_reads_its_kept_facts(store: &dyn Store) {
+    const HOUR: i64 = 3_600;
+    // a1 ← b2 ← c3 ← r4, where r4 reverts b2.
+    let mut revert = change("r4", &["c3"], 3 * HOUR);
+    revert.reverts = Some("b2".into());
+    let history = [
+        change("a1", &[], 0),
+        change("b2", &["a1"], HOUR),
+        change("c3", &["b2"], 2 * HOUR),
+        revert,
+    ];
+    store
+        .apply_git_import(git_import("/srv/git/shop/.git", &history))
+        .unwrap();
+    let deploy = |id: &str, sha: &str, time: i64| {
+        Event::Deployment(Deployment {
+            sha: sha.into(),
+            ..deployment(Source::Api, id, "shop", "production", time)
+        })
+    };
+    store
+        .apply_events(&[
+            deploy("d1", "a1", HOUR / 2),
+            deploy("d2", "c3", 4 * HOUR),
+            deploy("d3", "r4", 6 * HOUR),
+            // Named by a commit d2 shipped, and outside any latest-before window of d2.
+            Event::Incident(Incident {
+                resolved_at: Some(5 * HOUR),
+                caused_by: Some("b2".into()),
+                ..incident("inc", "shop", 4 * HOUR + 1_800)
+            }),
+        ])
+        .unwrap();
+    let query = ReportQuery::organisation(Window::new(0, 24 * HOUR).unwrap());
+    let first = Engine::default();
+    let report = serde_json::to_value(first.report(store, &query).unwrap()).unwrap();
+    let service = &report["services"][0];
+    // d2 ships b2 and c3 (3h and 2h), d3 ships r4 (3h); d2 failed (reverted, and the incident
+    // names b2), recovered by the incident's resolution at 5h, before d3 at 6h: 1h.
+    assert_eq!(service["lead_time"]["changes"], 3);
+    assert_eq!(service["lead_time"]["median_seconds"], 3.0 * HOUR as f64);
+    assert_eq!(service["change_failure_rate"]["failed"], 1);
+    assert_eq!(service["recovery_time"]["median_seconds"], HOUR as f64);
+    assert_eq!(service["incidents"][0]["deployment"], "d2");
+    assert_eq!(service["incidents"][0]["rule"], "explicit");
+    let kept = store.derived("chain", "shop", "production").unwrap();
+    assert!(
+        kept.is_some_and(|kept| !kept.data.is_empty()),
+        "the chain's facts are kept"
+    );
+
+    let restarted = Engine::default();
+    let again = serde_json::to_value(restarted.report(store, &query).unwrap()).unwrap();
+    assert_eq!(again, report);
+    let service_query = ReportQuery {
+        service: Some("shop".into()),
+        ..query.clone()
+    };
+    let shipped = |engine: &Engine| {
+        let mut shipped = Vec::new();
+        engine
+            .analyze_chains_with_changes(store, &service_query, |_, analysis, changes| {
+                for (position, facts) in analysis.deployments.iter().enumerate() {
+                    let mut shas: Vec<&str> = changes.commits.shipped[position]
+                        .iter()
+                        .map(|&commit| changes.graph.sha(commit))
+                        .collect();
+                    shas.sort_unstable();
+                    shipped.push(format!("{}: {}", facts.deployment.id, shas.join(" ")));
+                }
+            })
+            .unwrap();
+        shipped
+    };
+    assert_eq!(
+        shipped(&Engine::default()),
+        ["d1: a1", "d2: b2 c3", "d3: r4"]
+    );
+    assert_eq!(shipped(&restarted), shipped(&first));
 }

@@ -1378,7 +1378,7 @@ mod tests {
             });
             link_incidents(
                 &mut analysis,
-                &graph,
+                Some(&graph),
                 &service.incidents,
                 DEFAULT_INCIDENT_LINK_WINDOW_SECONDS,
             );
@@ -1386,7 +1386,7 @@ mod tests {
                 service: service.name.clone(),
                 environment: PRODUCTION.to_string(),
             };
-            board.add_chain(&service.squad, chain, &graph, &analysis);
+            board.add_chain(&service.squad, chain, &analysis);
         }
         board
             .finish(Benchmark::default_benchmark())

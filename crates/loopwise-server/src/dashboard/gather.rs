@@ -37,15 +37,14 @@ impl Pooled {
     fn add_with_series(
         &mut self,
         windows: &[Window; 3],
-        graph: &CommitGraph,
         analysis: &ChainAnalysis,
         series: &mut SeriesBuilder,
     ) {
         for (sample, window) in self.samples.iter_mut().zip(windows) {
             sample.has_history |= !analysis.deployments.is_empty();
-            sample.add_chain(graph, analysis, *window);
+            sample.add_chain(analysis, *window);
         }
-        series.add_chain(graph, analysis);
+        series.add_chain(analysis);
     }
 
     /// Adds every fact of `other`.
@@ -120,7 +119,7 @@ impl DeploymentBrief {
                 .collect(),
             recovery_seconds: facts.recovery_seconds,
             duration_seconds: facts.deployment.duration_seconds(),
-            shipped: facts.shipped.len(),
+            shipped: facts.shipped_count,
         }
     }
 }
@@ -174,13 +173,13 @@ pub fn summarise(
     let mut series = series.clone();
     let mut incidents = Vec::new();
     let mut chains = 0;
-    engine.analyze_chains(store, query, |labels, graph, analysis| {
+    engine.analyze_chains(store, query, |labels, analysis| {
         chains += 1;
         // Facts go to the chain's group only; the total is the union of the groups, made once.
         groups
             .entry(group_of(breakdown, &labels).to_string())
             .or_default()
-            .add_with_series(&windows, graph, analysis, &mut series);
+            .add_with_series(&windows, analysis, &mut series);
         incidents.extend(incident_rows(&labels, analysis, Some(query.window)));
     })?;
     let benchmark = query.benchmark;
@@ -213,7 +212,7 @@ pub fn incidents(
     engine: &Engine,
 ) -> Result<Vec<IncidentRow>, EngineError> {
     let mut rows = Vec::new();
-    engine.analyze_chains(store, query, |labels, _, analysis| {
+    engine.analyze_chains(store, query, |labels, analysis| {
         rows.extend(incident_rows(&labels, analysis, Some(query.window)));
     })?;
     rows.sort_by_key(|row| std::cmp::Reverse(row.incident.started_at));
@@ -313,11 +312,10 @@ pub fn service_detail(
 ) -> Result<Vec<ChainDetail>, EngineError> {
     let windows = three_windows(query.window);
     let mut chains = Vec::new();
-    engine.analyze_chains(store, query, |labels, graph, analysis| {
-        let in_window = analysis.deployments_in(query.window);
-        let offset = analysis
-            .deployments
-            .partition_point(|facts| facts.time < query.window.since);
+    engine.analyze_chains_with_changes(store, query, |labels, analysis, changes| {
+        let range = analysis.deployment_range(query.window);
+        let in_window = &analysis.deployments[range.clone()];
+        let offset = range.start;
         let deployments: Vec<DeploymentBrief> = in_window.iter().map(DeploymentBrief::of).collect();
         let remediated_by = in_window
             .iter()
@@ -330,23 +328,27 @@ pub fn service_detail(
             })
             .collect();
         let mut window_sample = Sample::default();
-        window_sample.add_chain(graph, analysis, query.window);
+        window_sample.add_chain(analysis, query.window);
         let lead_times = window_sample.lead_times;
         let mut recent_changes = Vec::new();
-        'latest: for facts in in_window.iter().rev().filter(|facts| facts.succeeded()) {
-            for &change in &facts.shipped {
+        'latest: for position in range.rev() {
+            let facts = &analysis.deployments[position];
+            if !facts.succeeded() {
+                continue;
+            }
+            for &change in changes.commits.shipped.get(position).into_iter().flatten() {
                 if recent_changes.len() == RECENT_CHANGES {
                     break 'latest;
                 }
-                recent_changes.push(RecentChange::shipped(graph, facts, change));
+                recent_changes.push(RecentChange::shipped(changes.graph, facts, change));
             }
         }
         let mut pooled = Pooled::default();
         let mut series = series.clone();
-        pooled.add_with_series(&windows, graph, analysis, &mut series);
+        pooled.add_with_series(&windows, analysis, &mut series);
         chains.push(ChainDetail {
             incidents: incident_rows(&labels, analysis, Some(query.window)),
-            report: service_report(labels, graph, analysis, query.window, query.benchmark),
+            report: service_report(labels, analysis, query.window, query.benchmark),
             windows,
             pooled,
             series,
@@ -419,7 +421,7 @@ pub fn incident_detail(
         ..query.clone()
     };
     let mut found: Option<IncidentDetail> = None;
-    engine.analyze_chains(store, &query, |labels, graph, analysis| {
+    engine.analyze_chains_with_changes(store, &query, |labels, analysis, changes| {
         let Some(facts) = analysis.incidents.iter().find(|facts| {
             facts.incident.source == incident.source && facts.incident.id == incident.id
         }) else {
@@ -430,13 +432,18 @@ pub fn incident_detail(
             return;
         }
         let linked = facts.deployment.and_then(|i| analysis.deployments.get(i));
-        let shipped: Vec<RecentChange> = linked
-            .map(|deployment| {
-                deployment
+        let shipped: Vec<RecentChange> = facts
+            .deployment
+            .zip(linked)
+            .map(|(position, deployment)| {
+                changes
+                    .commits
                     .shipped
-                    .iter()
+                    .get(position)
+                    .into_iter()
+                    .flatten()
                     .take(RECENT_CHANGES)
-                    .map(|&change| RecentChange::shipped(graph, deployment, change))
+                    .map(|&change| RecentChange::shipped(changes.graph, deployment, change))
                     .collect()
             })
             .unwrap_or_default();
