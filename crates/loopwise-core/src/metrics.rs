@@ -184,7 +184,9 @@ pub fn change_lead(
 /// copy per chain instead of a commit-graph lookup per change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct LeadTimes {
-    /// In seconds, of the changes successful deployments shipped, where there is one.
+    /// In seconds, of the changes successful deployments shipped, where there is one. Whole
+    /// numbers, kept as integers (varints: half the bytes of the floats).
+    #[serde(with = "whole_seconds")]
     seconds: Vec<f64>,
     /// `deployments + 1` running totals; the entry at position `i` counts deployments `..i`.
     before: Vec<LeadCounts>,
@@ -225,6 +227,29 @@ impl LeadTimes {
             index.before.push(counts);
         }
         index
+    }
+}
+
+/// Lead times are differences of whole seconds: they are stored as the integers they are. The
+/// round trip is exact for every `i64` difference (one that a float cannot hold exactly
+/// saturates to the same float either way).
+mod whole_seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        seconds: &[f64],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(seconds.iter().map(|&s| s as i64))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<i64>::deserialize(deserializer)?
+            .into_iter()
+            .map(|s| s as f64)
+            .collect())
     }
 }
 

@@ -9,11 +9,13 @@
 //! write moves the versions of the data it came from.
 
 mod cache;
+mod keeper;
 mod persist;
 pub mod query;
 pub mod settings;
 
 use cache::Shelf;
+use keeper::{Keeper, Kept};
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::Incident;
 use loopwise_core::graph::CommitGraph;
@@ -26,7 +28,7 @@ use loopwise_core::rollup::{
     group_of,
 };
 use loopwise_core::rules::{git_deployment_rule, path_relevance};
-use loopwise_store::{DeploymentFilter, Derived, RepositoryId, Store, StoreError, versions};
+use loopwise_store::{DeploymentFilter, RepositoryId, Store, StoreError, versions};
 pub use query::{QueryError, QueryText, ReportQuery};
 pub use settings::{Organisation, Ownership, ServiceSettings};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -73,13 +75,16 @@ struct RepositoryFacts {
 
 /// An analysed chain (incidents not linked yet) and its provenance, derived or read back.
 #[derive(Debug)]
-struct Analysed {
-    analysis: Arc<ChainAnalysis>,
-    provenance: Arc<BTreeMap<String, String>>,
+pub(crate) struct Analysed {
+    pub(crate) analysis: Arc<ChainAnalysis>,
+    pub(crate) provenance: Arc<BTreeMap<String, String>>,
 }
 
 /// The (service, environment) of a chain.
 type ChainKey = (String, String);
+
+/// The environments a service has deployments in.
+type Environments = Arc<BTreeSet<String>>;
 
 /// What one service's chains are derived from, worked out once per service of a request.
 #[derive(Debug)]
@@ -119,12 +124,13 @@ pub struct ChainChanges<'a> {
 #[derive(Debug)]
 pub struct Engine {
     organisation: Organisation,
-    environments: Shelf<String, Arc<BTreeSet<String>>>,
+    environments: Shelf<String, Environments>,
     repositories: Shelf<RepositoryId, Arc<RepositoryFacts>>,
     relevance: Shelf<String, Arc<Option<Vec<bool>>>>,
     incidents: Shelf<(), Arc<HashMap<String, Vec<Incident>>>>,
     analyses: Shelf<ChainKey, Arc<Analysed>>,
     linked: Shelf<ChainKey, Arc<ChainAnalysis>>,
+    keeper: Option<Keeper>,
 }
 
 impl Default for Engine {
@@ -143,6 +149,7 @@ impl Engine {
             incidents: Shelf::default(),
             analyses: Shelf::default(),
             linked: Shelf::default(),
+            keeper: None,
         }
     }
 
@@ -281,7 +288,7 @@ impl Engine {
                     .map(|locator| versions::version_of(&written, &versions::repository(locator)))
                     .unwrap_or(0),
             };
-            let environments = self.environments_of(&sources)?;
+            let (environments, loaded) = self.environments_of(&sources)?;
             if query.environment.is_some() {
                 environments_seen.extend(environments.iter().cloned());
             }
@@ -311,7 +318,7 @@ impl Engine {
                 ];
                 let mut analysed =
                     self.analyses.get(key.clone(), chain_versions.clone(), || {
-                        self.derive_chain(&sources, environment, true)
+                        self.derive_chain(&sources, environment, true, loaded.as_deref())
                     })?;
                 let incidents = self.incidents.get((), vec![incidents_version], || {
                     let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
@@ -333,7 +340,8 @@ impl Engine {
                 let needs_commits =
                     with_changes || needs_commits(&analysed.analysis, chain_incidents);
                 if needs_commits && analysed.analysis.commits().is_none() {
-                    let derived = self.derive_chain(&sources, environment, false)?;
+                    let derived =
+                        self.derive_chain(&sources, environment, false, loaded.as_deref())?;
                     analysed = self.analyses.get_where(
                         key.clone(),
                         chain_versions.clone(),
@@ -392,13 +400,15 @@ impl Engine {
     }
 
     /// The environments `service` has deployments in: cached, else kept in the store, else
-    /// read from its deployments (and kept).
+    /// read from its deployments (and kept). When it had to read the deployments, they come
+    /// along, so that deriving the service's chains does not read them again.
     fn environments_of(
         &self,
         sources: &ServiceSources<'_>,
-    ) -> Result<Arc<BTreeSet<String>>, StoreError> {
+    ) -> Result<(Environments, Option<Vec<Deployment>>), StoreError> {
         let service = sources.service;
-        self.environments.get(
+        let mut loaded = None;
+        let environments = self.environments.get(
             service.to_string(),
             vec![sources.deployments_version],
             || {
@@ -414,23 +424,26 @@ impl Engine {
                     environment: None,
                     source: None,
                 };
-                let environments: BTreeSet<String> = sources
-                    .store
-                    .deployments(&filter)?
-                    .into_iter()
-                    .map(|deployment| deployment.environment)
-                    .collect();
-                keep(
-                    sources.store,
-                    persist::ENVIRONMENTS,
-                    service,
-                    "",
-                    key,
-                    persist::encode_environments(&environments),
+                let deployments = sources.store.deployments(&filter)?;
+                let environments: Arc<BTreeSet<String>> = Arc::new(
+                    deployments
+                        .iter()
+                        .map(|deployment| deployment.environment.clone())
+                        .collect(),
                 );
-                Ok(Arc::new(environments))
+                loaded = Some(deployments);
+                self.keep(
+                    sources.store,
+                    Kept::Environments {
+                        service: service.to_string(),
+                        key,
+                        environments: Arc::clone(&environments),
+                    },
+                );
+                Ok(environments)
             },
-        )
+        )?;
+        Ok((environments, loaded))
     }
 
     /// The commit graph and tags of the repository `id`, cached under its write version.
@@ -453,6 +466,7 @@ impl Engine {
         sources: &ServiceSources<'_>,
         environment: &str,
         may_read_kept: bool,
+        loaded: Option<&[Deployment]>,
     ) -> Result<Arc<Analysed>, StoreError> {
         let service = sources.service;
         let key = sources
@@ -473,12 +487,21 @@ impl Engine {
                 provenance: Arc::new(provenance),
             }));
         }
+        let started = std::time::Instant::now();
         let filter = DeploymentFilter {
             service: Some(service.to_string()),
             environment: Some(environment.to_string()),
             source: None,
         };
-        let mut deployments = sources.store.deployments(&filter)?;
+        let mut deployments = match loaded {
+            Some(all) => all
+                .iter()
+                .filter(|deployment| deployment.environment == environment)
+                .cloned()
+                .collect(),
+            None => sources.store.deployments(&filter)?,
+        };
+        let read_deployments = started.elapsed();
         let facts = match sources.repository {
             Some(id) => self.repository_facts_of(sources, id)?,
             None => Arc::new(RepositoryFacts {
@@ -506,6 +529,7 @@ impl Engine {
         if deployments.iter().any(|d| d.sha.starts_with(TAG_PREFIX)) {
             resolve_tag_refs(&mut deployments, &facts.tags);
         }
+        let read_history = started.elapsed();
         let analysis = analyze_chain(ChainInput {
             graph: &facts.graph,
             deployments,
@@ -518,20 +542,55 @@ impl Engine {
             sources.locator,
             &facts,
         );
-        if !kept_is_current {
-            keep(
-                sources.store,
-                persist::CHAIN,
-                service,
-                environment,
-                key,
-                persist::encode_chain(&analysis, &provenance),
-            );
-        }
-        Ok(Arc::new(Analysed {
+        let analysed = Arc::new(Analysed {
             analysis: Arc::new(analysis),
             provenance: Arc::new(provenance),
-        }))
+        });
+        if !kept_is_current {
+            self.keep(
+                sources.store,
+                Kept::Chain {
+                    service: service.to_string(),
+                    environment: environment.to_string(),
+                    key,
+                    analysed: Arc::clone(&analysed),
+                },
+            );
+        }
+        tracing::debug!(
+            service,
+            environment,
+            ?read_deployments,
+            ?read_history,
+            total = ?started.elapsed(),
+            "derived a chain"
+        );
+        Ok(analysed)
+    }
+
+    /// Keeps derived facts in the store: at once, or by the background keeper if the engine
+    /// has one ([`Engine::keeping_in_background`]).
+    fn keep(&self, store: &dyn Store, kept: Kept) {
+        match &self.keeper {
+            Some(keeper) => keeper.keep(kept),
+            None => kept.write(store),
+        }
+    }
+
+    /// Hands the keeping of derived facts to a thread of its own, writing to `store` (the one
+    /// every call of this engine reads), so that a report after a write does not wait while
+    /// the chain it derived again is written back. Pending facts are written in order, only
+    /// the latest of each; [`Engine::flush_kept`] waits for them.
+    pub fn keeping_in_background(mut self, store: Arc<dyn Store>) -> Self {
+        self.keeper = Some(Keeper::start(store));
+        self
+    }
+
+    /// Waits until every derived fact handed to the background keeper is written.
+    pub fn flush_kept(&self) {
+        if let Some(keeper) = &self.keeper {
+            keeper.flush();
+        }
     }
 
     fn load_repository(
@@ -708,26 +767,6 @@ impl Engine {
     }
 }
 
-/// Keeps a derived blob in the store. A store that cannot keep it (read-only, full) costs the
-/// next start a derivation, nothing else: the report goes on.
-fn keep(
-    store: &dyn Store,
-    kind: &str,
-    scope: &str,
-    name: &str,
-    key: String,
-    data: Result<Vec<u8>, postcard::Error>,
-) {
-    let result = data.map_err(|error| error.to_string()).and_then(|data| {
-        store
-            .put_derived(kind, scope, name, &Derived { key, data })
-            .map_err(|error| error.to_string())
-    });
-    if let Err(error) = result {
-        tracing::warn!(kind, scope, name, %error, "cannot keep derived facts in the store");
-    }
-}
-
 /// `72 h`, `3 d`: a link window as people say it.
 fn duration_text(seconds: i64) -> String {
     if seconds % 86_400 == 0 && seconds >= 86_400 * 2 {
@@ -864,6 +903,7 @@ mod tests {
     fn kept_facts_are_read_instead_of_derived_until_a_write() {
         use loopwise_core::events::Event;
         use loopwise_core::time::Window;
+        use loopwise_store::Derived;
         use loopwise_store::conformance::{change, deployment, git_import};
         let store = loopwise_store_sqlite::SqliteStore::open_in_memory().unwrap();
         store

@@ -96,7 +96,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let mirrors = Arc::new(mirrors::Mirrors::new(&config.mirrors));
-        let engine = Arc::new(loopwise_engine::Engine::new(config.organisation.clone()));
+        // Chains derived again after a write are kept in the store from a thread of its own:
+        // the report that derived them does not wait for that write.
+        let engine = Arc::new(
+            loopwise_engine::Engine::new(config.organisation.clone())
+                .keeping_in_background(Arc::clone(&store)),
+        );
         Self {
             store,
             config: Arc::new(config),
@@ -141,6 +146,7 @@ pub async fn serve(
     let mirrors = Arc::clone(&state.mirrors);
     let workers = mirrors.start(Arc::clone(&state.store));
     let warming = state.clone();
+    let engine = Arc::clone(&state.engine);
     // Detached: requests are served meanwhile, and a stop does not wait for it.
     drop(tokio::task::spawn_blocking(move || {
         metrics::warm_report_cache(&warming)
@@ -153,6 +159,8 @@ pub async fn serve(
         // An import in progress finishes its transaction; git itself is killed at once.
         let _ = worker.await;
     }
+    // What the engine derived last is kept, so the next start need not derive it again.
+    let _ = tokio::task::spawn_blocking(move || engine.flush_kept()).await;
     served
 }
 

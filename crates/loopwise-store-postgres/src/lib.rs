@@ -74,6 +74,10 @@ pub struct PostgresStore {
     /// The URL without its password, for messages.
     location: String,
     pool: r2d2::Pool<Manager>,
+    /// Scopes whose bump after a commit failed: bumped with the next one, and before any
+    /// reader is told the versions, so no reader of this process trusts a version that a
+    /// committed write should have moved.
+    unbumped: std::sync::Mutex<BTreeSet<String>>,
 }
 
 /// One pooled connection and the statements prepared on it.
@@ -206,19 +210,26 @@ impl<'a> Tx<'a> {
 /// Bumps the versions of `scopes` after their transaction committed. A reader that saw the old
 /// version read data no newer than the commit, so it will find the new version and refresh. In
 /// its own statement, in byte order, so concurrent bumps never deadlock and never wait on a
-/// writer's transaction. If it fails (the database went away right after the commit), report
-/// caches are stale for that scope until its next write or their maximum age.
-fn bump_after_commit(client: &mut Client, scopes: BTreeSet<String>) {
+/// writer's transaction. On failure (the database went away right after the commit) the
+/// scopes are handed back, to be bumped again later.
+fn bump_after_commit(
+    client: &mut Client,
+    scopes: BTreeSet<String>,
+) -> Result<(), BTreeSet<String>> {
     if scopes.is_empty() {
-        return;
+        return Ok(());
     }
-    let scopes: Vec<String> = scopes.into_iter().collect();
-    if let Err(error) = client.execute(
+    let list: Vec<&String> = scopes.iter().collect();
+    match client.execute(
         "INSERT INTO write_versions (scope, version) SELECT unnest($1::text[]), 1 \
          ON CONFLICT (scope) DO UPDATE SET version = write_versions.version + 1",
-        &[&scopes],
+        &[&list],
     ) {
-        tracing::warn!(error = %describe(&error), ?scopes, "cannot bump write versions after a commit");
+        Ok(_) => Ok(()),
+        Err(error) => {
+            tracing::warn!(error = %describe(&error), ?scopes, "cannot bump write versions after a commit; retried before the next read of the versions");
+            Err(scopes)
+        }
     }
 }
 
@@ -359,11 +370,27 @@ impl PostgresStore {
             .test_on_check_out(true)
             .error_handler(Box::new(PoolErrorLog))
             .build_unchecked(Manager { config });
-        Ok(Self { location, pool })
+        Ok(Self {
+            location,
+            pool,
+            unbumped: std::sync::Mutex::default(),
+        })
     }
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Bumps `scopes` and any whose earlier bump failed; what fails again is kept for later.
+    fn bump(&self, client: &mut Client, mut scopes: BTreeSet<String>) {
+        let mut unbumped = self
+            .unbumped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        scopes.append(&mut unbumped);
+        if let Err(failed) = bump_after_commit(client, scopes) {
+            *unbumped = failed;
+        }
     }
 
     fn session(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
@@ -399,7 +426,7 @@ impl PostgresStore {
             };
             match result {
                 Ok((value, touched)) => {
-                    bump_after_commit(client, touched);
+                    self.bump(client, touched);
                     return Ok(value);
                 }
                 Err(error) if error.is_retryable() && attempt < WRITE_ATTEMPTS => {
@@ -697,7 +724,7 @@ impl Store for PostgresStore {
             &counts,
         ));
         let touched = tx.commit().map_err(database_error)?;
-        bump_after_commit(client, touched);
+        self.bump(client, touched);
         tracing::info!(
             inserted = counts.inserted,
             unchanged = counts.unchanged,
@@ -916,6 +943,26 @@ impl Store for PostgresStore {
     }
 
     fn write_versions(&self) -> Result<WriteVersions, StoreError> {
+        let pending = !self
+            .unbumped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_empty();
+        if pending {
+            let mut session = self.session()?;
+            self.bump(&mut session.client, BTreeSet::new());
+            if !self
+                .unbumped
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .is_empty()
+            {
+                return Err(StoreError::Database(format!(
+                    "the write versions of {} cannot be brought up to date after a write",
+                    self.location
+                )));
+            }
+        }
         self.read(|tx| {
             Ok(tx
                 .query("SELECT scope, version FROM write_versions", &[])?
@@ -976,7 +1023,7 @@ impl Store for PostgresStore {
         })?;
         tx.touched.append(&mut touched);
         let touched = tx.commit().map_err(database_error)?;
-        bump_after_commit(client, touched);
+        self.bump(client, touched);
         tracing::info!(total = ?counts.total(), elapsed = ?started.elapsed(), "committed import");
         Ok(counts)
     }
