@@ -14,24 +14,53 @@ use std::sync::Mutex;
 struct Entry<T> {
     versions: Vec<i64>,
     value: T,
+    /// When it was last handed out, in the shelf's own count of uses.
+    last_used: u64,
+}
+
+#[derive(Debug)]
+struct Entries<K, T> {
+    map: HashMap<K, Entry<T>>,
+    uses: u64,
+}
+
+/// A bound on what a shelf holds: the sum of its values' weights (say, commits).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget<T> {
+    pub(crate) limit: usize,
+    pub(crate) weigh: fn(&T) -> usize,
 }
 
 /// One kind of cached value, by key. Values are shared read-only (`Arc` inside `T`); two
-/// concurrent reports may both load a missing entry, never see a half-built one.
+/// concurrent reports may both load a missing entry, never see a half-built one. A shelf with
+/// a [`Budget`] lets go of the values used longest ago when a new one takes it over the
+/// limit (never of the new one itself).
 #[derive(Debug)]
 pub(crate) struct Shelf<K, T> {
-    entries: Mutex<HashMap<K, Entry<T>>>,
+    entries: Mutex<Entries<K, T>>,
+    budget: Option<Budget<T>>,
 }
 
 impl<K, T> Default for Shelf<K, T> {
     fn default() -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                uses: 0,
+            }),
+            budget: None,
         }
     }
 }
 
-impl<K: Hash + Eq, T: Clone> Shelf<K, T> {
+impl<K: Hash + Eq + Clone, T: Clone> Shelf<K, T> {
+    pub(crate) fn with_budget(budget: Budget<T>) -> Self {
+        Self {
+            budget: Some(budget),
+            ..Self::default()
+        }
+    }
+
     /// The value under `key` if it was built under `versions`, else what `load` builds, which
     /// is kept.
     pub(crate) fn get(
@@ -58,20 +87,51 @@ impl<K: Hash + Eq, T: Clone> Shelf<K, T> {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         };
-        if let Some(entry) = lock().get(&key)
-            && entry.versions == versions
-            && good_enough(&entry.value)
         {
-            return Ok(entry.value.clone());
+            let mut entries = lock();
+            entries.uses += 1;
+            let now = entries.uses;
+            if let Some(entry) = entries.map.get_mut(&key)
+                && entry.versions == versions
+                && good_enough(&entry.value)
+            {
+                entry.last_used = now;
+                return Ok(entry.value.clone());
+            }
         }
         let value = load()?;
-        lock().insert(
-            key,
+        let mut entries = lock();
+        entries.uses += 1;
+        let last_used = entries.uses;
+        entries.map.insert(
+            key.clone(),
             Entry {
                 versions,
                 value: value.clone(),
+                last_used,
             },
         );
+        if let Some(budget) = &self.budget {
+            let weight = |entries: &Entries<K, T>| -> usize {
+                entries
+                    .map
+                    .values()
+                    .map(|entry| (budget.weigh)(&entry.value))
+                    .sum()
+            };
+            while weight(&entries) > budget.limit {
+                let Some(oldest) = entries
+                    .map
+                    .iter()
+                    .filter(|(other, _)| **other != key)
+                    .min_by_key(|(_, entry)| entry.last_used)
+                    .map(|(other, _)| other.clone())
+                else {
+                    break;
+                };
+                entries.map.remove(&oldest);
+            }
+        }
         Ok(value)
     }
 }
@@ -104,5 +164,26 @@ mod tests {
             .get_where("k", vec![2, 0], |value| value % 2 == 0, || Ok(20))
             .unwrap();
         assert_eq!(kept, 10, "10 is good enough: kept");
+    }
+
+    #[test]
+    fn a_budget_lets_go_of_what_was_used_longest_ago() {
+        let shelf: Shelf<&str, usize> = Shelf::with_budget(Budget {
+            limit: 10,
+            weigh: |value| *value,
+        });
+        let get = |key, value| shelf.get(key, vec![1], || Ok(value)).unwrap();
+        assert_eq!(get("a", 4), 4);
+        assert_eq!(get("b", 4), 4);
+        assert_eq!(get("a", 99), 4, "a is kept, and now used after b");
+        assert_eq!(get("c", 4), 4, "4 + 4 + 4 > 10: b, used longest ago, goes");
+        assert_eq!(get("a", 99), 4, "a stayed");
+        assert_eq!(get("b", 5), 5, "b was let go: loaded again");
+        assert_eq!(
+            get("big", 50),
+            50,
+            "over the limit alone: kept, everything else goes"
+        );
+        assert_eq!(get("a", 7), 7);
     }
 }

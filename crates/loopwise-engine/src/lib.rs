@@ -14,7 +14,7 @@ mod persist;
 pub mod query;
 pub mod settings;
 
-use cache::Shelf;
+use cache::{Budget, Shelf};
 use keeper::{Keeper, Kept};
 use loopwise_core::entities::{Change, Deployment, Source, Tag};
 use loopwise_core::events::Incident;
@@ -33,6 +33,11 @@ pub use query::{QueryError, QueryText, ReportQuery};
 pub use settings::{Organisation, Ownership, ServiceSettings};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// How many commits the commit graphs kept in memory may hold together (about 230 bytes
+/// each): past it, the graph used longest ago is let go and read again when a chain of its
+/// repository is next derived. Reports never need it: they read the analyses.
+pub const GRAPH_COMMITS_KEPT: usize = 2_000_000;
 
 /// The environment of a selected service that has no deployments at all yet.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -144,7 +149,10 @@ impl Engine {
         Self {
             organisation,
             environments: Shelf::default(),
-            repositories: Shelf::default(),
+            repositories: Shelf::with_budget(Budget {
+                limit: GRAPH_COMMITS_KEPT,
+                weigh: |facts: &Arc<RepositoryFacts>| facts.graph.len(),
+            }),
             relevance: Shelf::default(),
             incidents: Shelf::default(),
             analyses: Shelf::default(),
@@ -318,7 +326,7 @@ impl Engine {
                 ];
                 let mut analysed =
                     self.analyses.get(key.clone(), chain_versions.clone(), || {
-                        self.derive_chain(&sources, environment, true, loaded.as_deref())
+                        self.derive_chain(&sources, environment, false, loaded.as_deref())
                     })?;
                 let incidents = self.incidents.get((), vec![incidents_version], || {
                     let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
@@ -341,7 +349,7 @@ impl Engine {
                     with_changes || needs_commits(&analysed.analysis, chain_incidents);
                 if needs_commits && analysed.analysis.commits().is_none() {
                     let derived =
-                        self.derive_chain(&sources, environment, false, loaded.as_deref())?;
+                        self.derive_chain(&sources, environment, true, loaded.as_deref())?;
                     analysed = self.analyses.get_where(
                         key.clone(),
                         chain_versions.clone(),
@@ -459,33 +467,39 @@ impl Engine {
     }
 
     /// The analysis of `service`'s chain in `environment`: read back from the store when it
-    /// was kept under the same inputs (unless `may_read_kept` is false, when the commits are
-    /// needed), else derived from the deployments and the history, and kept.
+    /// was kept under the same inputs, else derived from the deployments and the history, and
+    /// kept. With `with_commits` it is derived with the graph whatever was kept: the caller
+    /// needs the commits, and holds the analysis read back from what is kept (so that stays).
     fn derive_chain(
         &self,
         sources: &ServiceSources<'_>,
         environment: &str,
-        may_read_kept: bool,
+        with_commits: bool,
         loaded: Option<&[Deployment]>,
     ) -> Result<Arc<Analysed>, StoreError> {
         let service = sources.service;
         let key = sources
             .inputs(self.organisation.incident_link_window_seconds)
             .key();
-        let kept = sources
-            .store
-            .derived(persist::CHAIN, service, environment)?;
-        let kept_is_current = kept.as_ref().is_some_and(|kept| kept.key == key);
-        if may_read_kept
-            && kept_is_current
-            && let Some((analysis, provenance)) = kept
-                .as_ref()
-                .and_then(|kept| persist::decode_chain(&kept.data))
+        if !with_commits
+            && let Some(kept) = sources
+                .store
+                .derived(persist::CHAIN, service, environment)?
+            && kept.key == key
         {
-            return Ok(Arc::new(Analysed {
-                analysis: Arc::new(analysis),
-                provenance: Arc::new(provenance),
-            }));
+            // A blob that does not decode (damaged, or of a format without a new name) is
+            // derived again and replaced below.
+            if let Some((analysis, provenance)) = persist::decode_chain(&kept.data) {
+                return Ok(Arc::new(Analysed {
+                    analysis: Arc::new(analysis),
+                    provenance: Arc::new(provenance),
+                }));
+            }
+            tracing::warn!(
+                service,
+                environment,
+                "kept facts do not decode; derived again"
+            );
         }
         let started = std::time::Instant::now();
         let filter = DeploymentFilter {
@@ -546,7 +560,7 @@ impl Engine {
             analysis: Arc::new(analysis),
             provenance: Arc::new(provenance),
         });
-        if !kept_is_current {
+        if !with_commits {
             self.keep(
                 sources.store,
                 Kept::Chain {
@@ -950,6 +964,27 @@ mod tests {
             "read from the store, not derived"
         );
         assert_eq!(restarted[0].lead_time.median_seconds, Some(300.0));
+
+        // Under the right key, a blob that does not decode is derived again, and replaced.
+        let current = store
+            .derived(persist::CHAIN, "shop", "production")
+            .unwrap()
+            .unwrap();
+        let garbage = Derived {
+            key: current.key.clone(),
+            data: vec![0xFF; 64],
+        };
+        store
+            .put_derived(persist::CHAIN, "shop", "production", &garbage)
+            .unwrap();
+        let rederived = report(&Engine::default());
+        assert_eq!(rederived[0].lead_time.median_seconds, Some(300.0));
+        let replaced = store
+            .derived(persist::CHAIN, "shop", "production")
+            .unwrap()
+            .unwrap();
+        assert_eq!(replaced.key, current.key);
+        assert!(persist::decode_chain(&replaced.data).is_some(), "replaced");
 
         store.apply_events(&[deploy("d3", "b2", 900)]).unwrap();
         let after_write = report(&Engine::default());
