@@ -33,6 +33,7 @@ pub use query::{QueryError, QueryText, ReportQuery};
 pub use settings::{Organisation, Ownership, ServiceSettings};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many commits the commit graphs kept in memory may hold together (about 230 bytes
 /// each): past it, the graph used longest ago is let go and read again when a chain of its
@@ -136,6 +137,17 @@ pub struct Engine {
     analyses: Shelf<ChainKey, Arc<Analysed>>,
     linked: Shelf<ChainKey, Arc<ChainAnalysis>>,
     keeper: Option<Keeper>,
+    derived: AtomicUsize,
+    read_kept: AtomicUsize,
+}
+
+/// How the engine came by the chains it analysed since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Derivations {
+    /// Derived from the deployments and the commit history.
+    pub derived: usize,
+    /// Read back from the facts kept in the store.
+    pub read_kept: usize,
 }
 
 impl Default for Engine {
@@ -158,6 +170,17 @@ impl Engine {
             analyses: Shelf::default(),
             linked: Shelf::default(),
             keeper: None,
+            derived: AtomicUsize::new(0),
+            read_kept: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many chains were derived from history, and how many read back from kept facts,
+    /// since this engine started.
+    pub fn derivations(&self) -> Derivations {
+        Derivations {
+            derived: self.derived.load(Ordering::Relaxed),
+            read_kept: self.read_kept.load(Ordering::Relaxed),
         }
     }
 
@@ -490,6 +513,7 @@ impl Engine {
             // A blob that does not decode (damaged, or of a format without a new name) is
             // derived again and replaced below.
             if let Some((analysis, provenance)) = persist::decode_chain(&kept.data) {
+                self.read_kept.fetch_add(1, Ordering::Relaxed);
                 return Ok(Arc::new(Analysed {
                     analysis: Arc::new(analysis),
                     provenance: Arc::new(provenance),
@@ -501,6 +525,7 @@ impl Engine {
                 "kept facts do not decode; derived again"
             );
         }
+        self.derived.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let filter = DeploymentFilter {
             service: Some(service.to_string()),
@@ -958,7 +983,15 @@ mod tests {
                 },
             )
             .unwrap();
-        let restarted = report(&Engine::default());
+        let engine = Engine::default();
+        let restarted = report(&engine);
+        assert_eq!(
+            engine.derivations(),
+            Derivations {
+                derived: 0,
+                read_kept: 1
+            }
+        );
         assert_eq!(
             restarted[0].provenance["changes"], "doctored in the store",
             "read from the store, not derived"

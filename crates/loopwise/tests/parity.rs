@@ -115,6 +115,13 @@ fn analyze_report_and_the_api_give_equal_json() {
     ));
     assert_eq!(from_analyze, from_report, "analyze and report");
     assert_eq!(from_report, from_api, "report and the API");
+    // The server derived nothing at start: it read the facts `analyze` kept in the database
+    // (same settings from the config as analyze had from its flags, so the same key).
+    let warmed = wait_for_line(&server, "warmed the report cache");
+    assert!(
+        warmed.contains("derived=0") && warmed.contains("read_kept=1"),
+        "{warmed}"
+    );
 
     // The whole organisation is the one service: web has no deployments of its own.
     let organisation = report(&[]);
@@ -158,4 +165,20 @@ fn analyze_report_and_the_api_give_equal_json() {
         "{provenance}"
     );
     server.terminate();
+}
+
+/// The first line of the server's log that contains `needle`, waiting up to 60 s for it.
+fn wait_for_line(server: &ServeProcess, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(line) = server.log().lines().find(|line| line.contains(needle)) {
+            return line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in the server's log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
