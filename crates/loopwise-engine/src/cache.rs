@@ -61,6 +61,22 @@ impl<K: Hash + Eq + Clone, T: Clone> Shelf<K, T> {
         }
     }
 
+    /// The value under `key` if it was built under `versions`; nothing is loaded.
+    pub(crate) fn peek(&self, key: &K, versions: &[i64]) -> Option<T> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.uses += 1;
+        let now = entries.uses;
+        let entry = entries
+            .map
+            .get_mut(key)
+            .filter(|entry| entry.versions == versions)?;
+        entry.last_used = now;
+        Some(entry.value.clone())
+    }
+
     /// The value under `key` if it was built under `versions`, else what `load` builds, which
     /// is kept.
     pub(crate) fn get(
@@ -156,6 +172,9 @@ mod tests {
         assert_eq!(get(vec![1]), 1, "same versions: kept");
         assert_eq!(get(vec![2]), 2, "a newer write: loaded again");
         assert_eq!(get(vec![2, 0]), 3);
+        assert_eq!(shelf.peek(&"k", &[2, 0]), Some(3));
+        assert_eq!(shelf.peek(&"k", &[2, 1]), None, "other versions");
+        assert_eq!(shelf.peek(&"other", &[2, 0]), None);
         let odd = shelf
             .get_where("k", vec![2, 0], |value| value % 2 == 0, || Ok(10))
             .unwrap();

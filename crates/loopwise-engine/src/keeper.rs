@@ -2,8 +2,8 @@
 //! own. Keeping is never what a report waits for: a blob that cannot be written costs the next
 //! start a derivation, nothing else.
 
-use crate::Analysed;
 use crate::persist;
+use crate::{Analysed, ChainShipped};
 use loopwise_store::{Derived, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -23,6 +23,12 @@ pub(crate) enum Kept {
         key: String,
         environments: Arc<BTreeSet<String>>,
     },
+    Shipped {
+        service: String,
+        environment: String,
+        key: String,
+        shipped: Arc<ChainShipped>,
+    },
 }
 
 impl Kept {
@@ -35,6 +41,11 @@ impl Kept {
                 ..
             } => (persist::CHAIN, service, environment),
             Kept::Environments { service, .. } => (persist::ENVIRONMENTS, service, ""),
+            Kept::Shipped {
+                service,
+                environment,
+                ..
+            } => (persist::SHIPPED, service, environment),
         }
     }
 
@@ -49,6 +60,7 @@ impl Kept {
             Kept::Environments {
                 key, environments, ..
             } => (key, persist::encode_environments(environments)),
+            Kept::Shipped { key, shipped, .. } => (key, persist::encode_shipped(shipped)),
         };
         let result = data.map_err(|error| error.to_string()).and_then(|data| {
             let derived = Derived {

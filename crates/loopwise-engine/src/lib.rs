@@ -40,6 +40,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// repository is next derived. Reports never need it: they read the analyses.
 pub const GRAPH_COMMITS_KEPT: usize = 2_000_000;
 
+/// How many shipped changes (about 80 bytes each) the lists kept in memory for the pages may
+/// hold together; past it, the list used longest ago is let go and read again from the store.
+pub const SHIPPED_CHANGES_KEPT: usize = 2_000_000;
+
 /// The environment of a selected service that has no deployments at all yet.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
 
@@ -106,6 +110,15 @@ struct ServiceSources<'a> {
 }
 
 impl ServiceSources<'_> {
+    /// The write versions a chain of this service is derived from, as the cache keys it.
+    fn chain_versions(&self) -> Vec<i64> {
+        vec![
+            self.deployments_version,
+            self.repository_version,
+            self.repository.unwrap_or(0),
+        ]
+    }
+
     fn inputs(&self, link_window_seconds: i64) -> persist::ChainInputs<'_> {
         persist::ChainInputs {
             deployments_version: self.deployments_version,
@@ -117,11 +130,46 @@ impl ServiceSources<'_> {
     }
 }
 
-/// The commits of a chain's deployments, for the pages that list them.
-#[derive(Debug, Clone, Copy)]
-pub struct ChainChanges<'a> {
-    pub graph: &'a CommitGraph,
-    pub commits: &'a ChainCommits,
+/// A change a deployment shipped, as the pages that list changes show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShippedChange {
+    pub sha: String,
+    pub authored_at: i64,
+}
+
+/// The changes each deployment of a chain shipped (a failed one: would have shipped), by
+/// position in [`ChainAnalysis::deployments`], in the order the analysis walked them. Kept in
+/// the store beside the chain's analysis, so the pages that list changes do not need the
+/// commit graph.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainShipped {
+    pub by_deployment: Vec<Vec<ShippedChange>>,
+}
+
+impl ChainShipped {
+    /// From an analysis made with `graph`; `None` for one read back from storage.
+    fn of(analysis: &ChainAnalysis, graph: &CommitGraph) -> Option<Self> {
+        let commits: &ChainCommits = analysis.commits()?;
+        let by_deployment = commits
+            .shipped
+            .iter()
+            .map(|changes| {
+                changes
+                    .iter()
+                    .map(|&change| ShippedChange {
+                        sha: graph.sha(change).to_string(),
+                        authored_at: graph.author_time(change),
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(Self { by_deployment })
+    }
+
+    /// How many changes it lists, all deployments together.
+    fn len(&self) -> usize {
+        self.by_deployment.iter().map(Vec::len).sum()
+    }
 }
 
 /// The one report engine: the organisation's settings and the cache of what it derived. What
@@ -136,6 +184,7 @@ pub struct Engine {
     incidents: Shelf<(), Arc<HashMap<String, Vec<Incident>>>>,
     analyses: Shelf<ChainKey, Arc<Analysed>>,
     linked: Shelf<ChainKey, Arc<ChainAnalysis>>,
+    shipped: Shelf<ChainKey, Arc<ChainShipped>>,
     keeper: Option<Keeper>,
     derived: AtomicUsize,
     read_kept: AtomicUsize,
@@ -169,6 +218,10 @@ impl Engine {
             incidents: Shelf::default(),
             analyses: Shelf::default(),
             linked: Shelf::default(),
+            shipped: Shelf::with_budget(Budget {
+                limit: SHIPPED_CHANGES_KEPT,
+                weigh: |shipped: &Arc<ChainShipped>| shipped.len(),
+            }),
             keeper: None,
             derived: AtomicUsize::new(0),
             read_kept: AtomicUsize::new(0),
@@ -252,18 +305,19 @@ impl Engine {
         })
     }
 
-    /// [`Engine::analyze_chains`], with which commits each deployment shipped: for the pages
-    /// that list them. Costs the commit graph of each selected chain's repository, so it is
-    /// meant for queries that select one service.
+    /// [`Engine::analyze_chains`], with the changes each deployment shipped: for the pages
+    /// that list them. They are kept in the store with the chain, so this costs a read of them
+    /// (meant for queries that select one service), and the commit graph only for a chain
+    /// derived before they were kept.
     pub fn analyze_chains_with_changes(
         &self,
         store: &dyn Store,
         query: &ReportQuery,
-        mut visit: impl FnMut(ChainLabels, &ChainAnalysis, ChainChanges<'_>),
+        mut visit: impl FnMut(ChainLabels, &ChainAnalysis, &ChainShipped),
     ) -> Result<(), EngineError> {
-        self.walk_chains(store, query, true, |labels, analysis, changes| {
-            if let Some(changes) = changes {
-                visit(labels, analysis, changes)
+        self.walk_chains(store, query, true, |labels, analysis, shipped| {
+            if let Some(shipped) = shipped {
+                visit(labels, analysis, shipped)
             }
         })
     }
@@ -273,7 +327,7 @@ impl Engine {
         store: &dyn Store,
         query: &ReportQuery,
         with_changes: bool,
-        mut visit: impl FnMut(ChainLabels, &ChainAnalysis, Option<ChainChanges<'_>>),
+        mut visit: impl FnMut(ChainLabels, &ChainAnalysis, Option<&ChainShipped>),
     ) -> Result<(), EngineError> {
         // Versions first, data after: what is read is at least as new as these versions.
         let written = store.write_versions()?;
@@ -342,11 +396,7 @@ impl Engine {
             }
             for environment in chains {
                 let key: ChainKey = (service.clone(), environment.to_string());
-                let chain_versions = vec![
-                    sources.deployments_version,
-                    sources.repository_version,
-                    repository.unwrap_or(0),
-                ];
+                let chain_versions = sources.chain_versions();
                 let mut analysed =
                     self.analyses.get(key.clone(), chain_versions.clone(), || {
                         self.derive_chain(&sources, environment, false, loaded.as_deref())
@@ -367,39 +417,50 @@ impl Engine {
                     .get(&service)
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                // Commits are needed to list them, and to link an incident that names one.
-                let needs_commits =
-                    with_changes || needs_commits(&analysed.analysis, chain_incidents);
-                if needs_commits && analysed.analysis.commits().is_none() {
-                    let derived =
-                        self.derive_chain(&sources, environment, true, loaded.as_deref())?;
-                    analysed = self.analyses.get_where(
-                        key.clone(),
-                        chain_versions.clone(),
-                        |cached| cached.analysis.commits().is_some(),
-                        || Ok(derived),
-                    )?;
-                }
-                let facts = match (needs_commits, repository) {
-                    (true, Some(id)) => Some(self.repository_facts_of(&sources, id)?),
-                    _ => None,
-                };
-                let mut linked_versions = chain_versions;
+                let mut linked_versions = chain_versions.clone();
                 linked_versions.push(incidents_version);
-                let linked = self.linked.get(key, linked_versions, || {
-                    // Without incidents the linked chain is the analysed one: shared, not copied.
-                    if chain_incidents.is_empty() {
-                        return Ok(Arc::clone(&analysed.analysis));
+                // A chain linked before is ready as it is (the checks below cost a pass over
+                // its incidents and deployments).
+                let linked = match self.linked.peek(&key, &linked_versions) {
+                    Some(linked) => linked,
+                    None => {
+                        // An incident that names a commit is linked through the commits.
+                        let needs_commits = needs_commits(&analysed.analysis, chain_incidents);
+                        if needs_commits && analysed.analysis.commits().is_none() {
+                            analysed =
+                                self.with_commits(&sources, environment, &key, loaded.as_deref())?;
+                        }
+                        let facts = match (needs_commits, repository) {
+                            (true, Some(id)) => Some(self.repository_facts_of(&sources, id)?),
+                            _ => None,
+                        };
+                        self.linked.get(key.clone(), linked_versions, || {
+                            // Without incidents the linked chain is the analysed one: shared,
+                            // not copied.
+                            if chain_incidents.is_empty() {
+                                return Ok(Arc::clone(&analysed.analysis));
+                            }
+                            let mut linked = ChainAnalysis::clone(&analysed.analysis);
+                            link_incidents(
+                                &mut linked,
+                                facts.as_ref().map(|facts| &facts.graph),
+                                chain_incidents,
+                                self.organisation.incident_link_window_seconds,
+                            );
+                            Ok(Arc::new(linked))
+                        })?
                     }
-                    let mut linked = ChainAnalysis::clone(&analysed.analysis);
-                    link_incidents(
-                        &mut linked,
-                        facts.as_ref().map(|facts| &facts.graph),
-                        chain_incidents,
-                        self.organisation.incident_link_window_seconds,
-                    );
-                    Ok(Arc::new(linked))
-                })?;
+                };
+                let shipped = match with_changes {
+                    true => Some(self.shipped_of(
+                        &sources,
+                        environment,
+                        &key,
+                        &mut analysed,
+                        loaded.as_deref(),
+                    )?),
+                    false => None,
+                };
                 let labels = ChainLabels {
                     team: team.clone(),
                     tribe: tribe.clone(),
@@ -408,12 +469,7 @@ impl Engine {
                     provenance: Arc::clone(&analysed.provenance),
                 };
                 visited += 1;
-                let empty_graph = CommitGraph::default();
-                let changes = analysed.analysis.commits().map(|commits| ChainChanges {
-                    graph: facts.as_ref().map_or(&empty_graph, |facts| &facts.graph),
-                    commits,
-                });
-                visit(labels, &linked, changes.filter(|_| with_changes));
+                visit(labels, &linked, shipped.as_deref());
             }
         }
         if let Some(environment) = &query.environment
@@ -428,6 +484,70 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// The chain's analysis made with the commit graph (one read back from storage has no
+    /// commits), replacing the cached one.
+    fn with_commits(
+        &self,
+        sources: &ServiceSources<'_>,
+        environment: &str,
+        key: &ChainKey,
+        loaded: Option<&[Deployment]>,
+    ) -> Result<Arc<Analysed>, StoreError> {
+        let derived = self.derive_chain(sources, environment, true, loaded)?;
+        self.analyses.get_where(
+            key.clone(),
+            sources.chain_versions(),
+            |cached| cached.analysis.commits().is_some(),
+            || Ok(derived),
+        )
+    }
+
+    /// The changes each deployment of the chain shipped: cached, else kept in the store, else
+    /// worked out with the commit graph (and kept).
+    fn shipped_of(
+        &self,
+        sources: &ServiceSources<'_>,
+        environment: &str,
+        key: &ChainKey,
+        analysed: &mut Arc<Analysed>,
+        loaded: Option<&[Deployment]>,
+    ) -> Result<Arc<ChainShipped>, StoreError> {
+        self.shipped.get(key.clone(), sources.chain_versions(), || {
+            let kept_key = sources
+                .inputs(self.organisation.incident_link_window_seconds)
+                .key();
+            if let Some(kept) =
+                sources
+                    .store
+                    .derived(persist::SHIPPED, sources.service, environment)?
+                && kept.key == kept_key
+                && let Some(shipped) = persist::decode_shipped(&kept.data, &analysed.analysis)
+            {
+                return Ok(Arc::new(shipped));
+            }
+            if analysed.analysis.commits().is_none() {
+                *analysed = self.with_commits(sources, environment, key, loaded)?;
+            }
+            let graph = match sources.repository {
+                Some(id) => Some(self.repository_facts_of(sources, id)?),
+                None => None,
+            };
+            let empty = CommitGraph::default();
+            let graph = graph.as_ref().map_or(&empty, |facts| &facts.graph);
+            let shipped = Arc::new(ChainShipped::of(&analysed.analysis, graph).unwrap_or_default());
+            self.keep(
+                sources.store,
+                Kept::Shipped {
+                    service: sources.service.to_string(),
+                    environment: environment.to_string(),
+                    key: kept_key,
+                    shipped: Arc::clone(&shipped),
+                },
+            );
+            Ok(shipped)
+        })
     }
 
     /// The environments `service` has deployments in: cached, else kept in the store, else
@@ -586,6 +706,24 @@ impl Engine {
             provenance: Arc::new(provenance),
         });
         if !with_commits {
+            // The changes it shipped are kept with it, so the pages that list them need no
+            // graph after a restart either.
+            if let Some(shipped) = ChainShipped::of(&analysed.analysis, &facts.graph) {
+                let shipped = Arc::new(shipped);
+                let chain: ChainKey = (service.to_string(), environment.to_string());
+                let _ = self
+                    .shipped
+                    .get(chain, sources.chain_versions(), || Ok(Arc::clone(&shipped)));
+                self.keep(
+                    sources.store,
+                    Kept::Shipped {
+                        service: service.to_string(),
+                        environment: environment.to_string(),
+                        key: key.clone(),
+                        shipped,
+                    },
+                );
+            }
             self.keep(
                 sources.store,
                 Kept::Chain {
@@ -997,6 +1135,22 @@ mod tests {
             "read from the store, not derived"
         );
         assert_eq!(restarted[0].lead_time.median_seconds, Some(300.0));
+        // The changes each deployment shipped are kept too: listing them derives nothing.
+        let mut listed = Vec::new();
+        engine
+            .analyze_chains_with_changes(&store, &query, |_, analysis, shipped| {
+                for (facts, changes) in analysis.deployments.iter().zip(&shipped.by_deployment) {
+                    for change in changes {
+                        listed.push(format!(
+                            "{} {} {}",
+                            facts.deployment.id, change.sha, change.authored_at
+                        ));
+                    }
+                }
+            })
+            .unwrap();
+        assert_eq!(listed, ["d1 a1 0", "d2 b2 100"]);
+        assert_eq!(engine.derivations().derived, 0, "read, not derived");
 
         // Under the right key, a blob that does not decode is derived again, and replaced.
         let current = store

@@ -10,18 +10,21 @@
 //!
 //! [`Store::put_derived`]: loopwise_store::Store::put_derived
 
+use crate::ChainShipped;
 use crate::settings::ServiceSettings;
 use loopwise_core::metrics::ChainAnalysis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Changes whenever the encoded shape changes, so an older blob is derived again, not misread.
-const FORMAT: &str = "loopwise-derived/2";
+const FORMAT: &str = "loopwise-derived/3";
 
 /// The kind of a chain's analysis; its scope is the service, its name the environment.
 pub(crate) const CHAIN: &str = "chain";
 /// The kind of a service's environments; its scope is the service, its name empty.
 pub(crate) const ENVIRONMENTS: &str = "environments";
+/// The kind of the changes each deployment of a chain shipped; kept under the chain's key.
+pub(crate) const SHIPPED: &str = "shipped";
 
 #[derive(Serialize)]
 struct ChainRef<'a> {
@@ -99,6 +102,23 @@ pub(crate) fn decode_chain(bytes: &[u8]) -> Option<(ChainAnalysis, BTreeMap<Stri
         .then_some((chain.analysis, chain.provenance))
 }
 
+pub(crate) fn encode_shipped(shipped: &ChainShipped) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(shipped)
+}
+
+/// The shipped changes in `bytes`, if they decode and fit `analysis` (one list per deployment,
+/// as long as the deployment's count of shipped changes).
+pub(crate) fn decode_shipped(bytes: &[u8], analysis: &ChainAnalysis) -> Option<ChainShipped> {
+    let shipped: ChainShipped = postcard::from_bytes(bytes).ok()?;
+    let fits = shipped.by_deployment.len() == analysis.deployments.len()
+        && shipped
+            .by_deployment
+            .iter()
+            .zip(&analysis.deployments)
+            .all(|(changes, facts)| changes.len() == facts.shipped_count);
+    fits.then_some(shipped)
+}
+
 pub(crate) fn encode_environments(
     environments: &BTreeSet<String>,
 ) -> Result<Vec<u8>, postcard::Error> {
@@ -143,8 +163,8 @@ mod tests {
         }
     }
 
-    /// a ← b ← c ← r (r reverts b), deployed a, b (failed), c, r.
-    fn analysed() -> ChainAnalysis {
+    /// a ← b ← c ← d, where d reverts c.
+    fn graph() -> CommitGraph {
         let mut changes = vec![
             change("a000000", &[], 100),
             change("b000000", &["a000000"], 200),
@@ -152,7 +172,12 @@ mod tests {
             change("d000000", &["c000000"], 400),
         ];
         changes[3].reverts = Some("c000000".into());
-        let graph = CommitGraph::from_changes(&changes);
+        CommitGraph::from_changes(&changes)
+    }
+
+    /// [`graph`] deployed a, b (failed), c, d.
+    fn analysed() -> ChainAnalysis {
+        let graph = graph();
         analyze_chain(ChainInput {
             graph: &graph,
             deployments: vec![
@@ -190,6 +215,35 @@ mod tests {
             "reverted by d"
         );
         assert_eq!(read.deployments[2].recovery_seconds, Some(2_000));
+    }
+
+    #[test]
+    fn shipped_changes_read_back_only_for_the_chain_they_fit() {
+        let analysis = analysed();
+        let shipped = ChainShipped::of(&analysis, &graph()).expect("analysed with the graph");
+        let shas = |position: usize| -> Vec<&str> {
+            shipped.by_deployment[position]
+                .iter()
+                .map(|change| change.sha.as_str())
+                .collect()
+        };
+        assert_eq!(shas(0), ["a000000"]);
+        assert_eq!(
+            shas(1),
+            ["b000000"],
+            "a failed deployment would have shipped b"
+        );
+        assert_eq!(shas(2), ["c000000", "b000000"], "in walk order");
+        assert_eq!(shipped.by_deployment[3][0].authored_at, 400);
+        let bytes = encode_shipped(&shipped).unwrap();
+        assert_eq!(decode_shipped(&bytes, &analysis), Some(shipped.clone()));
+        let mut other = analysis.clone();
+        other.deployments.pop();
+        assert_eq!(decode_shipped(&bytes, &other), None, "one deployment fewer");
+        let mut other = analysis;
+        other.deployments[2].shipped_count = 3;
+        assert_eq!(decode_shipped(&bytes, &other), None, "another count");
+        assert_eq!(decode_shipped(&bytes[..bytes.len() - 1], &other), None);
     }
 
     #[test]

@@ -259,20 +259,20 @@ fn a_restarted_engine_reads_its_kept_facts(store: &dyn Store) {
         ..query.clone()
     };
     let shipped = |engine: &Engine| {
-        let mut shipped = Vec::new();
+        let mut listed = Vec::new();
         engine
-            .analyze_chains_with_changes(store, &service_query, |_, analysis, changes| {
+            .analyze_chains_with_changes(store, &service_query, |_, analysis, kept| {
                 for (position, facts) in analysis.deployments.iter().enumerate() {
-                    let mut shas: Vec<&str> = changes.commits.shipped[position]
+                    let mut shas: Vec<&str> = kept.by_deployment[position]
                         .iter()
-                        .map(|&commit| changes.graph.sha(commit))
+                        .map(|change| change.sha.as_str())
                         .collect();
                     shas.sort_unstable();
-                    shipped.push(format!("{}: {}", facts.deployment.id, shas.join(" ")));
+                    listed.push(format!("{}: {}", facts.deployment.id, shas.join(" ")));
                 }
             })
             .unwrap();
-        shipped
+        listed
     };
     assert_eq!(
         shipped(&Engine::default()),

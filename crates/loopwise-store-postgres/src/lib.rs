@@ -717,10 +717,10 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let tags_changed = writes::replace_tags(&mut tx, repository, &tags)?;
-        writes::upsert_path_touches(&mut tx, repository, &path_touches)?;
+        let touches_changed = writes::upsert_path_touches(&mut tx, repository, &path_touches)?;
         tx.touched.extend(versions::scope_of_git_import(
             locator,
-            tags_changed,
+            tags_changed || touches_changed,
             &counts,
         ));
         let touched = tx.commit().map_err(database_error)?;

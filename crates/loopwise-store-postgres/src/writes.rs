@@ -211,26 +211,27 @@ pub(crate) fn replace_tags(
     Ok(deleted + upserted > 0)
 }
 
+/// Whether any answer was new or different: what a report derived from the old ones is stale.
 pub(crate) fn upsert_path_touches(
     tx: &mut Tx<'_>,
     repository: RepositoryId,
     touches: &[PathTouch],
-) -> Result<(), WriteError> {
+) -> Result<bool, WriteError> {
     if touches.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let touches = last_per_key(touches, |t| (t.paths_key.as_str(), t.sha.as_str()));
     let keys: Vec<&str> = touches.iter().map(|t| t.paths_key.as_str()).collect();
     let shas: Vec<&str> = touches.iter().map(|t| t.sha.as_str()).collect();
     let touched: Vec<bool> = touches.iter().map(|t| t.touched).collect();
-    tx.execute(
+    let changed = tx.execute(
         "INSERT INTO path_touches (repository_id, paths_key, sha, touched) \
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bool[]) \
          ON CONFLICT (repository_id, paths_key, sha) DO UPDATE SET touched = excluded.touched \
          WHERE path_touches.touched IS DISTINCT FROM excluded.touched",
         &[&repository, &keys, &shas, &touched],
     )?;
-    Ok(())
+    Ok(changed > 0)
 }
 
 /// Deployments as one array per column.

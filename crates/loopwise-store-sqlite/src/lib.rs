@@ -536,10 +536,11 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let tags_changed = replace_tags(&transaction, repository, &tags).map_err(database_error)?;
-        upsert_path_touches(&transaction, repository, &path_touches).map_err(database_error)?;
+        let touches_changed =
+            upsert_path_touches(&transaction, repository, &path_touches).map_err(database_error)?;
         bump(
             &transaction,
-            versions::scope_of_git_import(locator, tags_changed, &counts),
+            versions::scope_of_git_import(locator, tags_changed || touches_changed, &counts),
         )
         .map_err(database_error)?;
         transaction.commit().map_err(database_error)?;
@@ -1299,24 +1300,27 @@ fn replace_tags(
     Ok(changed > 0)
 }
 
+/// Whether any answer was new or different: what a report derived from the old ones is stale.
 fn upsert_path_touches(
     transaction: &Transaction<'_>,
     repository: RepositoryId,
     touches: &[PathTouch],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let mut upsert = transaction.prepare_cached(
         "INSERT INTO path_touches (repository_id, paths_key, sha, touched) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (repository_id, paths_key, sha) DO UPDATE SET touched = excluded.touched",
+         ON CONFLICT (repository_id, paths_key, sha) DO UPDATE SET touched = excluded.touched \
+         WHERE path_touches.touched IS NOT excluded.touched",
     )?;
+    let mut changed = 0;
     for touch in touches {
-        upsert.execute(params![
+        changed += upsert.execute(params![
             repository,
             touch.paths_key,
             touch.sha,
             touch.touched
         ])?;
     }
-    Ok(())
+    Ok(changed > 0)
 }
 
 /// The two statements of a deployment upsert, prepared once per transaction.

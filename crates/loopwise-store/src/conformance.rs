@@ -1270,7 +1270,35 @@ pub fn write_versions_grow_with_every_write_reports_read(store: &dyn Store) {
             change: change("a2", &["a1"], 20),
         })])
         .unwrap();
-    assert!(version(store, &repo) > r1);
+    let r2 = version(store, &repo);
+    assert!(r2 > r1);
+
+    // New answers to a path question (a mirror answering for a newly configured monorepo
+    // service) bump the repository too, though no commit is new; the same answers again do not.
+    let touches = [PathTouch {
+        paths_key: "services/api".into(),
+        sha: "a1".into(),
+        touched: true,
+    }];
+    let answer = |touches: &[PathTouch]| {
+        store
+            .apply_git_import(GitImport {
+                path_touches: touches,
+                ..git_import("acme/api", &[])
+            })
+            .unwrap();
+    };
+    answer(&touches);
+    let r3 = version(store, &repo);
+    assert!(r3 > r2, "a new answer is a write");
+    answer(&touches);
+    assert_eq!(version(store, &repo), r3, "the same answer is not");
+    let changed = [PathTouch {
+        touched: false,
+        ..touches[0].clone()
+    }];
+    answer(&changed);
+    assert!(version(store, &repo) > r3, "a different answer is a write");
 
     // Incidents have one scope; events reports do not read change nothing.
     let incidents = version(store, INCIDENTS);

@@ -79,14 +79,15 @@ pub fn scope_of_record(record: &ExportRecord, outcome: EventOutcome) -> Option<S
     }
 }
 
-/// The scope a git import changed: the repository's, when it stored or upgraded a commit or
-/// changed the tag set.
+/// The scope a git import changed: the repository's, when it stored or upgraded a commit,
+/// changed the tag set, or stored a new or different answer to a path question (which commits
+/// touch a service's paths: reports derived from the old answers are stale).
 pub fn scope_of_git_import(
     locator: &str,
-    tags_changed: bool,
+    tags_or_paths_changed: bool,
     counts: &WriteCounts,
 ) -> Option<String> {
-    (tags_changed || counts.inserted + counts.updated > 0).then(|| repository(locator))
+    (tags_or_paths_changed || counts.inserted + counts.updated > 0).then(|| repository(locator))
 }
 
 /// Collects the scopes of a batch's writes.

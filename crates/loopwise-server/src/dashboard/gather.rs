@@ -7,12 +7,11 @@
 
 use loopwise_core::benchmark::Benchmark;
 use loopwise_core::events::Incident;
-use loopwise_core::graph::{CommitGraph, CommitIndex};
 use loopwise_core::metrics::{ChainAnalysis, DeploymentFacts, LinkRule};
 use loopwise_core::report::{ChainLabels, ServiceReport, service_report};
 use loopwise_core::rollup::{Bucket, Figures, GroupBy, Sample, SeriesBuilder, group_of};
 use loopwise_core::time::{Timestamp, Window};
-use loopwise_engine::{Engine, EngineError, ReportQuery};
+use loopwise_engine::{Engine, EngineError, ReportQuery, ShippedChange};
 use loopwise_store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -234,11 +233,11 @@ pub struct RecentChange {
 
 impl RecentChange {
     /// `change` as `deployment` shipped it; subject and author come later
-    /// ([`with_commit_text`]), since the graph keeps no text.
-    fn shipped(graph: &CommitGraph, deployment: &DeploymentFacts, change: CommitIndex) -> Self {
-        let authored_at = graph.author_time(change);
+    /// ([`with_commit_text`]), read for the listed commits only.
+    fn shipped(deployment: &DeploymentFacts, change: &ShippedChange) -> Self {
+        let authored_at = change.authored_at;
         Self {
-            sha: graph.sha(change).to_string(),
+            sha: change.sha.clone(),
             subject: None,
             author: None,
             authored_at,
@@ -312,7 +311,7 @@ pub fn service_detail(
 ) -> Result<Vec<ChainDetail>, EngineError> {
     let windows = three_windows(query.window);
     let mut chains = Vec::new();
-    engine.analyze_chains_with_changes(store, query, |labels, analysis, changes| {
+    engine.analyze_chains_with_changes(store, query, |labels, analysis, shipped| {
         let range = analysis.deployment_range(query.window);
         let in_window = &analysis.deployments[range.clone()];
         let offset = range.start;
@@ -336,11 +335,11 @@ pub fn service_detail(
             if !facts.succeeded() {
                 continue;
             }
-            for &change in changes.commits.shipped.get(position).into_iter().flatten() {
+            for change in shipped.by_deployment.get(position).into_iter().flatten() {
                 if recent_changes.len() == RECENT_CHANGES {
                     break 'latest;
                 }
-                recent_changes.push(RecentChange::shipped(changes.graph, facts, change));
+                recent_changes.push(RecentChange::shipped(facts, change));
             }
         }
         let mut pooled = Pooled::default();
@@ -358,7 +357,7 @@ pub fn service_detail(
             recent_changes,
         });
     })?;
-    // Subjects and authors of the listed commits only: the graph keeps no text.
+    // Subjects and authors of the listed commits only: the kept facts hold no text.
     if let Some(service) = &query.service {
         let changes = chains
             .iter_mut()
@@ -421,7 +420,7 @@ pub fn incident_detail(
         ..query.clone()
     };
     let mut found: Option<IncidentDetail> = None;
-    engine.analyze_chains_with_changes(store, &query, |labels, analysis, changes| {
+    engine.analyze_chains_with_changes(store, &query, |labels, analysis, shipped| {
         let Some(facts) = analysis.incidents.iter().find(|facts| {
             facts.incident.source == incident.source && facts.incident.id == incident.id
         }) else {
@@ -436,14 +435,13 @@ pub fn incident_detail(
             .deployment
             .zip(linked)
             .map(|(position, deployment)| {
-                changes
-                    .commits
-                    .shipped
+                shipped
+                    .by_deployment
                     .get(position)
                     .into_iter()
                     .flatten()
                     .take(RECENT_CHANGES)
-                    .map(|&change| RecentChange::shipped(changes.graph, deployment, change))
+                    .map(|change| RecentChange::shipped(deployment, change))
                     .collect()
             })
             .unwrap_or_default();
