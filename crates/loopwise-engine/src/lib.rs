@@ -373,7 +373,7 @@ impl Engine {
                     .map(|locator| versions::version_of(&written, &versions::repository(locator)))
                     .unwrap_or(0),
             };
-            let (environments, loaded) = self.environments_of(&sources)?;
+            let (environments, mut loaded) = self.environments_of(&sources)?;
             if query.environment.is_some() {
                 environments_seen.extend(environments.iter().cloned());
             }
@@ -399,7 +399,7 @@ impl Engine {
                 let chain_versions = sources.chain_versions();
                 let mut analysed =
                     self.analyses.get(key.clone(), chain_versions.clone(), || {
-                        self.derive_chain(&sources, environment, false, loaded.as_deref())
+                        self.derive_chain(&sources, environment, false, &mut loaded)
                     })?;
                 let incidents = self.incidents.get((), vec![incidents_version], || {
                     let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
@@ -428,7 +428,7 @@ impl Engine {
                         let needs_commits = needs_commits(&analysed.analysis, chain_incidents);
                         if needs_commits && analysed.analysis.commits().is_none() {
                             analysed =
-                                self.with_commits(&sources, environment, &key, loaded.as_deref())?;
+                                self.with_commits(&sources, environment, &key, &mut loaded)?;
                         }
                         let facts = match (needs_commits, repository) {
                             (true, Some(id)) => Some(self.repository_facts_of(&sources, id)?),
@@ -457,7 +457,7 @@ impl Engine {
                         environment,
                         &key,
                         &mut analysed,
-                        loaded.as_deref(),
+                        &mut loaded,
                     )?),
                     false => None,
                 };
@@ -493,7 +493,7 @@ impl Engine {
         sources: &ServiceSources<'_>,
         environment: &str,
         key: &ChainKey,
-        loaded: Option<&[Deployment]>,
+        loaded: &mut Option<Vec<Deployment>>,
     ) -> Result<Arc<Analysed>, StoreError> {
         let derived = self.derive_chain(sources, environment, true, loaded)?;
         self.analyses.get_where(
@@ -512,7 +512,7 @@ impl Engine {
         environment: &str,
         key: &ChainKey,
         analysed: &mut Arc<Analysed>,
-        loaded: Option<&[Deployment]>,
+        loaded: &mut Option<Vec<Deployment>>,
     ) -> Result<Arc<ChainShipped>, StoreError> {
         self.shipped.get(key.clone(), sources.chain_versions(), || {
             let kept_key = sources
@@ -618,7 +618,7 @@ impl Engine {
         sources: &ServiceSources<'_>,
         environment: &str,
         with_commits: bool,
-        loaded: Option<&[Deployment]>,
+        loaded: &mut Option<Vec<Deployment>>,
     ) -> Result<Arc<Analysed>, StoreError> {
         let service = sources.service;
         let key = sources
@@ -652,12 +652,18 @@ impl Engine {
             environment: Some(environment.to_string()),
             source: None,
         };
-        let mut deployments = match loaded {
-            Some(all) => all
-                .iter()
-                .filter(|deployment| deployment.environment == environment)
-                .cloned()
-                .collect(),
+        // The service's deployments read for its environments are handed over, not copied:
+        // this chain's are taken, the others' left for the next chain.
+        let mut deployments = match loaded.take() {
+            Some(all) => {
+                let (mine, others): (Vec<Deployment>, Vec<Deployment>) = all
+                    .into_iter()
+                    .partition(|deployment| deployment.environment == environment);
+                if !others.is_empty() {
+                    *loaded = Some(others);
+                }
+                mine
+            }
             None => sources.store.deployments(&filter)?,
         };
         let read_deployments = started.elapsed();
