@@ -112,9 +112,9 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The database to fill: a SQLite path or sqlite:// or postgres:// URL (default:
-    /// loopwise-demo.db in the current directory, never your usual database). It must be empty
-    /// or hold only an earlier demo.
-    #[arg(long, value_name = "URL", env = "LOOPWISE_DB")]
+    /// loopwise-demo.db in the current directory, never your usual database: LOOPWISE_DB and
+    /// the config file's database are not read). It must be empty or hold only an earlier demo.
+    #[arg(long, value_name = "URL")]
     pub db: Option<String>,
 
     /// Where to write the demo's ownership configuration (default: the database's path with

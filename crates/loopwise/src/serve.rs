@@ -59,7 +59,7 @@ pub fn run_announcing(
         let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .map_err(|e| bad_input(format!("cannot listen on {address}: {e}")))?;
+            .map_err(|e| listen_error(address, &e))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         tracing::info!(address = %bound, "loopwise serving");
         // The bound address on stderr, so scripts that ask for port 0 learn the real port.
@@ -101,5 +101,24 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down: finishing in-flight requests");
         })
+    }
+}
+
+/// Why the server cannot listen. A busy or forbidden port is the machine's state, not bad
+/// input (exit status 1), and the message says how to choose another; an address this machine
+/// does not have is bad input (2).
+fn listen_error(address: std::net::SocketAddr, error: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {address}: the port is already in use (another loopwise or \
+             another program); choose another with --listen, e.g. --listen 127.0.0.1:7879, or \
+             --listen 127.0.0.1:0 for any free port"
+        ),
+        ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "cannot listen on {address}: permission denied (ports below 1024 need privileges); \
+             choose another with --listen, e.g. --listen 127.0.0.1:7878"
+        ),
+        _ => bad_input(format!("cannot listen on {address} (--listen): {error}")),
     }
 }

@@ -97,6 +97,7 @@ pub fn is_shared(url: Option<&str>) -> bool {
 
 /// The database that `url` names (the default SQLite file without one).
 fn target(url: Option<&str>) -> anyhow::Result<Target> {
+    let explicit = url.is_some();
     let url = match url {
         Some(url) if !url.trim().is_empty() => url.trim().to_string(),
         Some(_) => return Err(bad_input("--db is empty")),
@@ -118,7 +119,26 @@ fn target(url: Option<&str>) -> anyhow::Result<Target> {
             "--db: unknown database scheme {scheme:?}; expected a path, sqlite:// or postgres://"
         )));
     }
-    Ok(Target::Sqlite(loopwise_store_sqlite::path_from_url(&url)))
+    let path = loopwise_store_sqlite::path_from_url(&url);
+    // The default database's folder is created; a folder someone named is not: a typo must
+    // not become a new folder tree with an empty database in it.
+    if explicit
+        && let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        && !folder.is_dir()
+    {
+        return Err(bad_input(format!(
+            "--db {}: the folder {} does not exist; create it first, or leave --db out to use \
+             the default database ({})",
+            path.display(),
+            folder.display(),
+            default_database()
+                .map(|default| default.display().to_string())
+                .unwrap_or_else(|_| "none on this machine".to_string())
+        )));
+    }
+    Ok(Target::Sqlite(path))
 }
 
 #[cfg(test)]
@@ -140,8 +160,16 @@ mod tests {
             Target::Sqlite("/tmp/x.db".into())
         );
         assert_eq!(
-            target(Some("data/x.db")).unwrap(),
-            Target::Sqlite("data/x.db".into())
+            target(Some("x.db")).unwrap(),
+            Target::Sqlite("x.db".into()),
+            "a bare file name is in the current folder"
+        );
+        let error = target(Some("no-such-folder-here/x.db"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the folder no-such-folder-here does not exist"),
+            "{error}"
         );
         let error = target(Some("mysql://h/db")).unwrap_err().to_string();
         assert!(

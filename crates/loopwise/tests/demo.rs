@@ -349,3 +349,22 @@ fn demo_on_postgres_answers_as_on_sqlite() {
         "the same ownership"
     );
 }
+
+/// The demo never writes into the user's usual database: with `LOOPWISE_DB` (and
+/// `LOOPWISE_CONFIG`) set it still fills `loopwise-demo.db` in the current directory.
+#[test]
+fn the_demo_leaves_the_usual_database_alone() {
+    let directory = tempfile::tempdir().unwrap();
+    let usual = directory.path().join("usual.db");
+    let (code, _, stderr) = run(loopwise(directory.path())
+        .env("LOOPWISE_DB", &usual)
+        .env("LOOPWISE_CONFIG", directory.path().join("usual.toml"))
+        .args(["demo", "--no-serve", "--end", "2026-01-01"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!usual.exists(), "LOOPWISE_DB was not touched");
+    let demo = directory.path().join("loopwise-demo.db");
+    assert!(
+        stored(&demo).deployments > 0,
+        "the demo went to its own file"
+    );
+}

@@ -242,3 +242,70 @@ fn json_logs_are_one_object_per_line_without_secrets() {
     assert!(objects.iter().any(|o| o["message"] == "loopwise stopped"));
     assert!(!logged.concat().contains("hush-hush-secret"));
 }
+
+/// A port someone else holds is the machine's state (exit 1), and the message says how to
+/// choose another; no database is written meanwhile.
+#[test]
+fn a_busy_port_says_how_to_choose_another() {
+    let directory = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = loopwise(directory.path())
+        .args(["serve", "--listen", &address, "--db"])
+        .arg(directory.path().join("x.db"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&address)
+            && stderr.contains("already in use")
+            && stderr.contains("--listen"),
+        "{stderr}"
+    );
+}
+
+/// An explicit database in a folder that does not exist is refused, naming both, and no
+/// folder is created; the default database's folder still is.
+#[test]
+fn a_database_in_a_missing_folder_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("no-such-folder").join("deeper");
+    let db = missing.join("lw.db");
+    for command in [
+        vec!["serve", "--listen", "127.0.0.1:0", "--db"],
+        vec!["report", "--db"],
+        vec!["token", "create", "--scope", "read", "--name", "x", "--db"],
+    ] {
+        let output = loopwise(directory.path())
+            .args(&command)
+            .arg(&db)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("does not exist") && stderr.contains(&missing.display().to_string()),
+            "{command:?}: {stderr}"
+        );
+    }
+    assert!(
+        !directory.path().join("no-such-folder").exists(),
+        "no folder created"
+    );
+    let output = loopwise(directory.path())
+        .args(["token", "create", "--scope", "read", "--name", "default"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the default database: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        directory
+            .path()
+            .join(".local/share/loopwise/loopwise.db")
+            .is_file()
+    );
+}
