@@ -1,7 +1,7 @@
 //! Git history through gitoxide.
 //!
-//! The walk starts at every reference (branches, remote branches, tags, HEAD), like
-//! `git log --all`, and stops at commits the caller already knows, so a re-run costs only the
+//! The walk starts at the branches, remote branches, tags and HEAD (every reference, like
+//! `git log --all`, when asked), and stops at commits the caller already knows, so a re-run costs only the
 //! new history. Each commit object is read and decoded once.
 //!
 //! # Dates that cannot be read
@@ -53,6 +53,20 @@ type TagReference = (String, ObjectId);
 pub struct GitRepository {
     repository: gix::Repository,
     path: PathBuf,
+    /// The path it was opened with, as given (a symlink is not resolved): its name is the
+    /// service's default name.
+    given: PathBuf,
+    /// Walk every reference, not only branches and tags ([`GitRepository::with_all_refs`]).
+    all_refs: bool,
+}
+
+/// The references whose history is the repository's: branches, remote-tracking branches and
+/// tags. Others (`refs/pull/*` of a GitHub clone, `refs/merge-requests/*`, notes, the stash)
+/// hold commits that never were on a branch: tokio's `refs/pull/*` alone are about 19,000.
+pub fn is_history_reference(full_name: &str) -> bool {
+    ["refs/heads/", "refs/remotes/", "refs/tags/"]
+        .iter()
+        .any(|prefix| full_name.starts_with(prefix))
 }
 
 impl std::fmt::Debug for GitRepository {
@@ -234,8 +248,21 @@ impl GitRepository {
         }
         let repository = gix::discover(path).map_err(|e| not_a_repository(e.to_string()))?;
         let git_dir = repository.common_dir().to_path_buf();
+        let given = path.to_path_buf();
         let path = git_dir.canonicalize().unwrap_or(git_dir);
-        Ok(Self { repository, path })
+        Ok(Self {
+            repository,
+            path,
+            given,
+            all_refs: false,
+        })
+    }
+
+    /// Walks every reference (pull-request heads, notes, the stash too), as `git log --all`
+    /// does; by default only branches and tags ([`is_history_reference`]).
+    pub fn with_all_refs(mut self, all_refs: bool) -> Self {
+        self.all_refs = all_refs;
+        self
     }
 
     /// The canonical path of the repository's git directory: its identity in the store.
@@ -243,14 +270,28 @@ impl GitRepository {
         self.path.display().to_string()
     }
 
-    /// A name for the service when none is given: the work tree's or bare repository's name.
+    /// A name for the service when none is given: the work tree's or bare repository's name,
+    /// as the path given names it (a symlink `api` to `/srv/checkout-7f3` names `api`).
     pub fn default_name(&self) -> String {
-        let base = match self.repository.workdir() {
+        let root = match self.repository.workdir() {
             Some(workdir) => workdir
                 .canonicalize()
                 .unwrap_or_else(|_| workdir.to_path_buf()),
             None => self.path.clone(),
         };
+        // The root as the given path reaches it: as many levels above the given path as the
+        // given path lies below the root.
+        let given = lexically_absolute(&self.given);
+        let depth = given.canonicalize().ok().and_then(|resolved| {
+            [&root, &self.path]
+                .iter()
+                .find_map(|top| resolved.strip_prefix(top).ok())
+                .map(|below| below.components().count())
+        });
+        let base = depth
+            .and_then(|depth| given.ancestors().nth(depth))
+            .filter(|top| top.file_name().is_some())
+            .map_or(root, Path::to_path_buf);
         let name = base
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -438,6 +479,9 @@ impl GitRepository {
                 // Symbolic references (e.g. refs/remotes/origin/HEAD) point at another reference.
                 continue;
             };
+            if !self.all_refs && !is_history_reference(&full_name) {
+                continue;
+            }
             if let Some(short) = full_name.strip_prefix("refs/tags/") {
                 tags.push((short.to_string(), direct));
             }
@@ -604,9 +648,46 @@ pub fn normalize_repository_path(path: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
+/// `path` made absolute without resolving symlinks, `.` and `..` taken lexically.
+fn lexically_absolute(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut clean = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    clean
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_is_branches_remote_branches_and_tags() {
+        for name in [
+            "refs/heads/main",
+            "refs/remotes/origin/main",
+            "refs/tags/v1.0",
+        ] {
+            assert!(is_history_reference(name), "{name}");
+        }
+        for name in [
+            "refs/pull/12/head",
+            "refs/pull/12/merge",
+            "refs/merge-requests/3/head",
+            "refs/notes/commits",
+            "refs/stash",
+            "refs/keep-around/abc",
+        ] {
+            assert!(!is_history_reference(name), "{name}");
+        }
+    }
 
     #[test]
     fn reads_seconds_that_fit_in_64_bits_and_nothing_else() {

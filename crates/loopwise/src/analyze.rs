@@ -102,7 +102,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let checked = loopwise_engine::ReportQuery::parse(&text, now, &organisation.ownership)
         .map_err(|e| bad_input(format!("--{}: {}", e.field.replace('_', "-"), e.message)))?;
-    let repository = GitRepository::open(&args.path).map_err(|e| bad_input(e.to_string()))?;
+    let repository = GitRepository::open(&args.path)
+        .map_err(|e| bad_input(e.to_string()))?
+        .with_all_refs(args.all_refs);
     let service = service_flag.unwrap_or_else(|| repository.default_name());
     let settings = service_settings(&args, organisation.service(&service), repository.locator())?;
     let source = if let Some(path) = &args.deploy_log {

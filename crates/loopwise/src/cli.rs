@@ -414,6 +414,11 @@ pub struct AnalyzeArgs {
     #[arg(long = "path", value_name = "SUBDIR")]
     pub paths: Vec<String>,
 
+    /// Also read history reachable only from references outside branches and tags
+    /// (refs/pull/*, refs/merge-requests/*, notes, the stash), as `git log --all` does.
+    #[arg(long)]
+    pub all_refs: bool,
+
     /// Tags matching this glob are hotfix deployments: each remediates the deployment before it.
     #[arg(long, value_name = "GLOB")]
     pub hotfix_tags: Option<String>,

@@ -25,3 +25,6 @@ mod formats;
 
 #[path = "analyze/rules.rs"]
 mod rules;
+
+#[path = "analyze/guard_rails.rs"]
+mod guard_rails;
