@@ -139,6 +139,9 @@ pub struct ChainAnalysis {
     pub open_reverts: usize,
     /// Revert lines of the history that name an ambiguous abbreviated commit id, ignored.
     pub ambiguous_reverts: usize,
+    /// The service has paths (a monorepo service) and no commit of the history touches them:
+    /// most likely a mistyped path, so the report says so instead of showing no changes.
+    pub paths_match_nothing: bool,
     /// Built last by [`analyze_chain`]; private, so no other code can leave it stale.
     lead_times: LeadTimes,
     /// Present when the analysis was made with the commit graph (not read back from storage).
@@ -466,6 +469,8 @@ pub fn analyze_chain(input: ChainInput<'_>) -> ChainAnalysis {
     } = input;
     let mut analysis = ChainAnalysis {
         ambiguous_reverts: graph.ambiguous_reverts(),
+        paths_match_nothing: !graph.is_empty()
+            && relevant.is_some_and(|flags| !flags.contains(&true)),
         ..ChainAnalysis::default()
     };
     let mut commits = ChainCommits::default();

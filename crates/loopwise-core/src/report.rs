@@ -248,6 +248,15 @@ pub fn service_report(
             analysis.open_reverts
         ));
     }
+    if analysis.paths_match_nothing {
+        let paths = labels
+            .provenance
+            .get("paths")
+            .map_or(String::new(), |paths| format!(" ({paths})"));
+        notes.push(format!(
+            "no commit of the history touches the service's paths{paths}, so no change is counted: check the paths"
+        ));
+    }
     if analysis.ambiguous_reverts > 0 {
         notes.push(format!(
             "{} revert line(s) name an ambiguous abbreviated commit id (it fits several commits) and were ignored",

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Changes whenever the encoded shape changes, so an older blob is derived again, not misread.
-const FORMAT: &str = "loopwise-derived/3";
+const FORMAT: &str = "loopwise-derived/4";
 
 /// The kind of a chain's analysis; its scope is the service, its name the environment.
 pub(crate) const CHAIN: &str = "chain";

@@ -349,10 +349,13 @@ fn prepare(
     if let Some(flags) = &relevant
         && !flags.contains(&true)
     {
-        tracing::warn!(
-            paths = %settings.paths.join(", "),
-            "no commit of the history changes anything under the given paths"
-        );
+        for path in &settings.paths {
+            tracing::warn!(
+                "--path {path}: no commit of the history changes anything under it, so the \
+                 service has no changes; check the spelling (paths are relative to the \
+                 repository's root)"
+            );
+        }
     }
     let deployments = derive_deployments(
         settings,

@@ -81,3 +81,59 @@ fn a_symlinked_repository_is_named_by_the_path_given() {
     );
     assert_eq!(only_service(&report)["service"], "payments");
 }
+
+/// A `--path` that no commit touches (a typo) is said twice: a warning on stderr naming it,
+/// and a note in the report, instead of a quiet "0 changes".
+#[test]
+fn a_path_that_matches_nothing_is_said() {
+    let scratch = Scratch::new();
+    let repo = scratch.repo("mono");
+    repo.commit("services/api/a.txt", T0, "api: one");
+    repo.commit("services/api/a.txt", T0 + DAY, "api: two");
+    let db = scratch.db("x");
+    let run = crate::support::analyze_run(
+        &scratch,
+        &repo.path,
+        &db,
+        WIDE,
+        &[
+            "--deploy-commits",
+            "--path",
+            "services/apii",
+            "--service",
+            "api",
+        ],
+    );
+    let stderr = run.stderr.clone();
+    let report: serde_json::Value = serde_json::from_str(&run.ok()).expect("JSON");
+    assert!(
+        stderr.contains("services/apii") && stderr.contains("WARN"),
+        "{stderr}"
+    );
+    let service = only_service(&report);
+    assert_eq!(service["lead_time"]["changes"], 0);
+    let notes = service["notes"].to_string();
+    assert!(
+        notes.contains("no commit of the history touches the service's paths (services/apii)"),
+        "{notes}"
+    );
+    // The right path: no such note.
+    let report = analyze(
+        &scratch,
+        &repo.path,
+        &scratch.db("y"),
+        WIDE,
+        &[
+            "--deploy-commits",
+            "--path",
+            "services/api",
+            "--service",
+            "api",
+        ],
+    );
+    assert!(
+        !only_service(&report)["notes"]
+            .to_string()
+            .contains("touches the service's paths")
+    );
+}
