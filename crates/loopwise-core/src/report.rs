@@ -144,6 +144,15 @@ pub struct ChainLabels {
     pub provenance: std::sync::Arc<BTreeMap<String, String>>,
 }
 
+/// `count` and the sentence that agrees with it: `1 deployment was …`, `2 deployments were …`.
+pub fn agreeing(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}
+
 /// The figures of `analysis` over `window`, rated against `benchmark`.
 pub fn service_report(
     labels: ChainLabels,
@@ -223,29 +232,38 @@ pub fn service_report(
     let rework_rate = ReworkFigures::of(rework, total);
 
     if analysis.unknown_commits > 0 {
-        notes.push(format!(
-            "{} deployment(s) name a commit that is not in the imported history; they ship no known change",
-            analysis.unknown_commits
+        notes.push(agreeing(
+            analysis.unknown_commits,
+            "deployment names a commit that is not in the imported history; it ships no known change",
+            "deployments name a commit that is not in the imported history; they ship no known change",
         ));
     }
     if analysis.undated > 0 {
-        notes.push(format!(
-            "{} deployment(s) without a time were left out",
-            analysis.undated
+        notes.push(agreeing(
+            analysis.undated,
+            "deployment without a time was left out",
+            "deployments without a time were left out",
         ));
     }
     if negative_excluded > 0 {
-        notes.push(format!("{negative_excluded} change(s) authored after their deployment (clock skew) were left out"));
+        notes.push(agreeing(
+            negative_excluded,
+            "change authored after its deployment (clock skew) was left out",
+            "changes authored after their deployment (clock skew) were left out",
+        ));
     }
     if implausible_excluded > 0 {
-        notes.push(format!(
-            "{implausible_excluded} change(s) with an implausible author date (1970, or years before the history began) were left out of lead time"
+        notes.push(agreeing(
+            implausible_excluded,
+            "change with an implausible author date (1970, or years before the history began) was left out of lead time",
+            "changes with an implausible author date (1970, or years before the history began) were left out of lead time",
         ));
     }
     if analysis.open_reverts > 0 {
-        notes.push(format!(
-            "{} deployment(s) failed by a revert that is committed but not deployed yet: their recovery is still open",
-            analysis.open_reverts
+        notes.push(agreeing(
+            analysis.open_reverts,
+            "deployment failed by a revert that is committed but not deployed yet: its recovery is still open",
+            "deployments failed by a revert that is committed but not deployed yet: their recovery is still open",
         ));
     }
     if analysis.paths_match_nothing {
@@ -258,9 +276,10 @@ pub fn service_report(
         ));
     }
     if analysis.ambiguous_reverts > 0 {
-        notes.push(format!(
-            "{} revert line(s) name an ambiguous abbreviated commit id (it fits several commits) and were ignored",
-            analysis.ambiguous_reverts
+        notes.push(agreeing(
+            analysis.ambiguous_reverts,
+            "revert line names an ambiguous abbreviated commit id (it fits several commits) and was ignored",
+            "revert lines name an ambiguous abbreviated commit id (it fits several commits) and were ignored",
         ));
     }
 
@@ -529,6 +548,18 @@ pub fn deploy_days_per_week_median(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_agree_with_their_counts() {
+        assert_eq!(
+            agreeing(1, "tag was left out", "tags were left out"),
+            "1 tag was left out"
+        );
+        assert_eq!(
+            agreeing(3, "tag was left out", "tags were left out"),
+            "3 tags were left out"
+        );
+    }
 
     const DAY: i64 = SECONDS_PER_DAY;
 

@@ -297,24 +297,27 @@ fn prepare(
         "walked history"
     );
     let mut unreadable = Vec::new();
-    for (what, found) in [
+    for (one, many, found) in [
         (
-            "commit(s) with an unreadable date were stored with the date git could read (an unreadable author date gives no lead time)",
+            "commit with an unreadable date was stored with the date git could read (an unreadable author date gives no lead time)",
+            "commits with an unreadable date were stored with the date git could read (an unreadable author date gives no lead time)",
             &walk.unparseable_dates,
         ),
         (
-            "commit(s) could not be read at all and were skipped",
+            "commit could not be read at all and was skipped",
+            "commits could not be read at all and were skipped",
             &walk.skipped_commits,
         ),
         (
-            "tag(s) without any readable date were left out",
+            "tag without any readable date was left out",
+            "tags without any readable date were left out",
             &walk.skipped_tags,
         ),
     ] {
         if !found.is_empty() {
             unreadable.push(format!(
-                "{} {what} (first: {})",
-                found.count,
+                "{} (first: {})",
+                loopwise_core::report::agreeing(found.count, one, many),
                 found.first.join(", ")
             ));
         }
@@ -390,7 +393,7 @@ fn path_answers(
             missing.push((change.sha.clone(), change.parents.first().cloned()));
         }
     }
-    let bar = progress::counter("checking paths");
+    let bar = progress::bar("checking paths", missing.len() as u64);
     let answers =
         repository.touches_paths(&missing, paths, &mut |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();

@@ -3,10 +3,20 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// `0.1.0 (commit 0123456789ab, built 2026-12-07)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LOOPWISE_COMMIT"),
+    ", built ",
+    env!("LOOPWISE_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "loopwise",
-    version,
+    version = VERSION,
     about = "Measure and close your delivery feedback loop: the five DORA metrics from real data"
 )]
 pub struct Cli {
@@ -15,13 +25,14 @@ pub struct Cli {
 
     /// Log lines on stderr as text or as one JSON object per line (env LOOPWISE_LOG_FORMAT).
     /// The level comes from RUST_LOG (default: info for `serve` and a serving `demo`, warn
-    /// otherwise).
+    /// otherwise); colours only at a terminal, and never with NO_COLOR set.
     #[arg(
         long,
         value_enum,
         global = true,
         env = "LOOPWISE_LOG_FORMAT",
-        default_value_t = LogFormat::Text
+        default_value_t = LogFormat::Text,
+        help_heading = "Global options"
     )]
     pub log_format: LogFormat,
 }
@@ -55,6 +66,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print a shell completion script (e.g. `source <(loopwise completions bash)`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (e.g. `loopwise man > loopwise.1; man -l loopwise.1`).
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -62,7 +81,8 @@ pub struct DbArgs {
     #[command(subcommand)]
     pub command: DbCommand,
 
-    /// The database: a SQLite path or sqlite:// URL.
+    /// The database: a SQLite path, a sqlite:// URL or a postgres:// URL (default:
+    /// loopwise.db in the user's data directory).
     #[arg(long, value_name = "URL", env = "LOOPWISE_DB", global = true)]
     pub db: Option<String>,
 }
@@ -100,7 +120,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
 
-    /// The database: a SQLite path or sqlite:// URL (env LOOPWISE_DB).
+    /// The database: a SQLite path, a sqlite:// URL or a postgres:// URL for several nodes
+    /// (env LOOPWISE_DB; default: loopwise.db in the user's data directory).
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
 
@@ -145,7 +166,8 @@ pub struct TokenArgs {
     #[command(subcommand)]
     pub command: TokenCommand,
 
-    /// The database: a SQLite path or sqlite:// URL.
+    /// The database: a SQLite path, a sqlite:// URL or a postgres:// URL (default:
+    /// loopwise.db in the user's data directory).
     #[arg(long, value_name = "URL", env = "LOOPWISE_DB", global = true)]
     pub db: Option<String>,
 }
@@ -434,8 +456,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 
-    /// The database: a SQLite file path or sqlite:// URL (default: loopwise.db in the user's
-    /// data directory).
+    /// The database: a SQLite path, a sqlite:// URL or a postgres:// URL (default: loopwise.db
+    /// in the user's data directory).
     #[arg(long, value_name = "URL", env = "LOOPWISE_DB")]
     pub db: Option<String>,
 

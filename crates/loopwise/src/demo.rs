@@ -78,7 +78,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         organisation.services.len()
     );
     let writing = Instant::now();
-    let bar = progress::counter("services written");
+    let bar = progress::bar("services written", organisation.services.len() as u64);
     let counts = organisation.write_to_reporting(store.as_ref(), &mut |written, _| {
         bar.set_position(written as u64)
     })?;

@@ -41,6 +41,17 @@ fn main() -> ExitCode {
         cli::Command::Record(args) => record::run(*args),
         cli::Command::Db(args) => db::run(args),
         cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Completions { shell } => {
+            let mut command = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "loopwise", &mut std::io::stdout());
+            Ok(())
+        }
+        cli::Command::Man => {
+            let command = <cli::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .map_err(anyhow::Error::from)
+        }
         cli::Command::Config {
             command: cli::ConfigCommand::Default,
         } => std::io::stdout()
@@ -69,10 +80,14 @@ fn main() -> ExitCode {
 fn init_logging(format: cli::LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    // Colours only for a person at a terminal, never into a log file or a pipe.
+    // Colours only for a person at a terminal who did not ask for none (NO_COLOR), never into a
+    // log file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        )
         .with_writer(std::io::stderr);
     let _ = match format {
         cli::LogFormat::Text => builder.try_init(),

@@ -202,11 +202,11 @@ fn rows(service: &ServiceReport) -> Vec<(&'static str, String, &'static str)> {
                 format!("— (0 changes measured, {} baseline)", l.baseline_changes)
             } else {
                 format!(
-                    "median {}, p90 {}, mean {} ({} changes, {} baseline)",
+                    "median {}, p90 {}, mean {} ({}, {} baseline)",
                     duration(l.median_seconds),
                     duration(l.p90_seconds),
                     duration(l.mean_seconds),
-                    l.changes,
+                    counted(l.changes, "change", "changes"),
                     l.baseline_changes
                 )
             },
@@ -215,24 +215,27 @@ fn rows(service: &ServiceReport) -> Vec<(&'static str, String, &'static str)> {
         (
             "Change failure rate",
             format!(
-                "{} ({} of {} deployments)",
+                "{} ({} of {})",
                 percent(c.rate),
                 c.failed,
-                c.deployments
+                counted(c.deployments, "deployment", "deployments")
             ),
             tier(c.tier),
         ),
         (
             "Failed deployment recovery time",
             if r.recovered == 0 {
-                format!("— ({} failures, none with a measured recovery)", r.failures)
+                format!(
+                    "— ({}, none with a measured recovery)",
+                    counted(r.failures, "failure", "failures")
+                )
             } else {
                 format!(
-                    "median {}, p90 {} ({} of {} failures recovered)",
+                    "median {}, p90 {} ({} of {} recovered)",
                     duration(r.median_seconds),
                     duration(r.p90_seconds),
                     r.recovered,
-                    r.failures
+                    counted(r.failures, "failure", "failures")
                 )
             },
             tier(r.tier),
@@ -249,10 +252,10 @@ fn rows(service: &ServiceReport) -> Vec<(&'static str, String, &'static str)> {
         (
             "Rework rate",
             format!(
-                "{} ({} of {} deployments)",
+                "{} ({} of {})",
                 percent(w.rate),
                 w.rework,
-                w.deployments
+                counted(w.deployments, "deployment", "deployments")
             ),
             "",
         ),
@@ -440,6 +443,11 @@ fn plural(count: usize, one: &'static str, many: &'static str) -> &'static str {
     if count == 1 { one } else { many }
 }
 
+/// `1 deployment`, `2 deployments`.
+fn counted(count: usize, one: &'static str, many: &'static str) -> String {
+    format!("{count} {}", plural(count, one, many))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +467,13 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(counted(1, "deployment", "deployments"), "1 deployment");
+        assert_eq!(counted(0, "deployment", "deployments"), "0 deployments");
+        assert_eq!(counted(2, "failure", "failures"), "2 failures");
     }
 
     #[test]

@@ -239,7 +239,8 @@ fn a_commit_with_an_unreadable_date_is_counted_not_fatal() {
         .collect();
     assert!(
         notes.iter().any(
-            |note| note.starts_with("1 commit(s) with an unreadable date") && note.contains(&odd)
+            |note| note.starts_with("1 commit with an unreadable date was stored")
+                && note.contains(&odd)
         ),
         "{notes:?}"
     );

@@ -230,7 +230,8 @@ fn a_revert_committed_but_not_deployed_fails_at_once_with_recovery_open() {
     let open = open_note(service);
     assert_eq!(open.len(), 1, "{service:#}");
     assert!(
-        open[0].starts_with("1 deployment(s)") && open[0].contains("recovery is still open"),
+        open[0].starts_with("1 deployment failed by a revert")
+            && open[0].contains("recovery is still open"),
         "{open:?}"
     );
 
@@ -380,7 +381,7 @@ fn ambiguous_revert_prefixes_are_ignored_and_counted_and_short_ones_ignored() {
     let ambiguous = ambiguous_notes(service);
     assert_eq!(ambiguous.len(), 1, "{service:#}");
     assert!(
-        ambiguous[0].starts_with("1 revert line(s)")
+        ambiguous[0].starts_with("1 revert line names an ambiguous")
             && ambiguous[0].contains("ambiguous abbreviated commit id"),
         "{ambiguous:?}"
     );
