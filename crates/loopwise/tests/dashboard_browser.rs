@@ -314,6 +314,12 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
             .as_deref(),
         Some("ascending")
     );
+    // The rank follows the order shown: 1, 2, 3 … down the sorted rows.
+    let ranks: Vec<String> = page
+        .texts("#leaderboard tbody td[data-column='rank']")
+        .unwrap();
+    let expected: Vec<String> = (1..=ranks.len()).map(|rank| rank.to_string()).collect();
+    assert_eq!(ranks, expected);
     page.screenshot("dashboard-leaderboard-sorted.png").unwrap();
     page.click("a[data-sort='cfr']").expect("sort again");
     let descending = column(&mut page, "cfr");
@@ -396,6 +402,32 @@ fn the_leaderboard_sorts_and_filters_by_mouse_and_keyboard() {
         overflow.as_f64().unwrap() <= 0.0,
         "horizontal overflow of {overflow} px"
     );
+    // Every column, the stability ones and the overall tier included, is inside the viewport
+    // without scrolling the table, whatever the grouping.
+    for group_by in ["service", "squad", "tribe", "environment"] {
+        page.goto(&demo.url(&format!("/leaderboard?group_by={group_by}&{WINDOW}")))
+            .unwrap();
+        for column in ["cfr", "recovery", "rework", "tier"] {
+            let right = page
+                .evaluate(&format!(
+                    "document.querySelector(\"#leaderboard th[data-column='{column}']\").getBoundingClientRect().right"
+                ))
+                .unwrap();
+            assert!(
+                right.as_f64().unwrap() <= 1280.0,
+                "{group_by}: the {column} column ends at {right} px"
+            );
+        }
+        let scrolls = page
+            .evaluate("(t => t.scrollWidth - t.clientWidth)(document.querySelector('#leaderboard').parentElement)")
+            .unwrap();
+        assert!(
+            scrolls.as_f64().unwrap() <= 0.0,
+            "{group_by}: the table scrolls by {scrolls} px"
+        );
+    }
+    page.goto(&demo.url(&format!("/leaderboard?group_by=service&{WINDOW}")))
+        .unwrap();
     page.screenshot("dashboard-leaderboard-1280.png").unwrap();
 }
 

@@ -605,22 +605,45 @@ pub fn tribe(context: &Context) -> Result<Page, PageError> {
 // ---------------------------------------------------------------------------------------------
 // Leaderboard
 
-/// The leaderboard's sortable columns: (key, heading, numeric).
-const COLUMNS: [(&str, &str, bool); 14] = [
-    ("group", "Group", false),
-    ("team", "Team", false),
-    ("tribe", "Tribe", false),
-    ("environment", "Environment", false),
-    ("service", "Services", false),
-    ("duration", "Avg deploy duration", true),
-    ("deployments", "Total deployments", true),
-    ("successful", "Successful", true),
-    ("frequency", "Deploys / week", true),
-    ("lead_time", "Lead time (median)", true),
-    ("cfr", "Change failure rate", true),
-    ("recovery", "Recovery (median)", true),
-    ("rework", "Rework rate", true),
-    ("tier", "Overall", true),
+/// The leaderboard's sortable columns: (key, heading, numeric, what the heading means). Few and
+/// narrow, so the stability columns and the overall tier fit a 1280 px screen; what a group
+/// is made of (services, environments, durations) is on the group's own page.
+const COLUMNS: [(&str, &str, bool, &str); 10] = [
+    ("group", "Group", false, ""),
+    ("team", "Team", false, "the team that owns it"),
+    ("tribe", "Tribe", false, "the tribe the team belongs to"),
+    (
+        "deployments",
+        "Deploys",
+        true,
+        "deployments in the window, failed ones included",
+    ),
+    (
+        "frequency",
+        "Per week",
+        true,
+        "successful deployments per week",
+    ),
+    (
+        "lead_time",
+        "Lead time",
+        true,
+        "median lead time for changes",
+    ),
+    ("cfr", "Failure rate", true, "change failure rate"),
+    (
+        "recovery",
+        "Recovery",
+        true,
+        "median failed-deployment recovery time",
+    ),
+    (
+        "rework",
+        "Rework",
+        true,
+        "rework rate: unplanned fixes among the deployments",
+    ),
+    ("tier", "Overall", true, "overall performance tier"),
 ];
 
 /// A leaderboard row with who it is, ready to sort and filter.
@@ -647,9 +670,7 @@ impl BoardRow {
     fn number(&self, column: &str) -> Option<f64> {
         let f = &self.row.figures;
         match column {
-            "duration" => f.deployments.average_duration_seconds,
             "deployments" => Some(f.change_failure_rate.deployments as f64),
-            "successful" => Some(f.deployments.count as f64),
             "frequency" => Some(f.deployments.per_week),
             "lead_time" => f.lead_time.median_seconds,
             "cfr" => f.change_failure_rate.rate,
@@ -690,11 +711,11 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
         Some(key) => Some(
             COLUMNS
                 .iter()
-                .find(|(column, _, _)| *column == key)
+                .find(|(column, _, _, _)| *column == key)
                 .ok_or_else(|| {
                     PageError::bad_request(format!(
                         "sort: unknown column {key:?}; choose one of: {}",
-                        COLUMNS.map(|(column, _, _)| column).join(", ")
+                        COLUMNS.map(|(column, _, _, _)| column).join(", ")
                     ))
                 })?,
         ),
@@ -740,7 +761,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
     if let Some(needle) = given(&page.q) {
         rows.retain(|row| row.matches(needle));
     }
-    if let Some((column, _, numeric)) = sort {
+    if let Some((column, _, numeric, _)) = sort {
         rows.sort_by(|a, b| {
             let order = if *numeric {
                 // Rows without the figure go last whichever the order.
@@ -769,7 +790,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
             .into_iter()
             .filter(|(name, _)| *name != "sort" && *name != "order")
             .collect();
-        let currently_ascending = sort.is_some_and(|(c, _, _)| *c == column) && !descending;
+        let currently_ascending = sort.is_some_and(|(c, _, _, _)| *c == column) && !descending;
         pairs.push(("sort", column.to_string()));
         pairs.push((
             "order",
@@ -786,23 +807,21 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
         }
         label for="filter-q" { "Name contains" }
         input #filter-q type="search" name="q" value=(page.q.clone().unwrap_or_default()) placeholder="filter rows";
-        @if let Some((column, _, _)) = sort {
+        @if let Some((column, _, _, _)) = sort {
             input type="hidden" name="sort" value=(column);
             input type="hidden" name="order" value=(if descending { "desc" } else { "asc" });
         }
     };
     let carried = page.carried();
-    // The column that would repeat the group itself is left out.
-    let repeated = match group_by {
-        GroupBy::Team => "team",
-        GroupBy::Tribe => "tribe",
-        GroupBy::Service => "service",
-        GroupBy::Environment => "environment",
+    // Who owns the group, where that is one name: a service's team and tribe, a team's tribe.
+    let shown = |column: &str| match column {
+        "team" => group_by == GroupBy::Service,
+        "tribe" => matches!(group_by, GroupBy::Service | GroupBy::Team),
+        _ => true,
     };
-    let shown = |column: &str| column != repeated;
     let body = html! {
         h1 { "Leaderboard" }
-        p.lead { "Every group's figures pooled over its services' production deployments. Select a column heading to sort." }
+        p.lead { "Every group's figures pooled over its services' production deployments. Select a column heading to sort; the rank follows the order shown. A group's page has its services and the details." }
         (filters(context, "/leaderboard", Scope::Organisation, groupings))
         p #row-count { "Showing " (rows.len()) " of " (total) " " (GroupBy::NAMES[group_by as usize]) " rows." }
         div.table-wrap {
@@ -811,9 +830,9 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
                 thead {
                     tr {
                         th scope="col" { "#" }
-                        @for (column, heading, _) in COLUMNS.iter().copied().filter(|(c, _, _)| shown(c)) {
-                            @let sorted = sort.is_some_and(|(c, _, _)| *c == column);
-                            th scope="col" data-column=(column)
+                        @for (column, heading, _, meaning) in COLUMNS.iter().copied().filter(|(c, _, _, _)| shown(c)) {
+                            @let sorted = sort.is_some_and(|(c, _, _, _)| *c == column);
+                            th scope="col" data-column=(column) title=(meaning)
                                 aria-sort=(if !sorted { "none" } else if descending { "descending" } else { "ascending" }) {
                                 a href=(sort_href(column)) data-sort=(column) {
                                     (if column == "group" { group_heading(group_by) } else { heading })
@@ -824,10 +843,10 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
                     }
                 }
                 tbody {
-                    @for row in &rows {
+                    @for (position, row) in rows.iter().enumerate() {
                         @let f = &row.row.figures;
                         tr data-group=(row.row.group) data-rank=(row.row.rank) {
-                            td.num { (row.row.rank) }
+                            td.num data-column="rank" { (position + 1) }
                             th scope="row" data-column="group" data-value=(row.row.group) { (group_link(group_by, &row.row.group, page)) }
                             @if shown("team") { td data-column="team" data-value=(row.text("team")) {
                                 @for (i, team) in row.teams.iter().enumerate() {
@@ -841,17 +860,7 @@ pub fn leaderboard(context: &Context) -> Result<Page, PageError> {
                                     a href=(url(&format!("/tribes/{}", segment(tribe)), &carried)) { (tribe) }
                                 }
                             } }
-                            @if shown("environment") { td data-column="environment" data-value=(row.text("environment")) { (row.text("environment")) } }
-                            @if shown("service") { td data-column="service" data-value=(row.text("service")) {
-                                @for (i, service) in row.services.iter().take(4).enumerate() {
-                                    @if i > 0 { ", " }
-                                    a href=(url(&format!("/services/{}", segment(service)), &carried)) { (service) }
-                                }
-                                @if row.services.len() > 4 { " +" (row.services.len() - 4) " more" }
-                            } }
-                            (figure_cell("duration", f.deployments.average_duration_seconds, Unit::Duration))
                             (figure_cell("deployments", Some(f.change_failure_rate.deployments as f64), Unit::Count))
-                            (figure_cell("successful", Some(f.deployments.count as f64), Unit::Count))
                             (figure_cell("frequency", Some(f.deployments.per_week), Unit::PerWeek))
                             (figure_cell("lead_time", f.lead_time.median_seconds, Unit::Duration))
                             (figure_cell("cfr", f.change_failure_rate.rate, Unit::Rate))
