@@ -219,6 +219,46 @@ async fn the_service_page_draws_the_chain_by_hand() {
     assert!(changes.contains("baseline"));
     // Owned by payments of commerce.
     assert!(body.contains("href=\"/teams/payments") && body.contains("href=\"/tribes/commerce"));
+    // What became of each deployment reads beside why it failed: d3's own status failed it.
+    let row = |id: &str| {
+        let start = body.find(&format!("tr data-deployment=\"{id}\"")).unwrap();
+        body[start..start + body[start..].find("</tr>").unwrap()].to_string()
+    };
+    assert!(row("d3").contains("<td>failed</td>"), "{}", row("d3"));
+    assert!(row("d4").contains("<td>succeeded</td>"), "{}", row("d4"));
+    assert!(!body.contains("<td>success</td>"));
+}
+
+/// The window reads as people think of it: the last day included, and a custom window shown
+/// as itself in the picker (choosing a preset there then applies the preset).
+#[tokio::test]
+async fn the_window_picker_shows_the_window_applied() {
+    let (_directory, state) = public().await;
+    let custom = html(&state, "/?since=2024-04-01&until=2024-05-06").await;
+    assert!(
+        custom.contains("2024-04-01 to 2024-05-05") && custom.contains("UTC, both days included"),
+        "{custom}"
+    );
+    assert!(
+        custom.contains(
+            "<option value=\"custom\" selected>custom: 2024-04-01 to 2024-05-05</option>"
+        ),
+        "{custom}"
+    );
+    // The form carries since along; a preset chosen in it wins over it.
+    let preset = html(&state, "/?window=7d&since=2024-04-01&until=2024-05-06").await;
+    assert!(preset.contains("2024-04-29 to 2024-05-05"), "{preset}");
+    assert!(!preset.contains("value=\"custom\""));
+    assert!(preset.contains("<option value=\"7d\" selected>"));
+    // Resubmitting the custom choice keeps it.
+    let again = html(&state, "/?window=custom&since=2024-04-01&until=2024-05-06").await;
+    assert!(again.contains("2024-04-01 to 2024-05-05"));
+    let answer = page(&state, get("/?window=custom", None)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(answer.body.contains("since"));
+    // A window ending at a time of day says where the last day stops.
+    let cut = html(&state, "/?since=2024-04-01&until=2024-05-06T12:30:00Z").await;
+    assert!(cut.contains("UTC, the last day up to 12:30"), "{cut}");
 }
 
 #[tokio::test]

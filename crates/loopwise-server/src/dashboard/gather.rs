@@ -96,6 +96,17 @@ pub struct DeploymentBrief {
 }
 
 impl DeploymentBrief {
+    /// What became of it, as one reads it beside why it failed: a deployment whose own status
+    /// was success but that a revert, rollback, hotfix or incident failed later "went out,
+    /// then failed", never "success".
+    pub fn outcome(&self) -> &'static str {
+        match (self.failed, self.status.as_str()) {
+            (false, _) => "succeeded",
+            (true, "failure") => "failed",
+            (true, _) => "went out, then failed",
+        }
+    }
+
     fn of(facts: &DeploymentFacts) -> Self {
         Self {
             id: facts.deployment.id.clone(),
@@ -478,6 +489,27 @@ pub fn incident_detail(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deployment_failed_later_does_not_read_as_a_success() {
+        let brief = |failed: bool, status: &str| DeploymentBrief {
+            id: "d".into(),
+            source: "api".into(),
+            sha: "a".repeat(40),
+            time: 0,
+            failed,
+            rework: false,
+            kind: "normal".into(),
+            status: status.into(),
+            failure_reasons: Vec::new(),
+            recovery_seconds: None,
+            duration_seconds: None,
+            shipped: 0,
+        };
+        assert_eq!(brief(false, "success").outcome(), "succeeded");
+        assert_eq!(brief(true, "failure").outcome(), "failed");
+        assert_eq!(brief(true, "success").outcome(), "went out, then failed");
+    }
 
     #[test]
     fn three_windows_are_consecutive_and_equally_long() {

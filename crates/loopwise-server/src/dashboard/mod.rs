@@ -275,8 +275,15 @@ fn context(state: AppState, page: PageQuery, now: i64) -> Result<Context, PageEr
         }
     })?;
     let mut preset = None;
-    if given(&page.since).is_none() {
-        let name = given(&page.window).unwrap_or("90d");
+    if !is_custom(&page) {
+        let name = match given(&page.window) {
+            Some("custom") => {
+                return Err(PageError::bad_request(
+                    "window: a custom window needs since (and, optionally, until)",
+                ));
+            }
+            other => other.unwrap_or("90d"),
+        };
         let (value, _, days) = WINDOW_PRESETS
             .iter()
             .find(|(value, _, _)| *value == name)
@@ -301,6 +308,12 @@ fn context(state: AppState, page: PageQuery, now: i64) -> Result<Context, PageEr
         preset,
         now,
     })
+}
+
+/// A custom window: `since` given, and no preset chosen over it (the form carries the custom
+/// `since` along; choosing a preset in it then means that preset).
+pub fn is_custom(page: &PageQuery) -> bool {
+    given(&page.since).is_some() && given(&page.window).is_none_or(|window| window == "custom")
 }
 
 /// The token in the session cookie, if it allows reading.
@@ -462,12 +475,27 @@ fn layout(page: &Page, query: Option<&PageQuery>, elapsed: std::time::Duration) 
 }
 
 /// The window's bounds as the page says them.
+/// `2026-09-08 to 2026-12-06`: the first and the last day the window includes.
 pub fn window_text(window: Window) -> String {
     format!(
         "{} to {}",
         format::date(window.since),
         format::date(window.until - 1)
     )
+}
+
+/// How the window's ends read: whole UTC days, or a last day cut at a time of day.
+pub fn window_ends_text(window: Window) -> String {
+    let time_of_day = window.until.rem_euclid(SECONDS_PER_DAY);
+    if time_of_day == 0 {
+        "UTC, both days included".to_string()
+    } else {
+        format!(
+            "UTC, the last day up to {:02}:{:02}",
+            time_of_day / 3_600,
+            time_of_day % 3_600 / 60
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

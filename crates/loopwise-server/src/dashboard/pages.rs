@@ -51,11 +51,14 @@ fn options(name: &str, all_label: &str, values: &BTreeSet<String>, chosen: Optio
 fn filters(context: &Context, action: &str, scope: Scope, extra: Markup) -> Markup {
     let page = &context.page;
     let (tribes, teams) = tribes_and_teams(context);
-    let custom = given(&page.since).is_some();
+    let custom = super::is_custom(page);
     html! {
         form #filters.filters method="get" action=(action) aria-label="Filters" {
             label for="filter-window" { "Window" }
             select #filter-window name="window" {
+                @if custom {
+                    option value="custom" selected { "custom: " (window_text(context.report.window)) }
+                }
                 @for (value, label, _) in WINDOW_PRESETS {
                     option value=(value) selected[!custom && context.preset == Some(value)] { (label) }
                 }
@@ -90,7 +93,7 @@ fn filters(context: &Context, action: &str, scope: Scope, extra: Markup) -> Mark
         }
         p.window-note {
             "Window: " strong #window { (window_text(context.report.window)) }
-            " (UTC, until exclusive) · benchmark " strong { (context.report.benchmark.name) }
+            " (" (super::window_ends_text(context.report.window)) ") · benchmark " strong { (context.report.benchmark.name) }
         }
     }
 }
@@ -947,11 +950,11 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
                 "{} at {}: {}{}",
                 deployment.id,
                 format::instant(deployment.time),
-                deployment.status,
+                deployment.outcome(),
                 if deployment.failure_reasons.is_empty() {
                     String::new()
                 } else {
-                    format!(", failed: {}", deployment.failure_reasons.join(", "))
+                    format!(" ({})", deployment.failure_reasons.join(", "))
                 }
             ),
         })
@@ -1004,7 +1007,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
                                 tr data-deployment=(deployment.id) data-failed=(deployment.failed) {
                                     td { code { (deployment.id) } }
                                     td { (format::instant(deployment.time)) }
-                                    td { (deployment.status) }
+                                    td { (deployment.outcome()) }
                                     td { (deployment.kind) @if deployment.rework { " (remediation)" } }
                                     td { (deployment.failure_reasons.join(", ")) }
                                     (figure_cell("recovery", deployment.recovery_seconds.map(|s| s as f64), Unit::Duration))
@@ -1066,7 +1069,7 @@ fn deployment_row(deployment: &gather::DeploymentBrief) -> Markup {
         tr data-deployment=(deployment.id) {
             td { code { (deployment.id) } }
             td { (format::instant(deployment.time)) }
-            td { (deployment.status) " · " (deployment.kind) " · " (deployment.source) }
+            td { (deployment.outcome()) " · " (deployment.kind) " · " (deployment.source) }
             td { code title=(deployment.sha) { (format::short_sha(&deployment.sha)) } }
             td { (deployment.failure_reasons.join(", ")) }
             (figure_cell("recovery", deployment.recovery_seconds.map(|s| s as f64), Unit::Duration))
