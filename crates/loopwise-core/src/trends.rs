@@ -89,10 +89,14 @@ pub struct Change {
 /// Relative moves smaller than this are "unchanged": noise, not a trend.
 pub const UNCHANGED_BELOW: f64 = 0.05;
 
-/// How `metric` moved from `previous` to `current`.
+/// How `metric` moved from `previous` to `current`. A window before without a single
+/// deployment (before the history began, say) has no figure to compare with: not even a
+/// deployment frequency of 0, which would make any frequency "better".
 pub fn change(metric: Metric, current: &Figures, previous: &Figures) -> Change {
     let now = metric.value(current);
-    let before = metric.value(previous);
+    let before = metric
+        .value(previous)
+        .filter(|_| previous.change_failure_rate.deployments > 0);
     let delta = now.zip(before).map(|(now, before)| now - before);
     let relative = delta
         .zip(before)
@@ -307,6 +311,21 @@ mod tests {
         assert_eq!(divergence(&[week(20, 1), week(32, 2)]), None);
         // One window is no trend.
         assert_eq!(divergence(&[week(20, 1)]), None);
+    }
+
+    #[test]
+    fn a_window_before_without_deployments_is_no_comparison() {
+        let empty = week(0, 0);
+        let now = week(20, 2);
+        for metric in [Metric::DeploymentFrequency, Metric::ChangeFailureRate] {
+            let moved = change(metric, &now, &empty);
+            assert_eq!((moved.previous, moved.movement), (None, None), "{metric:?}");
+        }
+        // A window before with deployments, all failed: 0 per week is a figure.
+        let all_failed = week(4, 4);
+        let moved = change(Metric::DeploymentFrequency, &now, &all_failed);
+        assert_eq!(moved.previous, Some(0.0));
+        assert_eq!(moved.movement, Some(Movement::Better));
     }
 
     #[test]

@@ -29,6 +29,53 @@ fn nice_ceiling(max: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// A value axis: its top, and how its ticks read. Durations are given one unit for the whole
+/// axis (minutes, hours, days or weeks, the largest the top reaches) and a round top in it, so
+/// the ticks read `0 d`, `2.5 d`, `5 d`, never `0 s`, `2.9 d`, `5.8 d`.
+struct Axis {
+    ceiling: f64,
+    /// Seconds per unit, and its suffix (durations only).
+    duration_unit: Option<(f64, &'static str)>,
+}
+
+impl Axis {
+    fn for_values(max: f64, unit: Unit) -> Self {
+        if unit != Unit::Duration {
+            return Self {
+                ceiling: nice_ceiling(max),
+                duration_unit: None,
+            };
+        }
+        const UNITS: [(f64, &str); 4] = [
+            (60.0, "min"),
+            (3_600.0, "h"),
+            (86_400.0, "d"),
+            (604_800.0, "w"),
+        ];
+        let (per, suffix) = UNITS
+            .iter()
+            .rev()
+            .find(|(per, _)| max >= *per)
+            .copied()
+            .unwrap_or(UNITS[0]);
+        Self {
+            ceiling: nice_ceiling(max / per) * per,
+            duration_unit: Some((per, suffix)),
+        }
+    }
+
+    fn label(&self, value: f64, unit: Unit) -> String {
+        match self.duration_unit {
+            Some((per, suffix)) => {
+                let amount = value / per;
+                let text = format!("{amount:.1}");
+                format!("{} {suffix}", text.strip_suffix(".0").unwrap_or(&text))
+            }
+            None => unit.format(value),
+        }
+    }
+}
+
 fn coordinate(value: f64) -> String {
     format!("{value:.1}")
 }
@@ -51,7 +98,8 @@ pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup
         .iter()
         .filter_map(|p| p.value)
         .fold(0.0_f64, f64::max);
-    let ceiling = nice_ceiling(max);
+    let axis = Axis::for_values(max, unit);
+    let ceiling = axis.ceiling;
     let step = if points.len() > 1 {
         plot_width / (points.len() - 1) as f64
     } else {
@@ -74,21 +122,31 @@ pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup
     }
     let known = points.iter().filter(|p| p.value.is_some()).count();
     let description = match (points.first(), points.last()) {
+        (Some(first), Some(last)) if known == 0 => format!(
+            "{title}, weeks from {} to {}: no data in the window.",
+            first.date, last.date
+        ),
         (Some(first), Some(last)) => format!(
             "{title}, one point per week from {} to {}; {known} of {} weeks have data; axis from 0 to {}.",
             first.date,
             last.date,
             points.len(),
-            unit.format(ceiling)
+            axis.label(ceiling, unit)
         ),
         _ => format!("{title}: no weeks in the window."),
     };
-    let ticks = [0.0, ceiling / 2.0, ceiling];
-    let labelled: Vec<usize> = match points.len() {
+    // Without a single value there is no scale to show: one empty axis, said in words.
+    let ticks: Vec<f64> = if known == 0 {
+        Vec::new()
+    } else {
+        vec![0.0, ceiling / 2.0, ceiling]
+    };
+    let mut labelled: Vec<usize> = match points.len() {
         0 => Vec::new(),
         1 => vec![0],
         n => vec![0, n / 2, n - 1],
     };
+    labelled.dedup();
     let title_id = format!("{id}-title");
     let description_id = format!("{id}-desc");
     html! {
@@ -99,7 +157,10 @@ pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup
                 desc id=(description_id) { (description) }
                 @for tick in ticks {
                     line.grid x1=(LEFT) x2=(WIDTH - RIGHT) y1=(coordinate(y(tick))) y2=(coordinate(y(tick))) {}
-                    text.axis x=(LEFT - 6.0) y=(coordinate(y(tick) + 4.0)) text-anchor="end" { (unit.format(tick)) }
+                    text.axis x=(LEFT - 6.0) y=(coordinate(y(tick) + 4.0)) text-anchor="end" { (axis.label(tick, unit)) }
+                }
+                @if known == 0 {
+                    text.axis.no-data x=(LEFT + plot_width / 2.0) y=(TOP + plot_height / 2.0) text-anchor="middle" { "no data in the window" }
                 }
                 line.axis-line x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(TOP + plot_height) {}
                 line.axis-line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(TOP + plot_height) y2=(TOP + plot_height) {}
@@ -326,6 +387,52 @@ mod tests {
             value,
             partial,
         }
+    }
+
+    /// The tick labels of a chart, in order.
+    fn tick_labels(svg: &str) -> Vec<String> {
+        let axis_x = format!("x=\"{}\" y=", LEFT - 6.0);
+        svg.split(axis_x.as_str())
+            .skip(1)
+            .map(|rest| {
+                let text = &rest[rest.find('>').unwrap() + 1..];
+                text[..text.find('<').unwrap()].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn duration_axes_are_round_in_one_unit() {
+        // A top of 5.8 days: the axis is 0 to 10 days, in days.
+        let points = [
+            point("2024-01-01", Some(5.8 * 86_400.0), false),
+            point("2024-01-08", Some(3_600.0), false),
+        ];
+        let svg = trend("t", "lead", Unit::Duration, &points).into_string();
+        assert_eq!(tick_labels(&svg), ["0 d", "5 d", "10 d"]);
+        // Four hours at most: hours.
+        let points = [point("2024-01-01", Some(4.0 * 3_600.0), false)];
+        let svg = trend("t", "lead", Unit::Duration, &points).into_string();
+        assert_eq!(tick_labels(&svg), ["0 h", "2.5 h", "5 h"]);
+        // Rates keep their own format.
+        let points = [point("2024-01-01", Some(0.3), false)];
+        let svg = trend("t", "cfr", Unit::Rate, &points).into_string();
+        assert_eq!(tick_labels(&svg).len(), 3);
+    }
+
+    #[test]
+    fn an_empty_chart_has_no_duplicate_labels() {
+        let points = [
+            point("2024-01-01", None, false),
+            point("2024-01-08", None, false),
+        ];
+        let svg = trend("t", "lead", Unit::Duration, &points).into_string();
+        assert!(tick_labels(&svg).is_empty(), "{svg}");
+        assert!(svg.contains("no data in the window"));
+        // Two weeks: each date once.
+        let drawn = &svg[..svg.find("</svg>").unwrap()];
+        assert_eq!(drawn.matches(">2024-01-08<").count(), 1, "{svg}");
+        assert!(!drawn.contains("axis from"), "no scale to describe: {svg}");
     }
 
     #[test]
