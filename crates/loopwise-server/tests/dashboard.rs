@@ -605,3 +605,21 @@ async fn assets_are_embedded_and_pages_say_their_render_time() {
         assert!(!overview.body.contains(attribute), "{attribute}");
     }
 }
+
+/// A short window is drawn by the day, a longer one by the week; a bucket the window cuts is
+/// hollow and off the line, never drawn as a whole one.
+#[tokio::test]
+async fn short_windows_have_daily_trends() {
+    let (_directory, state) = public().await;
+    let short = html(&state, "/?since=2024-04-01&until=2024-04-15").await;
+    assert!(short.contains("one point per day from 2024-04-01 to 2024-04-14"), "{short}");
+    assert!(short.contains(">day (UTC)<") && short.contains("Successful deployments per day"));
+    assert!(!short.contains("point partial"), "whole days only");
+    // 35 days from a Monday to a Monday: five whole weeks.
+    let long = html(&state, &format!("/?{WINDOW}")).await;
+    assert!(long.contains("one point per week from 2024-04-01 to 2024-04-29"), "{long}");
+    assert!(!long.contains("point partial"));
+    // From a Wednesday: the first and last weeks are cut, drawn hollow.
+    let cut = html(&state, "/?since=2024-04-03&until=2024-05-08").await;
+    assert!(cut.contains("point partial") && cut.contains("part of a week, cut by the window"));
+}

@@ -5,6 +5,7 @@
 //! stylesheet (classes), so they keep the page's contrast and its dark mode.
 
 use super::format::{self, Unit};
+use loopwise_core::rollup::Interval;
 use loopwise_core::time::{Timestamp, Window};
 use loopwise_core::trends::{LEAD_TIME_BIN_BOUNDS, LEAD_TIME_BIN_LABELS};
 use maud::{Markup, html};
@@ -90,8 +91,19 @@ pub struct TrendPoint {
     pub partial: bool,
 }
 
-/// A weekly trend line with a y axis in `unit`, gaps where a week has no data.
-pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup {
+/// A trend line, one point per day or week (`interval`), with a y axis in `unit` and gaps where
+/// a bucket has no data.
+pub fn trend(
+    id: &str,
+    title: &str,
+    unit: Unit,
+    points: &[TrendPoint],
+    interval: Interval,
+) -> Markup {
+    let (bucket, buckets, adjective, axis_title) = match interval {
+        Interval::Day => ("day", "days", "daily", "day (UTC)"),
+        _ => ("week", "weeks", "weekly", "week starting (UTC)"),
+    };
     let plot_width = WIDTH - LEFT - RIGHT;
     let plot_height = HEIGHT - TOP - BOTTOM;
     let max = points
@@ -123,17 +135,17 @@ pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup
     let known = points.iter().filter(|p| p.value.is_some()).count();
     let description = match (points.first(), points.last()) {
         (Some(first), Some(last)) if known == 0 => format!(
-            "{title}, weeks from {} to {}: no data in the window.",
+            "{title}, {buckets} from {} to {}: no data in the window.",
             first.date, last.date
         ),
         (Some(first), Some(last)) => format!(
-            "{title}, one point per week from {} to {}; {known} of {} weeks have data; axis from 0 to {}.",
+            "{title}, one point per {bucket} from {} to {}; {known} of {} {buckets} have data; axis from 0 to {}.",
             first.date,
             last.date,
             points.len(),
             axis.label(ceiling, unit)
         ),
-        _ => format!("{title}: no weeks in the window."),
+        _ => format!("{title}: no {buckets} in the window."),
     };
     // Without a single value there is no scale to show: one empty axis, said in words.
     let ticks: Vec<f64> = if known == 0 {
@@ -170,7 +182,7 @@ pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup
                         (points[*index].date)
                     }
                 }
-                text.axis x=(LEFT + plot_width / 2.0) y=(HEIGHT - 4.0) text-anchor="middle" { "week starting (UTC)" }
+                text.axis x=(LEFT + plot_width / 2.0) y=(HEIGHT - 4.0) text-anchor="middle" { (axis_title) }
                 @for run in &runs {
                     polyline.series points=(run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ")) {}
                 }
@@ -179,21 +191,21 @@ pub fn trend(id: &str, title: &str, unit: Unit, points: &[TrendPoint]) -> Markup
                         circle class=(if point.partial { "point partial" } else { "point" })
                             cx=(coordinate(x(index))) cy=(coordinate(y(value))) r="2.5"
                             data-date=(point.date) data-value=(value) {
-                            title { (point.date) ": " (unit.format(value)) @if point.partial { " (part of a week)" } }
+                            title { (point.date) ": " (unit.format(value)) @if point.partial { " (part of a " (bucket) ")" } }
                         }
                     }
                 }
             }
             figcaption {
-                span.legend-line {} " weekly value; gaps are weeks without data"
+                span.legend-line {} " " (adjective) " value; gaps are " (buckets) " without data"
                 @if points.iter().any(|p| p.partial) {
-                    "; " span.legend-partial {} " part of a week, cut by the window"
+                    "; " span.legend-partial {} " part of a " (bucket) ", cut by the window"
                 }
             }
             details {
                 summary { "Data of " (title) }
                 table.data {
-                    thead { tr { th scope="col" { "Week" } th scope="col" { "Value" } } }
+                    thead { tr { th scope="col" { (if interval == Interval::Day { "Day" } else { "Week" }) } th scope="col" { "Value" } } }
                     tbody {
                         @for point in points {
                             tr { td { (point.date) } td data-value=(format::raw(point.value)) { (format::figure(point.value, unit)) } }
@@ -408,15 +420,15 @@ mod tests {
             point("2024-01-01", Some(5.8 * 86_400.0), false),
             point("2024-01-08", Some(3_600.0), false),
         ];
-        let svg = trend("t", "lead", Unit::Duration, &points).into_string();
+        let svg = trend("t", "lead", Unit::Duration, &points, Interval::Week).into_string();
         assert_eq!(tick_labels(&svg), ["0 d", "5 d", "10 d"]);
         // Four hours at most: hours.
         let points = [point("2024-01-01", Some(4.0 * 3_600.0), false)];
-        let svg = trend("t", "lead", Unit::Duration, &points).into_string();
+        let svg = trend("t", "lead", Unit::Duration, &points, Interval::Week).into_string();
         assert_eq!(tick_labels(&svg), ["0 h", "2.5 h", "5 h"]);
         // Rates keep their own format.
         let points = [point("2024-01-01", Some(0.3), false)];
-        let svg = trend("t", "cfr", Unit::Rate, &points).into_string();
+        let svg = trend("t", "cfr", Unit::Rate, &points, Interval::Week).into_string();
         assert_eq!(tick_labels(&svg).len(), 3);
     }
 
@@ -426,7 +438,7 @@ mod tests {
             point("2024-01-01", None, false),
             point("2024-01-08", None, false),
         ];
-        let svg = trend("t", "lead", Unit::Duration, &points).into_string();
+        let svg = trend("t", "lead", Unit::Duration, &points, Interval::Week).into_string();
         assert!(tick_labels(&svg).is_empty(), "{svg}");
         assert!(svg.contains("no data in the window"));
         // Two weeks: each date once.
@@ -444,7 +456,7 @@ mod tests {
             point("2024-01-22", Some(3.0), false),
             point("2024-01-29", Some(0.5), true),
         ];
-        let svg = trend("t", "<b>title</b>", Unit::Count, &points).into_string();
+        let svg = trend("t", "<b>title</b>", Unit::Count, &points, Interval::Week).into_string();
         assert!(svg.contains("&lt;b&gt;title&lt;/b&gt;"), "{svg}");
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(svg.matches("<circle").count(), 4);

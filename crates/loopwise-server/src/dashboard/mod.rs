@@ -54,6 +54,9 @@ const SCRIPT: &str = include_str!("../../assets/dashboard.js");
 const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 const SESSION_COOKIE: &str = "loopwise_token";
 
+/// Windows up to this many days have daily trends; longer ones weekly.
+pub const SHORT_WINDOW_DAYS: f64 = 31.0;
+
 /// The window presets of the filter form: (query value, label, days).
 pub const WINDOW_PRESETS: [(&str, &str, i64); 6] = [
     ("7d", "last 7 days", 7),
@@ -157,7 +160,9 @@ pub struct Context {
     pub page: PageQuery,
     pub report: ReportQuery,
     /// An empty weekly series over the window, to be filled.
-    pub weekly: SeriesBuilder,
+    /// The buckets of the cards' trends: by the day for a window of up to
+    /// [`SHORT_WINDOW_DAYS`], by the week beyond.
+    pub series: SeriesBuilder,
     /// Which window preset is chosen (for the form), if any.
     pub preset: Option<&'static str>,
     pub now: i64,
@@ -298,13 +303,19 @@ fn context(state: AppState, page: PageQuery, now: i64) -> Result<Context, PageEr
             .map_err(|e| PageError::bad_request(format!("window: {e}")))?;
         preset = Some(*value);
     }
-    let weekly = SeriesBuilder::new(report.window, Interval::Week)
+    // Short windows are drawn by the day: a month has too few weeks to show a trend.
+    let interval = if report.window.length_days() <= SHORT_WINDOW_DAYS {
+        Interval::Day
+    } else {
+        Interval::Week
+    };
+    let series = SeriesBuilder::new(report.window, interval)
         .map_err(|e| PageError::bad_request(format!("since: {e}")))?;
     Ok(Context {
         state,
         page,
         report,
-        weekly,
+        series,
         preset,
         now,
     })

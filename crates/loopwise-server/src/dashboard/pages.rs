@@ -10,7 +10,7 @@ use super::{
 use loopwise_core::benchmark::{Benchmark, Tier};
 use loopwise_core::metrics::LinkRule;
 use loopwise_core::rollup::{
-    Bucket, Figures, GroupBy, LeaderboardRow, SeriesMetric, SeriesPoint, format_date,
+    Bucket, Figures, GroupBy, Interval, LeaderboardRow, SeriesMetric, SeriesPoint, format_date,
 };
 use loopwise_core::time::Window;
 use loopwise_core::trends::{self, DivergenceKind, Metric, Movement};
@@ -184,23 +184,41 @@ fn change_text(metric: Metric, current: &Figures, previous: &Figures) -> Markup 
     }
 }
 
-/// The weekly points of `metric` out of the series' bucket figures (computed once per page).
-fn series_points(weeks: &[(Bucket, Figures)], metric: Metric) -> Vec<TrendPoint> {
+/// The points of `metric` out of the series' bucket figures (computed once per page); a bucket
+/// the window cuts short of its `interval` is partial.
+fn series_points(
+    buckets: &[(Bucket, Figures)],
+    metric: Metric,
+    interval: Interval,
+) -> Vec<TrendPoint> {
     let Some(series_metric) = SeriesMetric::from_name(metric.name()) else {
         return Vec::new();
     };
-    weeks
+    let whole = match interval {
+        Interval::Day => 86_400,
+        _ => 7 * 86_400,
+    };
+    buckets
         .iter()
         .map(|(bucket, figures)| TrendPoint {
             date: format_date(bucket.start),
             value: SeriesPoint::of(String::new(), series_metric, figures).value,
-            partial: bucket.window.length_seconds() < 7 * 86_400,
+            partial: bucket.window.length_seconds() < whole,
         })
         .collect()
 }
 
-/// The five metric cards: value, tier, change against the window before, weekly trend.
-fn metric_cards(figures: &[Figures; 3], weeks: &[(Bucket, Figures)]) -> Markup {
+/// The five metric cards: value, tier, change against the window before, trend by `interval`.
+fn metric_cards(
+    figures: &[Figures; 3],
+    buckets: &[(Bucket, Figures)],
+    interval: Interval,
+) -> Markup {
+    let per = if interval == Interval::Day {
+        "day"
+    } else {
+        "week"
+    };
     let current = &figures[2];
     let previous = &figures[1];
     html! {
@@ -210,9 +228,9 @@ fn metric_cards(figures: &[Figures; 3], weeks: &[(Bucket, Figures)]) -> Markup {
                 @let unit = Unit::of(metric);
                 @let trend_unit = if metric == Metric::DeploymentFrequency { Unit::Count } else { unit };
                 @let trend_title = if metric == Metric::DeploymentFrequency {
-                    "Successful deployments per week".to_string()
+                    format!("Successful deployments per {per}")
                 } else {
-                    format!("{} per week", metric.title())
+                    format!("{} per {per}", metric.title())
                 };
                 article.card data-metric=(metric.name()) {
                     h2 { (metric.title()) }
@@ -225,7 +243,7 @@ fn metric_cards(figures: &[Figures; 3], weeks: &[(Bucket, Figures)]) -> Markup {
                     p.basis { (basis(metric, current)) }
                     (change_text(metric, current, previous))
                     (charts::trend(&format!("trend-{}", metric.name()), &trend_title, trend_unit,
-                        &series_points(weeks, metric)))
+                        &series_points(buckets, metric, interval), interval))
                 }
             }
         }
@@ -480,7 +498,7 @@ fn summary_page(
         &context.report,
         &state.engine,
         group_by,
-        &context.weekly,
+        &context.series,
     )?;
     if summary.chains == 0 && scope != Scope::Organisation {
         return Err(PageError::not_found(format!(
@@ -504,7 +522,7 @@ fn summary_page(
         } @else {
             (divergence_warning(figures, &summary.windows))
             (overall(&figures[2]))
-            (metric_cards(figures, &summary.weeks))
+            (metric_cards(figures, &summary.weeks, context.series.interval()))
             (breakdown(&summary, group_by, context, heading))
             section aria-labelledby="incidents-heading" {
                 h2 #incidents-heading { "Incidents in the window" }
@@ -925,7 +943,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
         state.store.as_ref(),
         &context.report,
         &state.engine,
-        &context.weekly,
+        &context.series,
     )?;
     let Some(chain) = chains.first() else {
         return Err(PageError::not_found(format!(
@@ -989,7 +1007,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
         (filters(context, &format!("/services/{}", segment(&service)), Scope::Service, html! {}))
         (divergence_warning(&figures, &chain.windows))
         (overall(&figures[2]))
-        (metric_cards(&figures, &chain.series.bucket_figures(benchmark)))
+        (metric_cards(&figures, &chain.series.bucket_figures(benchmark), context.series.interval()))
         section aria-labelledby="timeline-heading" {
             h2 #timeline-heading { "Deployments" }
             (charts::timeline(context.report.window, &marks))
