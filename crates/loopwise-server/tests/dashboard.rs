@@ -612,14 +612,135 @@ async fn assets_are_embedded_and_pages_say_their_render_time() {
 async fn short_windows_have_daily_trends() {
     let (_directory, state) = public().await;
     let short = html(&state, "/?since=2024-04-01&until=2024-04-15").await;
-    assert!(short.contains("one point per day from 2024-04-01 to 2024-04-14"), "{short}");
+    assert!(
+        short.contains("one point per day from 2024-04-01 to 2024-04-14"),
+        "{short}"
+    );
     assert!(short.contains(">day (UTC)<") && short.contains("Successful deployments per day"));
     assert!(!short.contains("point partial"), "whole days only");
     // 35 days from a Monday to a Monday: five whole weeks.
     let long = html(&state, &format!("/?{WINDOW}")).await;
-    assert!(long.contains("one point per week from 2024-04-01 to 2024-04-29"), "{long}");
+    assert!(
+        long.contains("one point per week from 2024-04-01 to 2024-04-29"),
+        "{long}"
+    );
     assert!(!long.contains("point partial"));
     // From a Wednesday: the first and last weeks are cut, drawn hollow.
     let cut = html(&state, "/?since=2024-04-03&until=2024-05-08").await;
     assert!(cut.contains("point partial") && cut.contains("part of a week, cut by the window"));
+}
+
+/// Every card says what its metric means with a link to the definitions page, places its
+/// value among the benchmark's bands, and the overall tier reads in words; the breakdown's
+/// trend gives direction and size, as the API's figures of the two windows give them.
+#[tokio::test]
+async fn cards_explain_themselves() {
+    let (_directory, state) = public().await;
+    let body = html(&state, &format!("/teams/payments?{WINDOW}")).await;
+    for metric in [
+        "deployment_frequency",
+        "lead_time",
+        "change_failure_rate",
+        "recovery_time",
+        "rework_rate",
+    ] {
+        let card = &body[body.find(&format!("data-metric=\"{metric}\"")).unwrap()..];
+        let card = &card[..card.find("</article>").unwrap()];
+        assert!(
+            card.contains(&format!("href=\"/definitions#{metric}\"")),
+            "{card}"
+        );
+        assert!(card.contains("class=\"meaning\""), "{card}");
+        assert!(card.contains("class=\"bands\""), "{card}");
+    }
+    // The change failure rate, 2 of 7 = 28.6%: the marked band is the leaderboard's tier.
+    let board = read(
+        &state,
+        &format!("/api/v1/leaderboard?group_by=squad&team=payments&{WINDOW}"),
+    )
+    .await;
+    let tier = board["rows"][0]["change_failure_rate"]["tier"]
+        .as_str()
+        .expect("rated: 7 deployments");
+    let cfr_card = &body[body.find("data-metric=\"change_failure_rate\"").unwrap()..];
+    let cfr_card = &cfr_card[..cfr_card.find("</article>").unwrap()];
+    assert!(
+        cfr_card.contains(&format!("aria-current=\"true\" data-tier=\"{tier}\"")),
+        "{tier}: {cfr_card}"
+    );
+    // Overall in words, the method one click away.
+    let reason = &body[body.find("id=\"overall-reason\"").unwrap()..];
+    let reason = &reason[..reason.find("</span>").unwrap()];
+    assert!(
+        !reason.contains("distance") && !reason.contains("cluster "),
+        "{reason}"
+    );
+    assert!(body.contains("How the overall tier is worked out"));
+    // The definitions page has every metric's anchor.
+    let definitions = html(&state, "/definitions").await;
+    for anchor in [
+        "deployment_frequency",
+        "lead_time",
+        "change_failure_rate",
+        "recovery_time",
+        "rework_rate",
+        "incidents",
+        "tiers",
+    ] {
+        assert!(
+            definitions.contains(&format!("id=\"{anchor}\"")),
+            "{anchor}"
+        );
+    }
+    // The trend of each service: deploys and failures against the window before, with sizes,
+    // as the API's figures of the two windows give them (three weeks after three weeks).
+    let (window, before) = (
+        "since=2024-04-15&until=2024-05-06",
+        "since=2024-03-25&until=2024-04-15",
+    );
+    let body = html(&state, &format!("/teams/payments?{window}")).await;
+    let mut compared = 0;
+    for service in ["checkout", "billing"] {
+        let now = read(
+            &state,
+            &format!("/api/v1/report?service={service}&{window}"),
+        )
+        .await;
+        let then = read(
+            &state,
+            &format!("/api/v1/report?service={service}&{before}"),
+        )
+        .await;
+        let row = &body[body.find(&format!("tr data-group=\"{service}\"")).unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        let figure =
+            |report: &Value, path: [&str; 2]| report["services"][0][path[0]][path[1]].as_f64();
+        if figure(&then, ["change_failure_rate", "deployments"]) == Some(0.0) {
+            assert!(row.contains("no window before to compare"), "{row}");
+            continue;
+        }
+        compared += 1;
+        let (now_speed, then_speed) = (
+            figure(&now, ["deployments", "per_week"]).unwrap(),
+            figure(&then, ["deployments", "per_week"]).unwrap(),
+        );
+        if then_speed > 0.0 {
+            let relative = (now_speed - then_speed) / then_speed * 100.0;
+            assert!(
+                row.contains(&format!("{relative:+.0}%")),
+                "{relative} in {row}"
+            );
+        }
+        if let (Some(now_rate), Some(then_rate)) = (
+            figure(&now, ["change_failure_rate", "rate"]),
+            figure(&then, ["change_failure_rate", "rate"]),
+        ) {
+            let points = (now_rate - then_rate) * 100.0;
+            assert!(
+                row.contains(&format!("{points:+.1} pts")),
+                "{points} in {row}"
+            );
+        }
+    }
+    assert!(compared > 0, "a service with a window before was compared");
 }

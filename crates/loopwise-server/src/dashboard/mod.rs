@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tribes/{tribe}", get(tribe))
         .route("/incidents", get(incidents))
         .route("/incidents/{source}/{id}", get(incident))
+        .route("/definitions", get(definitions))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/assets/style.css", get(stylesheet))
@@ -605,6 +606,15 @@ async fn incident(
         pages::incident(context, &source, &id)
     })
     .await
+}
+
+async fn definitions(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Response {
+    render(state, headers, next_of(&uri), query, pages::definitions).await
 }
 
 async fn stylesheet() -> Response {

@@ -213,6 +213,7 @@ fn metric_cards(
     figures: &[Figures; 3],
     buckets: &[(Bucket, Figures)],
     interval: Interval,
+    benchmark: &Benchmark,
 ) -> Markup {
     let per = if interval == Interval::Day {
         "day"
@@ -234,6 +235,7 @@ fn metric_cards(
                 };
                 article.card data-metric=(metric.name()) {
                     h2 { (metric.title()) }
+                    p.meaning { (meaning(metric)) " " a href={"/definitions#" (metric.name())} { "Definition" } }
                     p.value {
                         data.figure value=(format::raw(value)) data-value=(format::raw(value)) {
                             (format::metric_value(metric, value))
@@ -241,6 +243,7 @@ fn metric_cards(
                         " " (tier_badge(metric_tier(metric, current)))
                     }
                     p.basis { (basis(metric, current)) }
+                    (tier_bands(metric, benchmark, metric_tier(metric, current)))
                     (change_text(metric, current, previous))
                     (charts::trend(&format!("trend-{}", metric.name()), &trend_title, trend_unit,
                         &series_points(buckets, metric, interval), interval))
@@ -250,12 +253,247 @@ fn metric_cards(
     }
 }
 
+/// What a metric means, in one sentence (the definitions page has the whole rule).
+fn meaning(metric: Metric) -> &'static str {
+    match metric {
+        Metric::DeploymentFrequency => {
+            "How often changes reach production: successful deployments per week."
+        }
+        Metric::LeadTime => {
+            "How long a change waits: from its commit to the deployment that ships it (median)."
+        }
+        Metric::ChangeFailureRate => {
+            "How often a deployment goes wrong: failed, rolled back, hotfixed, reverted or causing an incident."
+        }
+        Metric::RecoveryTime => {
+            "How long a failed deployment hurts: until the deployment that fixes it (median)."
+        }
+        Metric::ReworkRate => {
+            "How much delivery is unplanned repair: rollbacks, hotfixes and fixes among the deployments."
+        }
+    }
+}
+
+/// The tier of each rated metric, in the order the overall sentence names them.
+fn rated_tiers(figures: &Figures) -> Vec<(&'static str, Option<Tier>)> {
+    vec![
+        ("deployment frequency", figures.deployments.tier),
+        ("lead time", figures.lead_time.tier),
+        ("change failure rate", figures.change_failure_rate.tier),
+        ("recovery time", figures.recovery_time.tier),
+    ]
+}
+
+/// The overall tier in words people use: which metrics carry it and which hold it back; the
+/// benchmark's own reasoning (nearest cluster, distances) stays one click away.
+fn plain_overall(figures: &Figures) -> String {
+    let rated: Vec<(&str, Tier)> = rated_tiers(figures)
+        .into_iter()
+        .filter_map(|(name, tier)| tier.map(|tier| (name, tier)))
+        .collect();
+    let unrated: Vec<&str> = rated_tiers(figures)
+        .into_iter()
+        .filter(|(_, tier)| tier.is_none())
+        .map(|(name, _)| name)
+        .collect();
+    let Some(tier) = figures.overall.tier else {
+        return format!(
+            "Not rated overall: too little data in the window for {}.",
+            if unrated.is_empty() {
+                "a tier".to_string()
+            } else {
+                unrated.join(", ")
+            }
+        );
+    };
+    let best = rated.iter().map(|(_, tier)| *tier).min();
+    let worst = rated.iter().map(|(_, tier)| *tier).max();
+    let names = |wanted: Option<Tier>| -> String {
+        rated
+            .iter()
+            .filter(|(_, tier)| Some(*tier) == wanted)
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let mut sentence = format!(
+        "{} overall: the figures are closest to the benchmark's {} performers.",
+        capitalised(tier.as_str()),
+        tier.as_str()
+    );
+    if best == worst {
+        if let Some(best) = best {
+            sentence.push_str(&format!(" Every rated metric is {best}."));
+        }
+    } else {
+        sentence.push_str(&format!(
+            " Strongest: {} ({}). Holding it back: {} ({}).",
+            names(best),
+            best.map_or("", Tier::as_str),
+            names(worst),
+            worst.map_or("", Tier::as_str)
+        ));
+    }
+    if !unrated.is_empty() {
+        sentence.push_str(&format!(
+            " Not enough data to rate: {}.",
+            unrated.join(", ")
+        ));
+    }
+    sentence
+}
+
+fn capitalised(word: &str) -> String {
+    let mut letters = word.chars();
+    match letters.next() {
+        Some(first) => first.to_uppercase().chain(letters).collect(),
+        None => String::new(),
+    }
+}
+
 fn overall(figures: &Figures) -> Markup {
     html! {
         section.overall aria-label="Overall" {
-            p { "Overall: " (tier_badge(figures.overall.tier)) " " span #overall-reason { (figures.overall.reason) } }
+            p { "Overall: " (tier_badge(figures.overall.tier)) " " span #overall-reason { (plain_overall(figures)) } }
+            details.overall-method {
+                summary { "How the overall tier is worked out" }
+                p { (figures.overall.reason) }
+            }
         }
     }
+}
+
+/// A benchmark's bound of one tier.
+type TierBound = (Tier, f64);
+
+/// The text of band `i` of a metric's bounds.
+type DescribeBand = fn(&[TierBound], usize) -> String;
+
+/// The tier bands of `metric` in `benchmark`, the band of the card's tier marked: where the
+/// value sits among them.
+fn tier_bands(metric: Metric, benchmark: &Benchmark, tier: Option<Tier>) -> Markup {
+    let (bands, describe): (&[TierBound], DescribeBand) = match metric {
+        Metric::DeploymentFrequency => (benchmark.deployment_frequency, |bands, i| {
+            let (_, minimum) = bands[i];
+            if i + 1 == bands.len() {
+                "less".to_string()
+            } else {
+                format!("≥ {} / week", format::decimal(minimum))
+            }
+        }),
+        Metric::LeadTime | Metric::RecoveryTime => (
+            if metric == Metric::LeadTime {
+                benchmark.lead_time
+            } else {
+                benchmark.recovery_time
+            },
+            |bands, i| {
+                let (_, bound) = bands[i];
+                if bound.is_infinite() {
+                    "longer".to_string()
+                } else {
+                    format!("< {}", format::figure(Some(bound), Unit::Duration))
+                }
+            },
+        ),
+        Metric::ChangeFailureRate => (benchmark.change_failure_rate, |bands, i| {
+            let (_, bound) = bands[i];
+            if bound >= 1.0 {
+                "more".to_string()
+            } else {
+                format!("≤ {}", format::percent(bound))
+            }
+        }),
+        Metric::ReworkRate => {
+            return html! { p.bands { "No tiers: DORA publishes no bands for rework." } };
+        }
+    };
+    html! {
+        p.bands {
+            (benchmark.name) ": "
+            @for (i, (band_tier, _)) in bands.iter().enumerate() {
+                @if i > 0 { " · " }
+                @if Some(*band_tier) == tier {
+                    strong.band.current aria-current="true" data-tier=(band_tier.as_str()) { (band_tier.as_str()) " " (describe(bands, i)) }
+                } @else {
+                    span.band data-tier=(band_tier.as_str()) { (band_tier.as_str()) " " (describe(bands, i)) }
+                }
+            }
+        }
+    }
+}
+
+/// The rules behind every figure, in words: PRODUCT.md section 4 for people.
+pub fn definitions(_context: &Context) -> Result<Page, PageError> {
+    let entries: [(&str, &str, &[&str]); 6] = [
+        (
+            "deployment_frequency",
+            "Deployment frequency",
+            &[
+                "Successful production deployments in the window, per week (the count divided by the window's length in weeks).",
+                "Days with a deployment per week: the median, over the whole Monday-to-Sunday UTC weeks inside the window, of the UTC days that had one.",
+                "Tiers need a window of at least a week.",
+            ],
+        ),
+        (
+            "lead_time",
+            "Lead time for changes",
+            &[
+                "For every change (non-merge commit) a successful deployment ships: the time from the change's author date to that deployment. The report gives the median, the 90th percentile and the mean.",
+                "A deployment ships the commits reachable from its commit that no earlier successful deployment of the same service and environment shipped. The first deployment of a chain is the baseline: its changes have no lead time.",
+                "Changes dated after their deployment (clock skew) and implausible author dates are left out and counted. Tiers need at least five changes.",
+            ],
+        ),
+        (
+            "change_failure_rate",
+            "Change failure rate",
+            &[
+                "Failed deployments divided by all deployments in the window.",
+                "A deployment failed when its own status is failure, or it was later rolled back, hotfixed, had a shipped commit reverted (\"This reverts commit …\"), or an incident was linked to it. A revert fails the deployment as soon as it is committed; the failure stays open until a deployment ships the revert.",
+                "Tiers need at least five deployments.",
+            ],
+        ),
+        (
+            "recovery_time",
+            "Failed deployment recovery time",
+            &[
+                "For each failed deployment: the time to the first deployment that remediated it (a rollback, hotfix, the revert, or any deployment linked as the fix), or to the resolution of the incident it caused, whichever comes first. The report gives the median.",
+            ],
+        ),
+        (
+            "rework_rate",
+            "Rework rate",
+            &[
+                "Deployments that were unplanned remediation (rollbacks, hotfixes, deployments carrying a revert or linked as a fix) divided by all deployments in the window. A hotfix with no earlier deployment in its chain is not rework. DORA publishes no tiers for it.",
+            ],
+        ),
+        (
+            "incidents",
+            "Incidents and time to restore",
+            &[
+                "An incident is linked to the deployment it names (by id, or a commit that deployment shipped), else to the latest successful production deployment of its service that finished before the incident started, within the link window (72 hours unless configured). Time to restore is the median from an incident's start to its resolution.",
+            ],
+        ),
+    ];
+    let body = html! {
+        h1 { "What the figures mean" }
+        p.lead { "Every number loopwise shows follows these rules, the same in the command line, the API and these pages. Windows are UTC; a window includes its first day and ends before its end." }
+        @for (anchor, title, rules) in entries {
+            section id=(anchor) aria-labelledby={(anchor) "-heading"} {
+                h2 id={(anchor) "-heading"} { (title) }
+                @for rule in rules { p { (rule) } }
+            }
+        }
+        section #tiers aria-labelledby="tiers-heading" {
+            h2 #tiers-heading { "Tiers" }
+            p { "Each metric is rated elite, high, medium or low against the bands of the chosen benchmark (a published DORA report). The overall tier is the benchmark's performance cluster nearest to the measured figures; a card shows its metric's bands with the current one marked." }
+        }
+    };
+    Ok(Page {
+        title: "Definitions".to_string(),
+        nav: Nav::None,
+        body,
+    })
 }
 
 fn divergence_warning(figures: &[Figures; 3], windows: &[Window; 3]) -> Markup {
@@ -336,6 +574,51 @@ fn group_heading(group_by: GroupBy) -> &'static str {
 }
 
 /// The breakdown of a summary page: one row per tribe, team or service.
+/// How a group's speed and stability moved against the window before, with their sizes:
+/// `deploys ▲ +42% · failures ▲ +5.0 pts`.
+fn trend_summary(figures: &[Figures; 3]) -> Markup {
+    let (now, before) = (&figures[2], &figures[1]);
+    let arrow = |delta: Option<f64>| match delta {
+        Some(delta) if delta > 0.0 => "▲",
+        Some(delta) if delta < 0.0 => "▼",
+        _ => "■",
+    };
+    let speed = trends::change(Metric::DeploymentFrequency, now, before);
+    let failures = trends::change(Metric::ChangeFailureRate, now, before);
+    let speed_text = match (speed.movement, speed.relative) {
+        (None, _) => None,
+        (Some(_), Some(relative)) => {
+            Some(format!("{} {:+.0}%", arrow(speed.delta), relative * 100.0))
+        }
+        (Some(_), None) => Some(format!("{} from 0", arrow(speed.delta))),
+    };
+    let failure_text = failures
+        .movement
+        .and(failures.delta)
+        .map(|delta| format!("{} {:+.1} pts", arrow(Some(delta)), delta * 100.0));
+    html! {
+        @if speed_text.is_none() && failure_text.is_none() {
+            span.muted data-trend="none" { "no window before to compare" }
+        } @else {
+            span data-trend="deploys" data-movement=(speed.movement.map_or("none", movement_word)) {
+                "deploys " (speed_text.clone().unwrap_or_else(|| "—".into()))
+            }
+            " · "
+            span data-trend="failures" data-movement=(failures.movement.map_or("none", movement_word)) {
+                "failures " (failure_text.clone().unwrap_or_else(|| "—".into()))
+            }
+        }
+    }
+}
+
+fn movement_word(movement: Movement) -> &'static str {
+    match movement {
+        Movement::Better => "better",
+        Movement::Worse => "worse",
+        Movement::Unchanged => "unchanged",
+    }
+}
+
 fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &str) -> Markup {
     html! {
         section aria-labelledby="breakdown-heading" {
@@ -366,10 +649,11 @@ fn breakdown(summary: &Summary, group_by: GroupBy, context: &Context, heading: &
                                 (figure_cell("rework", now.rework_rate.rate, Unit::Rate))
                                 td data-column="tier" { (tier_badge(now.overall.tier)) }
                                 td data-column="trend" {
+                                    (trend_summary(figures))
                                     @match trends::divergence(figures).map(|d| d.kind) {
-                                        Some(DivergenceKind::FasterButLessStable) => span.flag.worse { "faster, less stable" },
-                                        Some(DivergenceKind::StableButSlower) => span.flag.worse { "stabler, slower" },
-                                        None => span.flag { "—" },
+                                        Some(DivergenceKind::FasterButLessStable) => { " " span.flag.worse { "faster, less stable" } },
+                                        Some(DivergenceKind::StableButSlower) => { " " span.flag.worse { "stabler, slower" } },
+                                        None => {},
                                     }
                                 }
                             }
@@ -522,7 +806,7 @@ fn summary_page(
         } @else {
             (divergence_warning(figures, &summary.windows))
             (overall(&figures[2]))
-            (metric_cards(figures, &summary.weeks, context.series.interval()))
+            (metric_cards(figures, &summary.weeks, context.series.interval(), context.report.benchmark))
             (breakdown(&summary, group_by, context, heading))
             section aria-labelledby="incidents-heading" {
                 h2 #incidents-heading { "Incidents in the window" }
@@ -1007,7 +1291,7 @@ pub fn service(context: &Context) -> Result<Page, PageError> {
         (filters(context, &format!("/services/{}", segment(&service)), Scope::Service, html! {}))
         (divergence_warning(&figures, &chain.windows))
         (overall(&figures[2]))
-        (metric_cards(&figures, &chain.series.bucket_figures(benchmark), context.series.interval()))
+        (metric_cards(&figures, &chain.series.bucket_figures(benchmark), context.series.interval(), benchmark))
         section aria-labelledby="timeline-heading" {
             h2 #timeline-heading { "Deployments" }
             (charts::timeline(context.report.window, &marks))
