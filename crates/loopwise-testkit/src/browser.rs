@@ -36,8 +36,9 @@ use tungstenite::{Message, WebSocket};
 /// How long any single wait (launch, a DevTools call, a page load) may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The viewport of a new page, in CSS pixels at device scale factor 1.
-pub const DEFAULT_VIEWPORT: (u32, u32) = (1366, 900);
+/// The viewport of a new page, in CSS pixels at device scale factor 1: a 1280 px laptop
+/// screen, the width every page must fit and every screenshot is taken at.
+pub const DEFAULT_VIEWPORT: (u32, u32) = (1280, 900);
 
 /// How long an action that may or may not navigate (a click the driver cannot classify, a key
 /// press) waits for a navigation to start before it returns without one.

@@ -194,11 +194,35 @@ fn every_page_shows_the_apis_figures() {
         })
         .collect();
     assert_eq!(shown, expected);
+    // The default window ends on a Tuesday: its last week is cut, drawn hollow and left off
+    // the line, not as a whole week.
+    let last = page
+        .evaluate(
+            "(() => { const svg = document.querySelector('#trend-deployment_frequency'); \
+             const point = [...svg.querySelectorAll('circle')].pop(); \
+             const line = [...svg.querySelectorAll('polyline')].pop().getAttribute('points').trim().split(' ').pop(); \
+             return [point.getAttribute('class'), Number(point.getAttribute('cx')), Number(line.split(',')[0])]; })()",
+        )
+        .expect("the last point");
+    assert_eq!(last[0], "point partial", "{last}");
+    assert!(
+        last[2].as_f64().unwrap() < last[1].as_f64().unwrap(),
+        "the line stops before the cut week: {last}"
+    );
     // The demo has a squad that speeds up while failing more: the warning is on the page.
     assert!(
         page.count("[data-divergence]").unwrap() >= 1,
         "a divergence warning"
     );
+
+    // The definitions every card links to.
+    visit(
+        &mut page,
+        &demo,
+        &format!("/definitions?{WINDOW}"),
+        "definitions",
+    );
+    assert!(page.count("section#lead_time").unwrap() == 1);
 
     // Every tribe and squad page against its leaderboard row.
     for (group_by, prefix) in [("tribe", "tribes"), ("team", "teams")] {

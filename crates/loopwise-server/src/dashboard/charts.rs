@@ -364,7 +364,12 @@ pub fn timeline(window: Window, marks: &[TimelineMark]) -> Markup {
                 text.axis x=(110.0 + plot_width / 2.0) y="136" text-anchor="middle" { "deployment time (UTC)" }
             }
             figcaption {
-                span.legend-ok {} " successful  " span.legend-failed {} " failed  "
+                span.legend-ok {} " successful  "
+                // The same cross the chart draws for a failure, not a stand-in shape.
+                svg.legend-symbol width="10" height="10" viewBox="0 0 10 10" aria-hidden="true" {
+                    path.mark.failed d="M1 1 L9 9 M9 1 L1 9" {}
+                }
+                " failed  "
                 span.legend-remediation {} " remediation (rollback, hotfix or fix of a failure); a line joins a failure to its remediation"
             }
         }
