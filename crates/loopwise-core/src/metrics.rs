@@ -310,10 +310,13 @@ impl ChainAnalysis {
         });
         let leads = &self.lead_times;
         let counts_ok = leads.before.len() == count + 1
-            && leads
-                .before
-                .windows(2)
-                .all(|pair| pair[0].seconds <= pair[1].seconds)
+            && leads.before.windows(2).all(|pair| {
+                let (a, b) = (&pair[0], &pair[1]);
+                a.seconds <= b.seconds
+                    && a.baseline <= b.baseline
+                    && a.negative <= b.negative
+                    && a.implausible <= b.implausible
+            })
             && leads.before.last().map(|last| last.seconds) == Some(leads.seconds.len())
             && leads.before.first().is_some_and(|first| first.seconds == 0);
         let ordered = self
@@ -331,11 +334,12 @@ impl ChainAnalysis {
         }
         let first = self.lead_times.before.get(positions.start)?;
         let last = self.lead_times.before.get(positions.end)?;
+        // Checked: an index read back from storage is only as sound as `is_consistent` found it.
         Some(LeadSlice {
             seconds: self.lead_times.seconds.get(first.seconds..last.seconds)?,
-            baseline: last.baseline - first.baseline,
-            negative: last.negative - first.negative,
-            implausible: last.implausible - first.implausible,
+            baseline: last.baseline.checked_sub(first.baseline)?,
+            negative: last.negative.checked_sub(first.negative)?,
+            implausible: last.implausible.checked_sub(first.implausible)?,
         })
     }
 }
@@ -725,6 +729,17 @@ pub(crate) mod tests {
             change("m0", &["b0", "c0"], 400),
             change("d0", &["m0"], 500),
         ])
+    }
+
+    /// A lead-time index whose running counts go down (damaged storage) is found out, and
+    /// reading it gives no slice instead of subtracting below zero.
+    #[test]
+    fn a_damaged_lead_time_index_is_inconsistent_and_never_underflows() {
+        let (_, mut analysis) = revert_deployed_later();
+        assert!(analysis.is_consistent());
+        analysis.lead_times.before[1].baseline = 5;
+        assert!(!analysis.is_consistent());
+        assert_eq!(analysis.lead_times_of(1..2), None);
     }
 
     #[test]

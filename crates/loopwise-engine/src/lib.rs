@@ -347,6 +347,18 @@ impl Engine {
         };
         let known = store.repositories()?;
         let incidents_version = versions::version_of(&written, versions::INCIDENTS);
+        let incidents = self.incidents.get((), vec![incidents_version], || {
+            let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
+            for incident in store.incidents(None)? {
+                if let Some(service) = &incident.service {
+                    by_service
+                        .entry(service.clone())
+                        .or_default()
+                        .push(incident);
+                }
+            }
+            Ok(Arc::new(by_service))
+        })?;
         let mut environments_seen: BTreeSet<String> = BTreeSet::new();
         let mut visited = 0usize;
         for service in services {
@@ -401,18 +413,6 @@ impl Engine {
                     self.analyses.get(key.clone(), chain_versions.clone(), || {
                         self.derive_chain(&sources, environment, false, &mut loaded)
                     })?;
-                let incidents = self.incidents.get((), vec![incidents_version], || {
-                    let mut by_service: HashMap<String, Vec<Incident>> = HashMap::new();
-                    for incident in store.incidents(None)? {
-                        if let Some(service) = &incident.service {
-                            by_service
-                                .entry(service.clone())
-                                .or_default()
-                                .push(incident);
-                        }
-                    }
-                    Ok(Arc::new(by_service))
-                })?;
                 let chain_incidents = incidents
                     .get(&service)
                     .map(Vec::as_slice)

@@ -381,12 +381,16 @@ impl PostgresStore {
         &self.location
     }
 
+    /// The scopes whose bump after a commit failed.
+    fn unbumped(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.unbumped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Bumps `scopes` and any whose earlier bump failed; what fails again is kept for later.
     fn bump(&self, client: &mut Client, mut scopes: BTreeSet<String>) {
-        let mut unbumped = self
-            .unbumped
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut unbumped = self.unbumped();
         scopes.append(&mut unbumped);
         if let Err(failed) = bump_after_commit(client, scopes) {
             *unbumped = failed;
@@ -943,20 +947,11 @@ impl Store for PostgresStore {
     }
 
     fn write_versions(&self) -> Result<WriteVersions, StoreError> {
-        let pending = !self
-            .unbumped
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_empty();
+        let pending = !self.unbumped().is_empty();
         if pending {
             let mut session = self.session()?;
             self.bump(&mut session.client, BTreeSet::new());
-            if !self
-                .unbumped
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .is_empty()
-            {
+            if !self.unbumped().is_empty() {
                 return Err(StoreError::Database(format!(
                     "the write versions of {} cannot be brought up to date after a write",
                     self.location

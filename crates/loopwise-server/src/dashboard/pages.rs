@@ -287,14 +287,15 @@ fn rated_tiers(figures: &Figures) -> Vec<(&'static str, Option<Tier>)> {
 /// The overall tier in words people use: which metrics carry it and which hold it back; the
 /// benchmark's own reasoning (nearest cluster, distances) stays one click away.
 fn plain_overall(figures: &Figures) -> String {
-    let rated: Vec<(&str, Tier)> = rated_tiers(figures)
-        .into_iter()
-        .filter_map(|(name, tier)| tier.map(|tier| (name, tier)))
+    let tiers = rated_tiers(figures);
+    let rated: Vec<(&str, Tier)> = tiers
+        .iter()
+        .filter_map(|&(name, tier)| tier.map(|tier| (name, tier)))
         .collect();
-    let unrated: Vec<&str> = rated_tiers(figures)
-        .into_iter()
+    let unrated: Vec<&str> = tiers
+        .iter()
         .filter(|(_, tier)| tier.is_none())
-        .map(|(name, _)| name)
+        .map(|&(name, _)| name)
         .collect();
     let Some(tier) = figures.overall.tier else {
         return format!(
