@@ -257,6 +257,14 @@ fn every_page_shows_the_apis_figures() {
             &format!("service-{}", file_name(name)),
         );
         cards_equal(&mut page, service, name);
+        // Legend symbols are the size of the text around them, not of the chart.
+        let legend = page
+            .evaluate("Math.max(...[...document.querySelectorAll('figcaption svg, figcaption span[class^=legend]')].map(e => e.getBoundingClientRect().height))")
+            .unwrap();
+        assert!(
+            legend.as_f64().unwrap() <= 20.0,
+            "{name}: a legend symbol {legend} px high"
+        );
         let median = page
             .attribute("#lead-time-histogram", "data-median")
             .unwrap()
